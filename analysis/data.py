@@ -1,0 +1,384 @@
+"""Load and validate a trials directory (``studies.csv``, ``arms.csv``, ``outcomes.csv``).
+
+:func:`load_trials` reads the three tables, checks them against the data-package schema and
+the semantic rules below, and returns one tidy frame. Every problem in every file is
+collected first and raised together as one :class:`~analysis.errors.DataValidationError`;
+nothing is ever written, in the input directory or elsewhere.
+
+Semantic rules (on top of the schema's types, allowed values and keys):
+
+- keys are unique and foreign keys resolve (arms to studies, outcomes to arms, contrast
+  rows' ``comparator_arm_id`` to an arm of the same study);
+- every study has at least one control arm and one treatment arm;
+- every treatment arm has a dose (``dose_target_mg_day``);
+- the arms' ``n_randomised`` add up to the study's ``n_randomised_total`` when both are known;
+- each outcome row fills exactly the field set of its ``data_type`` (binary: events and total;
+  continuous: mean, optionally sd and n; contrast: estimate, CI, measure and comparator arm);
+- ``events <= total``; ``total`` and ``n`` do not exceed the arm's ``n_randomised`` unless
+  the row's ``notes`` say why; ``sd > 0``; ``ci_low <= estimate <= ci_high`` and ratio
+  measures are positive;
+- a row with ``derived = true`` says how in ``derivation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.csv_reader import RawTable, read_csv_cells
+from analysis.errors import DataValidationError, Problem
+from analysis.schema import ResourceSchema, check_fields, convert_fields, resource_schema
+
+__all__ = [
+    "TrialsSummary",
+    "default_trials_path",
+    "load_trials",
+    "summarise_trials",
+    "validate_trials",
+]
+
+RESOURCES = ("studies", "arms", "outcomes")
+BINARY_FIELDS = ("events", "total")
+CONTINUOUS_FIELDS = ("mean", "sd", "n")
+CONTRAST_FIELDS = ("comparator_arm_id", "contrast_measure", "estimate", "ci_low", "ci_high")
+REQUIRED_BY_TYPE = {
+    "binary": ("events", "total"),
+    "continuous": ("mean",),
+    "contrast": CONTRAST_FIELDS,
+}
+RATIO_MEASURES = ("OR", "RR", "HR")
+
+
+def default_trials_path() -> Path:
+    """Return the shipped ``trials/`` directory (next to the ``analysis`` package)."""
+    return Path(__file__).resolve().parent.parent / "trials"
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    raw: RawTable
+    schema: ResourceSchema
+    typed: pd.DataFrame
+
+
+def _mask_report(
+    problems: list[Problem], checked: _Checked, mask: pd.Series | np.ndarray, column: str,
+    rule: str,
+) -> None:
+    values = checked.raw.frame[column] if column in checked.raw.frame else None
+    for index in np.flatnonzero(np.asarray(mask, dtype=bool)):
+        value = None if values is None else values.iloc[index]
+        problems.append(
+            Problem(checked.raw.name, int(checked.raw.lines.iloc[index]), column, value, rule)
+        )
+
+
+def _check_primary_key(checked: _Checked, problems: list[Problem]) -> None:
+    key = list(checked.schema.primary_key)
+    frame = checked.raw.frame
+    duplicated = frame.duplicated(subset=key, keep=False)
+    if not duplicated.any():
+        return
+    first_line = (
+        pd.Series(checked.raw.lines.to_numpy(), index=frame.index)[duplicated]
+        .groupby([frame.loc[duplicated, c] for c in key], sort=False)
+        .transform("min")
+    )
+    for index in np.flatnonzero(duplicated.to_numpy()):
+        line = int(checked.raw.lines.iloc[index])
+        if line == first_line.loc[frame.index[index]]:
+            continue
+        value = "/".join(frame.iloc[index][c] for c in key)
+        problems.append(
+            Problem(
+                checked.raw.name, line, key[0], value,
+                f"duplicated key ({', '.join(key)}) first used on line "
+                f"{int(first_line.loc[frame.index[index]])}",
+            )
+        )
+
+
+def _check_foreign_keys(
+    checked: _Checked, parents: dict[str, _Checked], problems: list[Problem]
+) -> None:
+    frame = checked.raw.frame
+    for fk in checked.schema.foreign_keys:
+        fields = [fk["fields"]] if isinstance(fk["fields"], str) else list(fk["fields"])
+        ref = fk["reference"]
+        ref_fields = [ref["fields"]] if isinstance(ref["fields"], str) else list(ref["fields"])
+        parent = parents.get(ref["resource"])
+        if parent is None:
+            continue
+        known = pd.MultiIndex.from_frame(parent.raw.frame[ref_fields])
+        mine = pd.MultiIndex.from_frame(frame[fields])
+        present = (frame[fields] != "").all(axis=1).to_numpy()
+        missing = present & ~mine.isin(known)
+        _mask_report(
+            problems, checked, missing, fields[-1],
+            f"({', '.join(fields)}) not found in {parent.raw.name}",
+        )
+
+
+def _numeric(checked: _Checked, column: str) -> pd.Series:
+    return checked.typed[column].astype("Float64").astype("float64")
+
+
+def _check_studies_and_arms(
+    studies: _Checked, arms: _Checked, problems: list[Problem]
+) -> None:
+    typed = arms.typed
+    roles = typed.groupby("study_id")["role"].agg(lambda r: set(r.dropna()))
+    for study_id, line in zip(
+        studies.typed["study_id"], studies.raw.lines, strict=True
+    ):
+        study_roles = roles.get(study_id, set())
+        for role in ("control", "treatment"):
+            if role not in study_roles:
+                problems.append(
+                    Problem(
+                        studies.raw.name, int(line), "study_id", str(study_id),
+                        f"study has no {role} arm in arms.csv",
+                    )
+                )
+    no_dose = (typed["role"] == "treatment").fillna(False) & typed["dose_target_mg_day"].isna()
+    _mask_report(
+        problems, arms, no_dose, "dose_target_mg_day", "every treatment arm needs a dose"
+    )
+    n_arms = _numeric(arms, "n_randomised")
+    sums = n_arms.groupby(typed["study_id"]).sum(min_count=1)
+    complete = n_arms.notna().groupby(typed["study_id"]).all()
+    totals = pd.Series(
+        _numeric(studies, "n_randomised_total").to_numpy(), index=studies.typed["study_id"]
+    )
+    for index, (study_id, total) in enumerate(totals.items()):
+        if pd.isna(total) or not complete.get(study_id, False):
+            continue
+        if sums[study_id] != total:
+            problems.append(
+                Problem(
+                    studies.raw.name, int(studies.raw.lines.iloc[index]),
+                    "n_randomised_total", f"{total:g}",
+                    f"arms' n_randomised add up to {sums[study_id]:g}, not to the total",
+                )
+            )
+
+
+def _check_outcomes(outcomes: _Checked, arms: _Checked, problems: list[Problem]) -> None:
+    typed = outcomes.typed
+    frame = outcomes.raw.frame
+    data_type = typed["data_type"].fillna("")
+    groups = {
+        "binary": BINARY_FIELDS,
+        "continuous": CONTINUOUS_FIELDS,
+        "contrast": CONTRAST_FIELDS,
+    }
+    for kind, required in REQUIRED_BY_TYPE.items():
+        is_kind = (data_type == kind).to_numpy()
+        for column in required:
+            _mask_report(
+                problems, outcomes, is_kind & (frame[column] == "").to_numpy(), column,
+                f"a {kind} row needs {column}",
+            )
+        for other_kind, fields in groups.items():
+            if other_kind == kind:
+                continue
+            for column in fields:
+                _mask_report(
+                    problems, outcomes, is_kind & (frame[column] != "").to_numpy(), column,
+                    f"a {kind} row must leave the {other_kind} field {column} empty",
+                )
+
+    events, total = _numeric(outcomes, "events"), _numeric(outcomes, "total")
+    _mask_report(problems, outcomes, events > total, "events", "events must be <= total")
+    sd = _numeric(outcomes, "sd")
+    _mask_report(problems, outcomes, sd <= 0, "sd", "sd must be > 0")
+
+    estimate = _numeric(outcomes, "estimate")
+    low, high = _numeric(outcomes, "ci_low"), _numeric(outcomes, "ci_high")
+    _mask_report(
+        problems, outcomes, (low > estimate) | (estimate > high), "estimate",
+        "estimate must lie within [ci_low, ci_high]",
+    )
+    ratio = typed["contrast_measure"].isin(RATIO_MEASURES).fillna(False).to_numpy()
+    _mask_report(
+        problems, outcomes, ratio & ((low <= 0) | (estimate <= 0)).to_numpy(), "ci_low",
+        "a ratio measure (OR, RR, HR) and its CI must be > 0",
+    )
+
+    derived = typed["derived"].to_numpy()
+    _mask_report(
+        problems, outcomes, derived & (frame["derivation"] == "").to_numpy(), "derivation",
+        "a derived row must say how it was derived",
+    )
+
+    arm_n = arms.typed.set_index(["study_id", "arm_id"])["n_randomised"].astype("Float64")
+    arm_n = arm_n[~arm_n.index.duplicated()]
+    keys = pd.MultiIndex.from_frame(typed[["study_id", "arm_id"]].astype(object))
+    randomised = arm_n.reindex(keys).astype("float64").to_numpy()
+    no_note = (frame["notes"] == "").to_numpy()
+    for column in ("total", "n"):
+        count = _numeric(outcomes, column).to_numpy()
+        with np.errstate(invalid="ignore"):
+            over = (count > randomised) & no_note
+        _mask_report(
+            problems, outcomes, over, column,
+            f"{column} exceeds the arm's n_randomised in arms.csv; say why in notes",
+        )
+
+    comparator = typed["comparator_arm_id"]
+    has_comparator = comparator.notna().to_numpy()
+    same = has_comparator & (comparator == typed["arm_id"]).fillna(False).to_numpy()
+    _mask_report(
+        problems, outcomes, same, "comparator_arm_id",
+        "the comparator must be another arm than arm_id",
+    )
+    comparator_keys = pd.MultiIndex.from_arrays(
+        [typed["study_id"].astype(object), comparator.astype(object)]
+    )
+    unknown = has_comparator & ~comparator_keys.isin(arm_n.index)
+    _mask_report(
+        problems, outcomes, unknown, "comparator_arm_id",
+        "(study_id, comparator_arm_id) not found in arms.csv",
+    )
+
+
+def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
+    checked: dict[str, _Checked] = {}
+    for name in RESOURCES:
+        schema = resource_schema(name)
+        raw = read_csv_cells(directory / schema.path, schema.columns, problems)
+        if raw is None:
+            continue
+        check_fields(raw, schema, problems)
+        # Bad cells convert to missing values, so the semantic rules still run on the rest.
+        checked[name] = _Checked(raw, schema, convert_fields(raw.frame, schema))
+    return checked
+
+
+def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Read and validate a trials directory, returning its three typed tables.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        Directory holding ``studies.csv``, ``arms.csv`` and ``outcomes.csv``; defaults to
+        the shipped ``trials/``.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``{"studies": ..., "arms": ..., "outcomes": ...}`` with typed columns.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem found (file, line, column, value, rule).
+    """
+    directory = Path(path) if path is not None else default_trials_path()
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        raise DataValidationError(
+            [Problem(str(directory), None, None, None, "trials directory does not exist")],
+            str(directory),
+        )
+    checked = _read(directory, problems)
+    for item in checked.values():
+        _check_primary_key(item, problems)
+        _check_foreign_keys(item, checked, problems)
+    if "studies" in checked and "arms" in checked:
+        _check_studies_and_arms(checked["studies"], checked["arms"], problems)
+    if "outcomes" in checked and "arms" in checked:
+        _check_outcomes(checked["outcomes"], checked["arms"], problems)
+    if problems:
+        raise DataValidationError(problems, str(directory))
+    return {name: item.typed for name, item in checked.items()}
+
+
+def _join(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    studies = tables["studies"].rename(
+        columns={"source_location": "study_source_location", "notes": "study_notes"}
+    )
+    arms = tables["arms"].rename(
+        columns={
+            "source": "arm_source",
+            "source_location": "arm_source_location",
+            "notes": "arm_notes",
+        }
+    )
+    joined = tables["outcomes"].merge(arms, on=["study_id", "arm_id"], how="left",
+                                      validate="many_to_one")
+    return joined.merge(studies, on="study_id", how="left", validate="many_to_one")
+
+
+def load_trials(path: str | Path | None = None) -> pd.DataFrame:
+    """Load, validate and join a trials directory into one tidy frame.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        Directory with ``studies.csv``, ``arms.csv`` and ``outcomes.csv`` laid out as in
+        the data-package schema (``analysis/schema/datapackage.json``). Defaults to the
+        shipped ``trials/`` directory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome observation (study x arm x outcome x time point x analysis
+        set) with the arm's and the study's attributes joined on. Colliding arm columns
+        are prefixed ``arm_`` (``arm_source``, ``arm_source_location``, ``arm_notes``) and
+        study ones ``study_`` (``study_source_location``, ``study_notes``).
+
+    Raises
+    ------
+    DataValidationError
+        When any file breaks the schema or a semantic rule; the message lists every
+        problem with file, CSV line (header = 1), column, value and rule.
+
+    Examples
+    --------
+    >>> import analysis as ma
+    >>> trials = ma.load_trials()
+    >>> sorted(trials["data_type"].unique())
+    ['binary', 'continuous', 'contrast']
+    """
+    return _join(validate_trials(path))
+
+
+@dataclass(frozen=True, slots=True)
+class TrialsSummary:
+    """Counts describing a validated trials directory."""
+
+    studies: int
+    arms: int
+    outcome_rows: int
+    derived_rows: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.studies} studies, {self.arms} arms, {self.outcome_rows} outcome rows "
+            f"({self.derived_rows} derived)"
+        )
+
+
+def summarise_trials(tables: dict[str, pd.DataFrame]) -> TrialsSummary:
+    """Count studies, arms, outcome rows and derived rows of validated tables.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        The result of :func:`validate_trials`.
+
+    Returns
+    -------
+    TrialsSummary
+    """
+    outcomes = tables["outcomes"]
+    return TrialsSummary(
+        studies=len(tables["studies"]),
+        arms=len(tables["arms"]),
+        outcome_rows=len(outcomes),
+        derived_rows=int(outcomes["derived"].sum()),
+    )

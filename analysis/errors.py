@@ -1,0 +1,71 @@
+"""Exceptions of the package.
+
+``Problem`` and ``DataValidationError`` are raised by the data layer (one exception that
+collects every problem); ``ConvergenceError`` by the iterative estimators of the statistical
+engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["ConvergenceError", "DataValidationError", "Problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One rule broken by one cell (or row, or file) of a data file.
+
+    Attributes
+    ----------
+    file : str
+        File name (e.g. ``outcomes.csv``).
+    line : int or None
+        CSV line number, header = 1; ``None`` when the problem concerns the whole file.
+    column : str or None
+        Column name; ``None`` when the problem concerns a whole row or file.
+    value : str or None
+        The offending value as written in the file.
+    rule : str
+        The rule that is broken, in words.
+    """
+
+    file: str
+    line: int | None
+    column: str | None
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        column = "" if self.column is None else f" column '{self.column}'"
+        value = "" if self.value is None else f" value {self.value!r}"
+        return f"{where}:{column}{value}: {self.rule}"
+
+
+class DataValidationError(ValueError):
+    """Every problem found in a data directory, raised together.
+
+    Parameters
+    ----------
+    problems : sequence of Problem
+        All the problems found; the message lists each on its own line.
+    directory : str
+        The directory that was validated.
+    """
+
+    def __init__(self, problems: Sequence[Problem], directory: str = "") -> None:
+        self.problems = list(problems)
+        self.directory = directory
+        where = f" in {directory}" if directory else ""
+        header = f"{len(self.problems)} problem(s) found{where}:"
+        super().__init__("\n".join([header, *(f"  {p}" for p in self.problems)]))
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative estimator did not converge.
+
+    The message names the estimator and suggests what to try (more iterations through
+    ``control``, another ``method``).
+    """

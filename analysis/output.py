@@ -1,0 +1,83 @@
+"""Atomic file writing for the command line (the only writer in the toolkit)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["write_bytes_atomic", "write_table"]
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    The bytes go to a temporary file in the same directory, which then replaces ``path``
+    in one ``os.replace``: readers see the old file or the new one, never half a file, and
+    a failure leaves the previous file untouched.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Target file; its directory is created if needed.
+    data : bytes
+        The whole content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_table(
+    frame: pd.DataFrame,
+    prefix: Path,
+    *,
+    caption: str,
+    formats: Iterable[str] = ("csv", "md", "tex"),
+) -> list[Path]:
+    """Render ``frame`` in every format and write each file atomically.
+
+    All formats are rendered in memory before the first file is written, so a rendering
+    error writes nothing.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    prefix : pathlib.Path
+        Output path without extension; ``.csv``, ``.md``, ``.tex``, ``.html`` are added.
+    caption : str
+        Table caption (Markdown heading, LaTeX caption, HTML caption).
+    formats : iterable of str
+        Any of ``csv``, ``md``, ``tex``, ``html``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from analysis import tables
+
+    renderers = {
+        "csv": tables.to_csv,
+        "md": lambda f: tables.to_markdown(f, caption=caption),
+        "tex": lambda f: tables.to_latex(f, caption=caption),
+        "html": lambda f: tables.to_html(f, caption=caption),
+    }
+    rendered = {fmt: renderers[fmt](frame).encode("utf-8") for fmt in formats}
+    written = []
+    for fmt, data in rendered.items():
+        target = prefix.with_name(f"{prefix.name}.{fmt}")
+        write_bytes_atomic(target, data)
+        written.append(target)
+    return written
