@@ -1,3 +1,79 @@
-"""Meta-analysis of clinical-trial evidence, checked against R's metafor."""
+"""Meta-analysis of clinical-trial evidence, checked against R's metafor.
+
+``import analysis as ma`` gives the public API (see ``DESIGN.md``); submodules are imported
+on first use, so importing the package is cheap and never imports matplotlib.
+
+Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
+:func:`shared_control_covariance`. Effect sizes: :func:`effect_sizes`,
+:func:`effect_from_estimate`, :func:`sd_from_se`, :func:`sd_from_ci`,
+:func:`counts_from_percent`. Pooling: :func:`pool`, :func:`mantel_haenszel`, :func:`peto`.
+Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`. Bias and
+sensitivity: :func:`egger_test`, :func:`trim_and_fill`, :func:`leave_one_out`,
+:func:`cumulative`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "load_trials": "analysis.data",
+    "validate_trials": "analysis.data",
+    "summarise_trials": "analysis.data",
+    "contrasts": "analysis.contrasts",
+    "shared_control_covariance": "analysis.contrasts",
+    "effect_sizes": "analysis.effects",
+    "effect_from_estimate": "analysis.effects",
+    "sd_from_se": "analysis.effects",
+    "sd_from_ci": "analysis.effects",
+    "counts_from_percent": "analysis.effects",
+    "pool": "analysis.pooling",
+    "mantel_haenszel": "analysis.pooling",
+    "peto": "analysis.pooling",
+    "meta_regression": "analysis.regression",
+    "subgroup_analysis": "analysis.regression",
+    "egger_test": "analysis.bias",
+    "trim_and_fill": "analysis.bias",
+    "leave_one_out": "analysis.sensitivity",
+    "cumulative": "analysis.sensitivity",
+    "back_transform": "analysis.results",
+    "DataValidationError": "analysis.errors",
+    "ConvergenceError": "analysis.errors",
+    "Problem": "analysis.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from analysis.bias import egger_test, trim_and_fill
+    from analysis.contrasts import contrasts, shared_control_covariance
+    from analysis.data import load_trials, summarise_trials, validate_trials
+    from analysis.effects import (
+        counts_from_percent,
+        effect_from_estimate,
+        effect_sizes,
+        sd_from_ci,
+        sd_from_se,
+    )
+    from analysis.errors import ConvergenceError, DataValidationError, Problem
+    from analysis.pooling import mantel_haenszel, peto, pool
+    from analysis.regression import meta_regression, subgroup_analysis
+    from analysis.results import back_transform
+    from analysis.sensitivity import cumulative, leave_one_out
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
