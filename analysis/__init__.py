@@ -23,8 +23,8 @@ _EXPORTS: dict[str, str] = {
     "load_trials": "analysis.data",
     "validate_trials": "analysis.data",
     "summarise_trials": "analysis.data",
-    "contrasts": "analysis.contrasts",
-    "shared_control_covariance": "analysis.contrasts",
+    "contrasts": "analysis.comparisons",
+    "shared_control_covariance": "analysis.comparisons",
     "effect_sizes": "analysis.effects",
     "effect_from_estimate": "analysis.effects",
     "sd_from_se": "analysis.effects",
@@ -45,11 +45,35 @@ _EXPORTS: dict[str, str] = {
     "Problem": "analysis.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConvergenceError",
+    "DataValidationError",
+    "Problem",
+    "back_transform",
+    "contrasts",
+    "counts_from_percent",
+    "cumulative",
+    "effect_from_estimate",
+    "effect_sizes",
+    "egger_test",
+    "leave_one_out",
+    "load_trials",
+    "mantel_haenszel",
+    "meta_regression",
+    "peto",
+    "pool",
+    "sd_from_ci",
+    "sd_from_se",
+    "shared_control_covariance",
+    "subgroup_analysis",
+    "summarise_trials",
+    "trim_and_fill",
+    "validate_trials",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.bias import egger_test, trim_and_fill
-    from analysis.contrasts import contrasts, shared_control_covariance
+    from analysis.comparisons import contrasts, shared_control_covariance
     from analysis.data import load_trials, summarise_trials, validate_trials
     from analysis.effects import (
         counts_from_percent,

@@ -68,7 +68,7 @@ def _mask_report(
     problems: list[Problem], checked: _Checked, mask: pd.Series | np.ndarray, column: str,
     rule: str,
 ) -> None:
-    values = checked.raw.frame[column] if column in checked.raw.frame else None
+    values = checked.raw.frame.get(column, None)
     for index in np.flatnonzero(np.asarray(mask, dtype=bool)):
         value = None if values is None else values.iloc[index]
         problems.append(
@@ -310,6 +310,11 @@ def _join(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
     joined = tables["outcomes"].merge(arms, on=["study_id", "arm_id"], how="left",
                                       validate="many_to_one")
+    comparators = tables["arms"][["study_id", "arm_id", "intervention"]].rename(
+        columns={"arm_id": "comparator_arm_id", "intervention": "comparator_intervention"}
+    )
+    joined = joined.merge(comparators, on=["study_id", "comparator_arm_id"], how="left",
+                          validate="many_to_one")
     return joined.merge(studies, on="study_id", how="left", validate="many_to_one")
 
 
@@ -329,7 +334,8 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
         One row per outcome observation (study x arm x outcome x time point x analysis
         set) with the arm's and the study's attributes joined on. Colliding arm columns
         are prefixed ``arm_`` (``arm_source``, ``arm_source_location``, ``arm_notes``) and
-        study ones ``study_`` (``study_source_location``, ``study_notes``).
+        study ones ``study_`` (``study_source_location``, ``study_notes``). Contrast rows
+        also get ``comparator_intervention``, the intervention of their comparator arm.
 
     Raises
     ------

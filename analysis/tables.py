@@ -77,7 +77,7 @@ def escape_html(text: str) -> str:
 
 
 def to_csv(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as CSV (RFC 4180 quoting, ``\\n`` line ends, no index)."""
+    """Render ``frame`` as CSV (RFC 4180 quoting, newline line ends, no index)."""
     return frame.to_csv(index=False, lineterminator="\n")
 
 

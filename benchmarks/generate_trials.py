@@ -20,7 +20,8 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
     directory.mkdir(parents=True, exist_ok=True)
     ids = np.array([f"Synth{i:05d}" for i in range(n_studies)])
     per_arm = rng.integers(10, 200, size=(n_studies, 3))
-    studies = pd.DataFrame({c: "" for c in resource_schema("studies").columns}, index=range(n_studies), dtype=object)
+    studies = pd.DataFrame({c: "" for c in resource_schema("studies").columns},
+                           index=range(n_studies), dtype=object)
     studies = studies.assign(
         study_id=ids, first_author="Synth", year=rng.integers(1990, 2025, n_studies),
         country="Nowhere", design="double-blind placebo-controlled", detoxified="unknown",
@@ -28,7 +29,8 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
         citation="synthetic", source_location="generated",
     )
     arm_ids = np.array(["placebo", "low", "high"])
-    arms = pd.DataFrame({c: "" for c in resource_schema("arms").columns}, index=range(3 * n_studies), dtype=object)
+    arms = pd.DataFrame({c: "" for c in resource_schema("arms").columns},
+                        index=range(3 * n_studies), dtype=object)
     arms = arms.assign(
         study_id=np.repeat(ids, 3), arm_id=np.tile(arm_ids, n_studies),
         role=np.tile(["control", "treatment", "treatment"], n_studies),

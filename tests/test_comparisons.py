@@ -1,0 +1,108 @@
+"""Tests of analysis.comparisons (ma.contrasts) on the synthetic fixture and the shipped data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis as ma
+from analysis.comparisons import _combine_continuous
+
+FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
+
+
+@pytest.fixture(scope="module")
+def trials() -> pd.DataFrame:
+    return ma.load_trials(FIXTURE)
+
+
+def test_one_comparison_per_treatment_arm_split(trials: pd.DataFrame) -> None:
+    frame = ma.contrasts(trials, outcome="abstinence", measure="OR", multiarm="split")
+    assert list(frame["treatment_arm_id"]) == ["drug30", "drug_high", "drug_low"]
+    beta = frame[frame["study_id"] == "Beta2005"]
+    # The shared placebo arm (5/30) is halved between the two comparisons.
+    assert np.allclose(beta["events_c"], 2.5)
+    assert np.allclose(beta["n_c"], 15.0)
+    expected = ma.effect_sizes("OR", events_t=[9, 6], n_t=[30, 30], events_c=[2.5, 2.5],
+                               n_c=[15, 15])
+    assert np.allclose(beta["yi"], expected["yi"])
+    assert np.allclose(beta["vi"], expected["vi"])
+
+
+def test_combine_merges_treatment_arms(trials: pd.DataFrame) -> None:
+    frame = ma.contrasts(trials, outcome="abstinence", measure="RR", multiarm="combine")
+    beta = frame[frame["study_id"] == "Beta2005"].iloc[0]
+    assert (beta["events_t"], beta["n_t"], beta["events_c"], beta["n_c"]) == (15, 60, 5, 30)
+    assert beta["treatment_arm_id"] == "drug_low+drug_high"
+    assert beta["dose_target_mg_day"] == pytest.approx((30 * 30 + 150 * 30) / 60)
+
+
+def test_correlated_keeps_whole_control_and_covariance(trials: pd.DataFrame) -> None:
+    frame = ma.contrasts(trials, outcome="abstinence", measure="OR", multiarm="correlated")
+    beta = frame[frame["study_id"] == "Beta2005"]
+    assert np.allclose(beta["n_c"], 30.0)
+    matrix = ma.shared_control_covariance(frame)
+    i, j = beta.index
+    # Control-arm contribution to the log-OR variance: 1/a_c + 1/b_c.
+    assert matrix[i, j] == pytest.approx(1 / 5 + 1 / 25)
+    assert matrix[i, j] == matrix[j, i]
+    assert np.allclose(np.diag(matrix), frame["vi"])
+    alpha = frame.index[frame["study_id"] == "Alpha2001"][0]
+    assert matrix[alpha, i] == 0
+
+
+def test_combined_sd_matches_pooled_raw_data() -> None:
+    rng = np.random.default_rng(3)
+    groups = [rng.normal(5, 2, 12), rng.normal(9, 3, 20), rng.normal(7, 1, 7)]
+    summary = pd.DataFrame({
+        "n": [g.size for g in groups],
+        "mean": [g.mean() for g in groups],
+        "sd": [g.std(ddof=1) for g in groups],
+    })
+    n, mean, sd = _combine_continuous(summary)
+    everything = np.concatenate(groups)
+    assert n == everything.size
+    assert mean == pytest.approx(everything.mean(), rel=1e-12)
+    assert sd == pytest.approx(everything.std(ddof=1), rel=1e-12)
+
+
+def test_continuous_rows_without_sd_are_skipped(trials: pd.DataFrame) -> None:
+    frame = ma.contrasts(trials, outcome="percent_days_abstinent", measure="MD")
+    assert len(frame) == 1
+    assert frame["yi"].iloc[0] == pytest.approx(60.1 - 50.5)
+    assert frame["vi"].iloc[0] == pytest.approx(4.9**2 / 27 + 20**2 / 28)
+
+
+def test_exclude_derived(trials: pd.DataFrame) -> None:
+    frame = ma.contrasts(trials, outcome="percent_days_abstinent", measure="MD",
+                         include_derived=False)
+    assert frame.empty
+
+
+def test_reported_estimate_used_when_no_arm_data(trials: pd.DataFrame) -> None:
+    without_arms = trials[~((trials["study_id"] == "Beta2005")
+                            & (trials["data_type"] == "binary"))]
+    frame = ma.contrasts(without_arms, outcome="abstinence", measure="OR")
+    beta = frame[frame["study_id"] == "Beta2005"].iloc[0]
+    assert bool(beta["from_reported_estimate"])
+    assert beta["yi"] == pytest.approx(np.log(2.1))
+    se = (np.log(7.3) - np.log(0.6)) / (2 * 1.959963984540054)
+    assert beta["vi"] == pytest.approx(se**2)
+
+
+def test_bad_arguments_name_the_argument(trials: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="multiarm"):
+        ma.contrasts(trials, outcome="abstinence", measure="OR", multiarm="merge")
+    with pytest.raises(ValueError, match="measure"):
+        ma.contrasts(trials, outcome="abstinence", measure="HR")
+
+
+def test_shipped_data_prefers_published_estimate_over_derived_counts() -> None:
+    frame = ma.contrasts(ma.load_trials(), outcome="abstinence", measure="OR")
+    alpadir = frame[frame["study_id"] == "Reynaud2017"].iloc[0]
+    assert bool(alpadir["from_reported_estimate"])
+    assert alpadir["yi"] == pytest.approx(np.log(1.2))
+    assert {"Addolorato2007", "Muller2015"} <= set(frame["study_id"])
