@@ -123,7 +123,7 @@ def read_csv_cells(
                 )
             )
             continue
-        rows.append(record)
+        rows.append([cell.strip() for cell in record])
         row_lines.append(start)
     if not usable:
         return None
@@ -134,7 +134,7 @@ def read_csv_cells(
     for column in expected_columns:
         if column not in frame.columns:
             frame[column] = ""
-    frame = frame[expected_columns].apply(lambda col: col.str.strip()).reset_index(drop=True)
+    frame = frame[expected_columns].reset_index(drop=True)
     return RawTable(name, frame, pd.Series(row_lines, dtype="int64"))
 
 

@@ -130,19 +130,13 @@ def _check_studies_and_arms(
     studies: _Checked, arms: _Checked, problems: list[Problem]
 ) -> None:
     typed = arms.typed
-    roles = typed.groupby("study_id")["role"].agg(lambda r: set(r.dropna()))
-    for study_id, line in zip(
-        studies.typed["study_id"], studies.raw.lines, strict=True
-    ):
-        study_roles = roles.get(study_id, set())
-        for role in ("control", "treatment"):
-            if role not in study_roles:
-                problems.append(
-                    Problem(
-                        studies.raw.name, int(line), "study_id", str(study_id),
-                        f"study has no {role} arm in arms.csv",
-                    )
-                )
+    for role in ("control", "treatment"):
+        has_role = (typed["role"] == role).fillna(False).groupby(typed["study_id"]).any()
+        present = studies.typed["study_id"].map(has_role).fillna(False).astype(bool)
+        _mask_report(
+            problems, studies, ~present.to_numpy(), "study_id",
+            f"study has no {role} arm in arms.csv",
+        )
     no_dose = (typed["role"] == "treatment").fillna(False) & typed["dose_target_mg_day"].isna()
     _mask_report(
         problems, arms, no_dose, "dose_target_mg_day", "every treatment arm needs a dose"

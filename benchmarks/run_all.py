@@ -1,0 +1,29 @@
+"""Run every benchmark and print one table (``make bench``). Benchmarks are not tests."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BENCHMARKS = ["benchmarks.bench_loader", "benchmarks.bench_pooling"]
+
+
+def main() -> int:
+    """Run the benchmarks that exist and print their rows."""
+    for name in BENCHMARKS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            print(f"# {name}: not present")
+            continue
+        print(f"# {name}")
+        for label, seconds, note in module.main():
+            print(f"  {label:60s} {seconds * 1000:12.3f} ms  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
