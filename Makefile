@@ -52,8 +52,10 @@ test: lint | $(ENV_STAMP) ## lint, then the whole test suite
 bench: | $(ENV_STAMP) ## benchmarks (timings as ratios to baselines measured in the same run)
 	$(PY) benchmarks/run_all.py
 
-reference: ## regenerate tests/reference/metafor_reference.json (needs Rscript and metafor)
+reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/ (needs Rscript and metafor)
+	$(PY) tests/reference/export_baclofen_contrasts.py
 	Rscript tests/reference/make_reference.R
+	test ! -f tests/reference/make_dose_reference.R || Rscript tests/reference/make_dose_reference.R
 
 clean: ## remove generated tables and figures (keeps .venv)
 	rm -rf $(TABLES) figures/*.pdf figures/*.svg figures/*.png build
