@@ -106,3 +106,29 @@ def test_shipped_data_prefers_published_estimate_over_derived_counts() -> None:
     assert bool(alpadir["from_reported_estimate"])
     assert alpadir["yi"] == pytest.approx(np.log(1.2))
     assert {"Addolorato2007", "Muller2015"} <= set(frame["study_id"])
+
+
+def test_shipped_contrasts_match_metafor_escalc_of_the_same_counts() -> None:
+    """The fixture's baclofen escalc cases were computed by R from the exported counts."""
+    import json
+
+    reference = json.loads(
+        (Path(__file__).parent / "reference" / "metafor_reference.json").read_text()
+    )
+    trials = ma.load_trials()
+    checked = 0
+    for case in reference["cases"]:
+        if not (case["kind"] == "escalc" and case["id"].startswith("baclofen/")
+                and case["id"].endswith("/default")):
+            continue
+        outcome, measure = case["dataset"].split("/")[1].rsplit("_", 1)
+        frame = ma.contrasts(trials, outcome=outcome, measure=measure, multiarm="split")
+        counted = frame[~frame["from_reported_estimate"].astype(bool)]
+        assert np.allclose(counted["events_t"], case["input"]["ai"])
+        assert np.allclose(counted["n_c"], case["input"]["n2i"])
+        np.testing.assert_allclose(counted["yi"], case["expected"]["yi"], rtol=1e-10,
+                                   err_msg=case["id"])
+        np.testing.assert_allclose(counted["vi"], case["expected"]["vi"], rtol=1e-10,
+                                   err_msg=case["id"])
+        checked += 1
+    assert checked == 4
