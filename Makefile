@@ -11,13 +11,32 @@ ENV_STAMP := $(VENV)/.installed
 TRIALS_DIR := trials
 TRIALS := $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(TRIALS_DIR)/outcomes.csv
 TABLES := tables
+FIGURES := figures
+PLAN := analysis_plan.toml
+BUILD := build
 # Code every data-reading target depends on.
 DATA_CODE := analysis/__main__.py analysis/data.py analysis/schema.py analysis/csv_reader.py \
              analysis/errors.py analysis/output.py analysis/schema/datapackage.json
+# Code the analyses depend on (statistics), then what draws and formats them.
+STATS_CODE := $(DATA_CODE) analysis/plan.py analysis/comparisons.py analysis/effects.py \
+              analysis/pooling.py analysis/regression.py analysis/sensitivity.py \
+              analysis/results.py analysis/_checks.py
+FIGURE_CODE := $(STATS_CODE) analysis/report_figures.py $(wildcard analysis/plots/*.py)
+TABLE_CODE := $(STATS_CODE) analysis/tables.py analysis/report_tables.py
+REPORT_CODE := $(TABLE_CODE) analysis/report_html.py
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
+RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups,\
+                   $(addprefix $(TABLES)/$(t).,csv md tex html))
+REPORT := $(FIGURES)/report.html
 
-.PHONY: help env report tables figures validate test lint bench reference clean
+# The figures each analysis produces depend on the plan and on the data (an outcome without
+# estimable comparisons has none), so their rules are generated into build/plan.mk.
+ifneq ($(filter report figures html,$(MAKECMDGOALS)),)
+include $(BUILD)/plan.mk
+endif
+
+.PHONY: help env report tables figures html validate test lint bench reference clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -31,14 +50,25 @@ $(ENV_STAMP): pyproject.toml
 
 env: $(ENV_STAMP) ## create or update .venv from pyproject.toml (done by every target that needs it)
 
-report: tables figures ## rebuild every figure and table that is out of date
+report: tables figures html ## rebuild every figure, table and the HTML report that is out of date
 
-tables: $(CHARACTERISTICS) ## rebuild the tables in tables/
+tables: $(CHARACTERISTICS) $(RESULT_TABLES) ## rebuild the tables in tables/
 
-figures: | $(ENV_STAMP) ## rebuild the figures in figures/
+figures: $(PLAN_FIGURES) ## rebuild the figures in figures/ (PDF, SVG, PNG)
 
-$(CHARACTERISTICS) &: $(TRIALS) $(DATA_CODE) analysis/tables.py | $(ENV_STAMP)
+html: $(REPORT) ## rebuild the self-contained HTML report figures/report.html
+
+$(BUILD)/plan.mk: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)
+	$(PY) -m analysis makefile --plan $(PLAN) --out $@
+
+$(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) analysis/tables.py | $(ENV_STAMP)
 	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --out $(TABLES)/characteristics
+
+$(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP)
+	$(PY) -m analysis tables --plan $(PLAN) --outdir $(TABLES)
+
+$(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP)
+	$(PY) -m analysis report --plan $(PLAN) --figures $(FIGURES) --out $@
 
 validate: | $(ENV_STAMP) ## check trials/ against the schema and the semantic rules
 	$(PY) -m analysis validate $(TRIALS_DIR)
@@ -58,4 +88,4 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	test ! -f tests/reference/make_dose_reference.R || Rscript tests/reference/make_dose_reference.R
 
 clean: ## remove generated tables and figures (keeps .venv)
-	rm -rf $(TABLES) figures/*.pdf figures/*.svg figures/*.png build
+	rm -rf $(TABLES) $(BUILD) $(FIGURES)/*.pdf $(FIGURES)/*.svg $(FIGURES)/*.png $(REPORT)

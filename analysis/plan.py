@@ -1,0 +1,323 @@
+"""Read an analysis plan (TOML) and run it on a trials directory.
+
+A plan says which outcomes to pool, with which measure, estimator and multi-arm rule, which
+subgroup analyses and sensitivity analyses to run (see ``analysis_plan.toml`` at the top of
+the repository for the shipped one). This module only computes: it returns result objects
+and tidy frames; the command line draws and writes them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis._checks import check_choice
+from analysis.comparisons import BINARY_MEASURES, CONTINUOUS_MEASURES, contrasts
+from analysis.errors import ConvergenceError
+from analysis.pooling import mantel_haenszel, pool
+from analysis.regression import subgroup_analysis
+from analysis.results import PoolResult, SubgroupResult
+from analysis.sensitivity import leave_one_out
+
+__all__ = [
+    "AnalysisRun",
+    "AnalysisSpec",
+    "Plan",
+    "dose_classes",
+    "estimator_sensitivity",
+    "read_plan",
+    "run_analysis",
+]
+
+MIN_STUDIES_LEAVE_ONE_OUT = 3
+MIN_STUDIES_FUNNEL = 3
+NOT_REPORTED = "not reported"
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisSpec:
+    """One pooled analysis of the plan."""
+
+    id: str
+    outcome: str
+    measure: str
+    label: str
+    favours: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A parsed analysis plan (see ``analysis_plan.toml``)."""
+
+    title: str
+    trials: Path
+    comparator: str | None
+    method: str
+    ci: str
+    multiarm: str
+    level: float
+    analyses: tuple[AnalysisSpec, ...]
+    subgroup_columns: tuple[str, ...] = ()
+    dose_column: str = "dose_target_mg_day"
+    dose_cuts: tuple[float, ...] = ()
+    dose_labels: tuple[str, ...] = ()
+    exclude_derived: bool = True
+    leave_one_out: bool = True
+    source: Path | None = None
+
+    def analysis(self, analysis_id: str) -> AnalysisSpec:
+        """Return the analysis called ``analysis_id``."""
+        for spec in self.analyses:
+            if spec.id == analysis_id:
+                return spec
+        known = [spec.id for spec in self.analyses]
+        raise ValueError(f"analysis {analysis_id!r} is not in the plan; known: {known}")
+
+
+def read_plan(path: str | Path) -> Plan:
+    """Parse a TOML analysis plan.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The plan file; relative paths inside it are relative to its folder.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the entry and what is wrong.
+    """
+    path = Path(path)
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the analysis plan: {exc}") from exc
+    report = raw.get("report", {})
+    analyses = []
+    for index, entry in enumerate(raw.get("analysis", []), start=1):
+        try:
+            measure = check_choice("measure", entry["measure"],
+                                   BINARY_MEASURES + CONTINUOUS_MEASURES)
+            favours = tuple(entry.get("favours", ("Favours treatment", "Favours control")))
+            if len(favours) != 2:
+                raise ValueError("favours needs two labels (left, right)")
+            analyses.append(AnalysisSpec(
+                id=str(entry["id"]), outcome=str(entry["outcome"]), measure=measure,
+                label=str(entry.get("label", entry["outcome"])),
+                favours=(str(favours[0]), str(favours[1])),
+            ))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: [[analysis]] number {index}: {exc}") from exc
+    subgroups = raw.get("subgroups", {})
+    sensitivity = raw.get("sensitivity", {})
+    comparator = report.get("comparator", "placebo")
+    return Plan(
+        title=str(report.get("title", "Meta-analysis")),
+        trials=(path.parent / report.get("trials", "trials")),
+        comparator=None if comparator in ("", "any") else str(comparator),
+        method=str(report.get("method", "REML")),
+        ci=str(report.get("ci", "z")),
+        multiarm=str(report.get("multiarm", "split")),
+        level=float(report.get("level", 0.95)),
+        analyses=tuple(analyses),
+        subgroup_columns=tuple(subgroups.get("columns", ())),
+        dose_column=str(subgroups.get("dose_column", "dose_target_mg_day")),
+        dose_cuts=tuple(float(c) for c in subgroups.get("dose_cuts", ())),
+        dose_labels=tuple(str(label) for label in subgroups.get("dose_labels", ())),
+        exclude_derived=bool(sensitivity.get("exclude_derived", True)),
+        leave_one_out=bool(sensitivity.get("leave_one_out", True)),
+        source=path,
+    )
+
+
+def dose_classes(doses: Any, cuts: tuple[float, ...], labels: tuple[str, ...]) -> pd.Series:
+    """Assign each dose to a class with right-closed bins ``(-inf, c1], (c1, c2], ...``.
+
+    Parameters
+    ----------
+    doses : array_like
+        Doses (NaN allowed: the class is missing).
+    cuts : tuple of float
+        Increasing cut-points.
+    labels : tuple of str
+        One label more than cut-points.
+
+    Returns
+    -------
+    pandas.Series
+        The class labels (object dtype; NaN where the dose is missing).
+    """
+    if len(labels) != len(cuts) + 1:
+        raise ValueError(
+            f"dose_classes: {len(cuts)} cut-points need {len(cuts) + 1} labels, got "
+            f"{len(labels)}"
+        )
+    bins = [-np.inf, *cuts, np.inf]
+    classes = pd.cut(pd.Series(np.asarray(doses, dtype=float)), bins=bins, labels=labels,
+                     right=True)
+    return classes.astype(object)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRun:
+    """Everything computed for one analysis of the plan.
+
+    ``result`` is None when no comparison was estimable; ``note`` then says why (and
+    otherwise records what was left out, e.g. rows without SD).
+    """
+
+    spec: AnalysisSpec
+    data: pd.DataFrame
+    result: PoolResult | None
+    note: str
+    sensitivity: pd.DataFrame
+    subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
+    subgroup_data: dict[str, pd.DataFrame] = field(default_factory=dict)
+    leave_one_out: pd.DataFrame | None = None
+    without_derived: PoolResult | None = None
+
+
+def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
+    rows = trials[trials["outcome"] == spec.outcome]
+    studies = set(rows["study_id"])
+    unused = sorted(studies - set(used["study_id"])) if not used.empty else sorted(studies)
+    if not studies:
+        return "no study reports this outcome"
+    if unused:
+        return (f"{len(unused)} of {len(studies)} studies reporting it could not be used "
+                f"(no {'counts' if spec.measure in BINARY_MEASURES else 'SD or n'} "
+                f"against {'a control arm' if used.empty else 'the comparator'}): "
+                + ", ".join(unused))
+    return ""
+
+
+def _pool(data: pd.DataFrame, plan: Plan, method: str, ci: str) -> PoolResult:
+    result = pool(data["yi"].to_numpy(float), data["vi"].to_numpy(float), method=method,
+                  ci=ci, level=plan.level, measure=str(data["measure"].iloc[0]))
+    assert isinstance(result, PoolResult)
+    return result
+
+
+def estimator_sensitivity(data: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Pool the same comparisons with FE, DL, REML, REML + HKSJ and (binary) Mantel-Haenszel.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Output of :func:`analysis.contrasts` with estimable ``yi``, ``vi``.
+    plan : Plan
+        Supplies the confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: ``model, k, estimate, se, ci_low, ci_high, pvalue, tau2, i2,
+        pi_low, pi_high`` (log scale for ratio measures).
+    """
+    rows = []
+    for label, method, ci in (("Fixed effect (inverse variance)", "FE", "z"),
+                              ("Random effects, DerSimonian-Laird", "DL", "z"),
+                              ("Random effects, REML", "REML", "z"),
+                              ("Random effects, REML + Hartung-Knapp", "REML", "hksj")):
+        try:
+            result = _pool(data, plan, method, ci)
+        except (ConvergenceError, ValueError) as exc:
+            rows.append({"model": label, "k": len(data), "note": str(exc)})
+            continue
+        rows.append(_row(label, result))
+    measure = str(data["measure"].iloc[0])
+    arm_level = ~data.get("from_reported_estimate", pd.Series(False, index=data.index))
+    arm_level = arm_level.astype(bool)
+    if measure in BINARY_MEASURES and arm_level.all() and len(data) >= 1:
+        try:
+            result = mantel_haenszel(data["events_t"], data["n_t"], data["events_c"],
+                                     data["n_c"], measure=measure, level=plan.level)
+            rows.append(_row("Fixed effect, Mantel-Haenszel", result))
+        except (ValueError, ConvergenceError) as exc:
+            rows.append({"model": "Fixed effect, Mantel-Haenszel", "k": len(data),
+                         "note": str(exc)})
+    return pd.DataFrame(rows)
+
+
+def _row(label: str, result: Any) -> dict[str, object]:
+    return {
+        "model": label, "k": int(result.k), "estimate": result.estimate, "se": result.se,
+        "ci_low": result.ci_low, "ci_high": result.ci_high, "pvalue": result.pvalue,
+        "tau2": getattr(result, "tau2", 0.0), "i2": getattr(result, "i2", float("nan")),
+        "pi_low": getattr(result, "pi_low", float("nan")),
+        "pi_high": getattr(result, "pi_high", float("nan")), "note": "",
+    }
+
+
+def _subgroup_labels(data: pd.DataFrame, column: str, plan: Plan) -> pd.Series:
+    if column == "dose_class":
+        return dose_classes(data[plan.dose_column], plan.dose_cuts, plan.dose_labels)
+    values = data[column].astype(object)
+    return values.where(values.notna(), NOT_REPORTED).astype(str)
+
+
+def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> AnalysisRun:
+    """Run one analysis of the plan: contrasts, pooling, sensitivity and subgroups.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The tidy frame of :func:`analysis.load_trials`.
+    spec : AnalysisSpec
+        The analysis.
+    plan : Plan
+        Estimator, CI method, multi-arm rule, subgroups and sensitivity settings.
+
+    Returns
+    -------
+    AnalysisRun
+    """
+    data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
+                     multiarm=plan.multiarm, comparator=plan.comparator)
+    if not data.empty:
+        data = data[np.isfinite(data["yi"].astype(float))
+                    & np.isfinite(data["vi"].astype(float))].reset_index(drop=True)
+    note = _gaps_note(trials, spec, data)
+    if data.empty:
+        empty = pd.DataFrame()
+        return AnalysisRun(spec, data, None, note or "no estimable comparison", empty)
+    result = _pool(data, plan, plan.method, plan.ci)
+    sensitivity = estimator_sensitivity(data, plan)
+
+    subgroups: dict[str, SubgroupResult] = {}
+    subgroup_data: dict[str, pd.DataFrame] = {}
+    for column in plan.subgroup_columns:
+        labels = _subgroup_labels(data, column, plan)
+        if labels.isna().any() or labels.nunique() < 2 or len(data) < 3:
+            continue
+        try:
+            subgroups[column] = subgroup_analysis(
+                data["yi"].to_numpy(float), data["vi"].to_numpy(float),
+                labels.to_numpy(), method=plan.method, ci=plan.ci, level=plan.level,
+            )
+        except (ConvergenceError, ValueError):
+            continue
+        subgroup_data[column] = data.assign(subgroup=labels.to_numpy())
+
+    loo = None
+    if plan.leave_one_out and len(data) >= MIN_STUDIES_LEAVE_ONE_OUT:
+        loo = leave_one_out(data["yi"].to_numpy(float), data["vi"].to_numpy(float),
+                            method=plan.method, ci=plan.ci, level=plan.level)
+        loo.insert(0, "omitted", data["label"].to_numpy())
+
+    without = None
+    if plan.exclude_derived:
+        kept = data[~data["derived"].astype(bool)]
+        if 0 < len(kept) < len(data):
+            without = _pool(kept, plan, plan.method, plan.ci)
+    return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
+                       without)

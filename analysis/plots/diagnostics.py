@@ -1,0 +1,307 @@
+"""Diagnostic plots: L'Abbé, Baujat, and the meta-regression bubble plot.
+
+All three draw precomputed quantities: event proportions from the arm counts (a display
+transform), Baujat coordinates computed by the statistics side, and a regression line from a
+:class:`analysis.results.MetaRegressionResult`'s coefficients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from analysis.plots import _common as c
+from analysis.plots import style
+from analysis.results import MetaRegressionResult, PoolResult
+
+__all__ = ["baujat_plot", "bubble_plot", "labbe_plot"]
+
+_SQUARE_IN = 2.6
+
+
+def _square_axes() -> Axes:
+    width = style.cm_to_inch(style.SINGLE_COLUMN_CM)
+    left = 0.62
+    side = min(_SQUARE_IN, width - left - 0.15)
+    return style.new_axes(width, side + 0.55, (left / width, 0.45 / (side + 0.55),
+                                                side / width, side / (side + 0.55)))
+
+
+def _sizes(values: np.ndarray, smallest: float = 8.0, largest: float = 110.0) -> np.ndarray:
+    """Marker areas (points²) proportional to ``values``, scaled to the largest."""
+    values = np.asarray(values, dtype=float)
+    top = np.nanmax(values) if np.isfinite(values).any() and np.nanmax(values) > 0 else 1.0
+    return smallest + (largest - smallest) * np.nan_to_num(values / top, nan=0.0)
+
+
+def labbe_plot(
+    data: pd.DataFrame,
+    result: PoolResult | None = None,
+    *,
+    ax: Axes | None = None,
+    measure: str | None = None,
+    arm_labels: tuple[str, str] = ("Treatment", "Control"),
+) -> Axes:
+    """Draw a L'Abbé plot: treatment against control event proportion per study.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Columns ``events_t, n_t, events_c, n_c``; point area is proportional to
+        ``n_t + n_c``.
+    result : PoolResult, optional
+        Pooled result of ``measure`` (``"OR"``, ``"RR"`` or ``"RD"``): draws the curve of
+        treatment proportions implied by the pooled effect at each control proportion.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; when None a square single-column Figure is created.
+    measure : str, optional
+        Measure of ``result``; default ``result.measure`` or ``data["measure"]``.
+    arm_labels : tuple of str
+        Names of the arms in the axis labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    c.require_columns(data, ["events_t", "n_t", "events_c", "n_c"], "data")
+    n_t, n_c = data["n_t"].to_numpy(float), data["n_c"].to_numpy(float)
+    p_t = data["events_t"].to_numpy(float) / n_t
+    p_c = data["events_c"].to_numpy(float) / n_c
+    if ax is None:
+        ax = _square_axes()
+    style.style_axes(ax)
+    ax.plot([0, 1], [0, 1], color=style.COLOURS["null"], lw=style.THIN_LINE_WIDTH,
+            linestyle=(0, (3, 2)), zorder=1, gid="labbe-diagonal")
+    ax.scatter(p_c, p_t, s=_sizes(n_t + n_c), c=style.COLOURS["study"], alpha=0.75,
+               edgecolors="white", linewidths=0.4, zorder=3, gid="labbe-points")
+    measure = c.resolve_measure(measure, result, data)
+    if result is not None:
+        _pooled_curve(ax, float(result.estimate), measure)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal", adjustable="box")
+    handles = [Line2D([], [], color=style.COLOURS["null"], lw=style.THIN_LINE_WIDTH,
+                      linestyle=(0, (3, 2)), label="No effect")]
+    if result is not None:
+        handles.insert(0, Line2D([], [], color=style.COLOURS["pooled"], lw=style.LINE_WIDTH,
+                                 label=f"Pooled {c.measure_name(measure).lower()}"))
+    ax.legend(handles=handles, loc="lower right", frameon=False,
+              prop={"family": style.FONT_FAMILY, "size": style.TICK_LABEL_SIZE})
+    ax.set_xlabel(f"Event proportion, {arm_labels[1].lower()}")
+    ax.set_ylabel(f"Event proportion, {arm_labels[0].lower()}")
+    return ax
+
+
+def _pooled_curve(ax: Axes, estimate: float, measure: str | None) -> None:
+    """Treatment proportion implied by the pooled effect (display transform of the estimate)."""
+    p_c = np.linspace(0.001, 0.999, 200)
+    if measure == "OR":
+        odds = np.exp(estimate) * p_c / (1 - p_c)
+        p_t = odds / (1 + odds)
+    elif measure == "RR":
+        p_t = np.exp(estimate) * p_c
+    elif measure == "RD":
+        p_t = p_c + estimate
+    else:
+        raise ValueError(f"argument 'measure' = {measure!r} is not allowed with a result; "
+                         "use one of OR, RR, RD")
+    keep = (p_t >= 0) & (p_t <= 1)
+    ax.plot(p_c[keep], p_t[keep], color=style.COLOURS["pooled"], lw=style.LINE_WIDTH,
+            zorder=2, gid="labbe-pooled")
+
+
+def baujat_plot(
+    x: Sequence[float],
+    y: Sequence[float],
+    labels: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    n_labels: int | None = None,
+) -> Axes:
+    """Draw a Baujat plot from precomputed coordinates.
+
+    Parameters
+    ----------
+    x : sequence of float
+        Each study's contribution to the overall heterogeneity statistic Q.
+    y : sequence of float
+        Each study's influence on the pooled result (metafor ``baujat()``'s y axis).
+    labels : sequence of str
+        Study labels.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; when None a square single-column Figure is created.
+    n_labels : int, optional
+        Label only the studies among the ``n_labels`` largest on either axis (default: all
+        studies up to 10, else 5). Labels that cannot be placed
+        without overlapping another label or point are left out.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    xs, ys = c.as_float_array(x, "x"), c.as_float_array(y, "y")
+    names = [str(label) for label in labels]
+    if not xs.size == ys.size == len(names):
+        raise ValueError(f"arguments 'x', 'y' and 'labels' must have the same length, got "
+                         f"{xs.size}, {ys.size} and {len(names)}")
+    if ax is None:
+        ax = _square_axes()
+    style.style_axes(ax)
+    ax.scatter(xs, ys, s=16, c=style.COLOURS["study"], edgecolors="white", linewidths=0.4,
+               zorder=3, gid="baujat-points")
+    ax.margins(0.12)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
+    ax.set_xlim(*ax.get_xlim())
+    ax.set_ylim(*ax.get_ylim())
+    _place_labels(ax, xs, ys, names, _labelled(xs, ys, n_labels))
+    ax.set_xlabel("Contribution to overall heterogeneity")
+    ax.set_ylabel("Influence on overall result")
+    return ax
+
+
+_OFFSETS = ((4, 3, "left", "bottom"), (-4, 3, "right", "bottom"), (4, -3, "left", "top"),
+            (-4, -3, "right", "top"), (5, 0, "left", "center"), (-5, 0, "right", "center"),
+            (0, 6, "center", "bottom"), (0, -6, "center", "top"))
+
+
+def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
+                  shown: list[int]) -> None:
+    """Greedy placement: the first of eight offsets whose box hits no label, point or edge."""
+    to_points = ax.transData + ax.figure.dpi_scale_trans.inverted()
+    points = to_points.transform(np.column_stack([xs, ys])) * 72.0
+    frame = (ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
+             .extents * 72.0)
+    height = style.TICK_LABEL_SIZE * 1.15
+    taken: list[tuple[float, float, float, float]] = []
+    for i in sorted(shown, key=lambda j: (-ys[j], xs[j])):
+        width = c.text_width_in(names[i], style.TICK_LABEL_SIZE) * 72.0
+        box, chosen = None, _OFFSETS[0]
+        for offset in _OFFSETS:
+            box = _box(points[i], offset, width, height)
+            if _free(box, taken, points, i, frame):
+                chosen = offset
+                break
+        else:
+            continue  # no free spot: leave the point unlabelled rather than overlap
+        taken.append(_box(points[i], chosen, width, height))
+        dx, dy, ha, va = chosen
+        ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
+                    ha=ha, va=va, gid="baujat-label",
+                    **style.text_kwargs(style.TICK_LABEL_SIZE))
+
+
+def _box(point: np.ndarray, offset: tuple[float, float, str, str], width: float,
+         height: float) -> tuple[float, float, float, float]:
+    dx, dy, ha, va = offset
+    x0 = point[0] + dx - {"left": 0.0, "right": width, "center": width / 2}[ha]
+    y0 = point[1] + dy - {"bottom": 0.0, "top": height, "center": height / 2}[va]
+    return x0, y0, x0 + width, y0 + height
+
+
+def _free(box: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]],
+          points: np.ndarray, own: int, frame: np.ndarray) -> bool:
+    x0, y0, x1, y1 = box
+    if x0 < frame[0] or x1 > frame[2] or y0 < frame[1] or y1 > frame[3]:
+        return False
+    if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken):
+        return False
+    near = np.delete(points, own, axis=0)
+    return not np.any((near[:, 0] > x0 - 2) & (near[:, 0] < x1 + 2)
+                      & (near[:, 1] > y0 - 2) & (near[:, 1] < y1 + 2))
+
+
+def _labelled(xs: np.ndarray, ys: np.ndarray, n_labels: int | None) -> list[int]:
+    n = xs.size
+    if n_labels is None:
+        n_labels = n if n <= 10 else 5
+    by_x = np.argsort(-np.nan_to_num(xs, nan=-np.inf), kind="stable")[:n_labels]
+    by_y = np.argsort(-np.nan_to_num(ys, nan=-np.inf), kind="stable")[:n_labels]
+    return sorted(set(by_x.tolist()) | set(by_y.tolist()))
+
+
+def bubble_plot(
+    data: pd.DataFrame,
+    result: MetaRegressionResult,
+    moderator: str,
+    *,
+    ax: Axes | None = None,
+    measure: str | None = None,
+    weights: Sequence[float] | None = None,
+    xlabel: str | None = None,
+    null: float | None = None,
+) -> Axes:
+    """Draw a meta-regression bubble plot: effect against one moderator with the fitted line.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Columns ``yi``, ``vi`` (log scale for ratio measures) and ``moderator``.
+    result : MetaRegressionResult
+        Fitted model with an ``"intrcpt"`` coefficient and one slope (named ``moderator``,
+        or the only other coefficient); the line is ``intercept + slope · x``.
+    moderator : str
+        Column of ``data`` on the x axis.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; when None a single-column Figure is created.
+    measure : str, optional
+        Measure code; ratio measures are back-transformed on a log y axis.
+    weights : sequence of float, optional
+        Bubble weights; default ``1 / (vi + result.tau2)``, the random-effects display
+        weights (bubble area is proportional to them).
+    xlabel : str, optional
+        Default: the moderator name.
+    null : float, optional
+        No-effect reference line (default 1 for ratio measures, else 0).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    c.require_columns(data, ["yi", "vi", moderator], "data")
+    intercept, slope = _line(result, moderator)
+    measure = c.resolve_measure(measure, data)
+    ratio = c.is_ratio(measure)
+    xs = data[moderator].to_numpy(float)
+    yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
+    w = (np.asarray(weights, dtype=float) if weights is not None
+         else 1.0 / (vi + float(result.tau2)))
+    if ax is None:
+        width = style.cm_to_inch(style.SINGLE_COLUMN_CM)
+        ax = style.new_axes(width, 2.6)
+    style.style_axes(ax)
+    ax.scatter(xs, c.display(yi, measure), s=_sizes(w, 10.0, 160.0),
+               facecolors=style.COLOURS["band"], edgecolors=style.COLOURS["study"],
+               linewidths=0.6, alpha=0.85, zorder=3, gid="bubble-points")
+    grid = np.linspace(np.nanmin(xs), np.nanmax(xs), 100)
+    ax.plot(grid, c.display(intercept + slope * grid, measure), color=style.COLOURS["pooled"],
+            lw=style.LINE_WIDTH * 1.3, zorder=4, gid="bubble-line")
+    ax.axhline(c.null_value(measure, null), color=style.COLOURS["null"],
+               lw=style.THIN_LINE_WIDTH, linestyle=(0, (3, 2)), zorder=1)
+    if ratio:
+        c.set_log_yaxis(ax)
+    ax.set_xlabel(xlabel if xlabel is not None else moderator)
+    ax.set_ylabel(c.axis_label(measure, ratio))
+    return ax
+
+
+def _line(result: Any, moderator: str) -> tuple[float, float]:
+    coef = result.coef
+    if "intrcpt" not in coef.index:
+        raise ValueError("argument 'result' has no 'intrcpt' coefficient; fit the model "
+                         "with an intercept")
+    if moderator in coef.index:
+        slope = float(coef[moderator])
+    else:
+        others = [name for name in coef.index if name != "intrcpt"]
+        if len(others) != 1:
+            raise ValueError(f"argument 'moderator' = {moderator!r} is not a coefficient of "
+                             f"'result' ({list(coef.index)}); a bubble plot needs one slope")
+        slope = float(coef[others[0]])
+    return float(coef["intrcpt"]), slope

@@ -1,0 +1,218 @@
+"""The one place for fonts, sizes, colours and output settings of every figure.
+
+Figures are drawn for journal columns (8.5 cm single, 17.5 cm double) at final size, so that
+no text is smaller than :data:`MIN_FONT_SIZE` points when printed. The font is DejaVu Sans,
+which ships with matplotlib, so output is identical on every machine. Colours come from the
+Okabe-Ito palette (Okabe & Ito 2008), distinguishable with the common colour-vision
+deficiencies; shaded regions use greys.
+
+Every plot function styles its Axes explicitly through :func:`style_axes` and sets explicit
+font sizes on the text it creates, so the user's global ``rcParams`` cannot change a figure
+and the figure does not change the user's ``rcParams``. The only global setting made on
+import is a fixed ``svg.hashsalt`` (when none is set), without which SVG element ids are
+random; :func:`savefig_kwargs` removes the dates from the file metadata.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+import matplotlib as mpl
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "COLOURS",
+    "DOUBLE_COLUMN_CM",
+    "FONT_FAMILY",
+    "FONT_SIZE",
+    "MIN_FONT_SIZE",
+    "RC_PARAMS",
+    "SINGLE_COLUMN_CM",
+    "cm_to_inch",
+    "new_axes",
+    "rc_context",
+    "savefig_kwargs",
+    "style_axes",
+]
+
+#: Journal column widths (cm) at final print size.
+SINGLE_COLUMN_CM = 8.5
+DOUBLE_COLUMN_CM = 17.5
+
+#: Font (ships with matplotlib; identical output everywhere).
+FONT_FAMILY = "DejaVu Sans"
+#: Body text, axis labels and table text (points at final size).
+FONT_SIZE = 7.0
+#: Tick labels, footnotes, heterogeneity lines: the smallest text in any figure.
+MIN_FONT_SIZE = 6.0
+#: Titles and forest-plot column headers.
+HEADER_SIZE = 7.0
+
+#: Line widths (points).
+LINE_WIDTH = 0.8
+THIN_LINE_WIDTH = 0.5
+AXIS_LINE_WIDTH = 0.6
+
+#: Height of one forest-plot row (inches): 7 pt text with ~4 pt leading.
+ROW_HEIGHT_IN = 0.155
+
+#: Okabe-Ito palette (hex), plus neutral greys for fills and reference lines.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+
+#: Semantic colours used by the plot functions.
+COLOURS = {
+    "study": OKABE_ITO["blue"],
+    "ci": OKABE_ITO["black"],
+    "pooled": OKABE_ITO["black"],
+    "subtotal": OKABE_ITO["blue"],
+    "prediction": OKABE_ITO["vermillion"],
+    "filled": OKABE_ITO["vermillion"],
+    "curve": OKABE_ITO["blue"],
+    "band": "#A6CEE3",
+    "null": "#555555",
+    "grid": "#DDDDDD",
+    "rob_low": OKABE_ITO["bluish_green"],
+    "rob_some": OKABE_ITO["orange"],
+    "rob_high": OKABE_ITO["vermillion"],
+    "rob_unknown": "#BBBBBB",
+    # contour-enhanced funnel: p > 0.10 white, then darker greys towards p < 0.01
+    "contours": ("#FFFFFF", "#E6E6E6", "#C8C8C8", "#A0A0A0"),
+}
+
+#: rcParams for code that draws outside the plot functions (e.g. a notebook's extra text).
+RC_PARAMS: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": [FONT_FAMILY],
+    "font.size": FONT_SIZE,
+    "axes.labelsize": FONT_SIZE,
+    "axes.titlesize": HEADER_SIZE,
+    "axes.linewidth": AXIS_LINE_WIDTH,
+    "xtick.labelsize": MIN_FONT_SIZE + 0.5,
+    "ytick.labelsize": MIN_FONT_SIZE + 0.5,
+    "legend.fontsize": MIN_FONT_SIZE + 0.5,
+    "lines.linewidth": LINE_WIDTH,
+    "mathtext.default": "regular",
+    "svg.fonttype": "path",
+    "svg.hashsalt": "analysis-plots",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "figure.dpi": 100,
+    "savefig.dpi": 300,
+}
+
+TICK_LABEL_SIZE = RC_PARAMS["xtick.labelsize"]
+
+# SVG element ids are random unless a salt is set; a fixed salt makes SVG output repeatable.
+if mpl.rcParams["svg.hashsalt"] is None:
+    mpl.rcParams["svg.hashsalt"] = RC_PARAMS["svg.hashsalt"]
+
+
+def cm_to_inch(cm: float) -> float:
+    """Convert centimetres to inches."""
+    return cm / 2.54
+
+
+def rc_context() -> AbstractContextManager[None]:
+    """Return a context manager applying :data:`RC_PARAMS` (for drawing or saving)."""
+    return mpl.rc_context(RC_PARAMS)
+
+
+def savefig_kwargs(fmt: str) -> dict[str, Any]:
+    """Keyword arguments for ``Figure.savefig`` that make the file byte-for-byte repeatable.
+
+    Parameters
+    ----------
+    fmt : {"pdf", "svg", "png"}
+        Output format.
+
+    Returns
+    -------
+    dict
+        ``format``, ``metadata`` without creation dates or software version strings, and
+        ``dpi`` (300) for PNG.
+
+    Raises
+    ------
+    ValueError
+        For another format.
+
+    Examples
+    --------
+    >>> fig.savefig("forest.pdf", **savefig_kwargs("pdf"))  # doctest: +SKIP
+    """
+    metadata: dict[str, dict[str, Any]] = {
+        "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+        "svg": {"Date": None, "Creator": None},
+        "png": {"Software": None},
+    }
+    if fmt not in metadata:
+        raise ValueError(f"argument 'fmt' = {fmt!r} is not allowed; use one of pdf, svg, png")
+    kwargs: dict[str, Any] = {"format": fmt, "metadata": metadata[fmt]}
+    if fmt == "png":
+        kwargs["dpi"] = RC_PARAMS["savefig.dpi"]
+    return kwargs
+
+
+def new_axes(width_in: float, height_in: float,
+             rect: tuple[float, float, float, float] | None = None) -> Axes:
+    """Create a Figure (no pyplot, no global state) and one Axes on it.
+
+    Parameters
+    ----------
+    width_in, height_in : float
+        Figure size in inches.
+    rect : tuple of float, optional
+        Axes position ``(left, bottom, width, height)`` as figure fractions; default leaves
+        room for tick and axis labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    fig = Figure(figsize=(width_in, height_in), dpi=RC_PARAMS["figure.dpi"])
+    if rect is None:
+        left, bottom = 0.55 / width_in, 0.45 / height_in
+        rect = (left, bottom, 1 - left - 0.12 / width_in, 1 - bottom - 0.12 / height_in)
+    with rc_context():
+        ax = fig.add_axes(rect)
+    return ax
+
+
+def style_axes(ax: Axes, *, spines: tuple[str, ...] = ("left", "bottom")) -> None:
+    """Apply the house style to ``ax`` explicitly (independent of global rcParams).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The Axes to style.
+    spines : tuple of str
+        Spines to keep; the others are hidden.
+    """
+    for name, spine in ax.spines.items():
+        spine.set_visible(name in spines)
+        spine.set_linewidth(AXIS_LINE_WIDTH)
+    ax.tick_params(which="both", labelsize=TICK_LABEL_SIZE, width=AXIS_LINE_WIDTH,
+                   labelfontfamily=FONT_FAMILY)
+    ax.tick_params(which="major", length=3, pad=2)
+    ax.tick_params(which="minor", length=1.5)
+    ax.xaxis.label.set_fontsize(FONT_SIZE)
+    ax.yaxis.label.set_fontsize(FONT_SIZE)
+    ax.xaxis.label.set_family(FONT_FAMILY)
+    ax.yaxis.label.set_family(FONT_FAMILY)
+    ax.set_facecolor("white")
+
+
+def text_kwargs(size: float = FONT_SIZE, **extra: Any) -> dict[str, Any]:
+    """Font keyword arguments for ``Axes.text`` (explicit family and size)."""
+    return {"fontsize": size, "fontfamily": FONT_FAMILY, **extra}

@@ -1,0 +1,88 @@
+"""Which figures an analysis of the plan gets, and drawing them (no saving).
+
+:func:`figure_stems` is the single source of truth for the file names: the generated
+Makefile lists exactly these, and the command line draws exactly these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from analysis.plan import MIN_STUDIES_FUNNEL, AnalysisRun, Plan
+
+if TYPE_CHECKING:  # matplotlib is imported by analysis.plots only, when drawing
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["FIGURE_FORMATS", "draw_figure", "figure_stems"]
+
+FIGURE_FORMATS = ("pdf", "svg", "png")
+
+
+def figure_stems(run: AnalysisRun) -> list[str]:
+    """Return the figure file stems (without extension) for one analysis run."""
+    if run.result is None:
+        return []
+    stems = [f"forest_{run.spec.id}"]
+    if run.leave_one_out is not None:
+        stems.append(f"leave_one_out_{run.spec.id}")
+    if len(run.data) >= MIN_STUDIES_FUNNEL:
+        stems.append(f"funnel_{run.spec.id}")
+    stems += [f"subgroups_{run.spec.id}_{column}" for column in run.subgroups]
+    return stems
+
+
+def _forest(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import forest_plot
+
+    assert run.result is not None
+    return forest_plot(run.data, run.result, favours=run.spec.favours,
+                       arm_labels=("Treatment", "Control"))
+
+
+def _leave_one_out(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import leave_one_out_plot
+
+    assert run.leave_one_out is not None
+    return leave_one_out_plot(run.leave_one_out, run.result, measure=run.spec.measure,
+                              label_column="omitted", favours=run.spec.favours)
+
+
+def _funnel(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import funnel_plot
+
+    return funnel_plot(run.data, run.result, measure=run.spec.measure)
+
+
+def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
+    def draw(run: AnalysisRun, plan: Plan) -> Axes:
+        from analysis.plots import forest_plot
+
+        assert run.result is not None
+        return forest_plot(run.subgroup_data[column], run.result,
+                           subgroups=run.subgroups[column], favours=run.spec.favours)
+
+    return draw
+
+
+def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
+    """Draw the figure called ``stem`` (one of :func:`figure_stems`) and return it.
+
+    Raises
+    ------
+    ValueError
+        If ``stem`` is not a figure of this run.
+    """
+    analysis_id = run.spec.id
+    drawers: dict[str, Callable[[AnalysisRun, Plan], Axes]] = {
+        f"forest_{analysis_id}": _forest,
+        f"leave_one_out_{analysis_id}": _leave_one_out,
+        f"funnel_{analysis_id}": _funnel,
+    }
+    for column in run.subgroups:
+        drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)
+    if stem not in figure_stems(run) or stem not in drawers:
+        raise ValueError(f"figure {stem!r} is not produced by analysis {analysis_id!r}; "
+                         f"it produces {figure_stems(run)}")
+    return drawers[stem](run, plan).figure

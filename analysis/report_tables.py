@@ -1,0 +1,202 @@
+"""Report tables assembled from analysis runs: formatting only, no statistics computed here.
+
+Every function returns a tidy DataFrame with fixed column names, ready for
+:mod:`analysis.tables` renderers. Ratio measures are shown back-transformed (exp) with
+their measure named; heterogeneity stays as estimated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.plan import AnalysisRun
+from analysis.results import RATIO_MEASURES
+
+__all__ = [
+    "estimator_table",
+    "format_effect",
+    "pooled_table",
+    "subgroup_table",
+    "summary_of_findings",
+]
+
+
+def _display(value: float, measure: str) -> float:
+    return float(np.exp(value)) if measure in RATIO_MEASURES else float(value)
+
+
+def format_effect(estimate: float, low: float, high: float, measure: str) -> str:
+    """Format an estimate and interval (log scale for ratios) as ``"1.23 (0.45 to 3.21)"``."""
+    if not np.isfinite(estimate):
+        return ""
+    values = [_display(v, measure) for v in (estimate, low, high)]
+    return f"{values[0]:.2f} ({values[1]:.2f} to {values[2]:.2f})"
+
+
+def _p(value: float) -> str:
+    if not np.isfinite(value):
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _participants(data: pd.DataFrame) -> float:
+    if data.empty or "n_t" not in data:
+        return float("nan")
+    return float(data["n_t"].sum() + data["n_c"].sum())
+
+
+def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+    """One row per planned analysis: the primary model's result, or why there is none."""
+    rows = []
+    for run in runs:
+        spec, result = run.spec, run.result
+        row = {
+            "outcome": spec.label,
+            "measure": spec.measure,
+            "studies": run.data["study_id"].nunique() if not run.data.empty else 0,
+            "comparisons": len(run.data),
+            "participants": _participants(run.data),
+            "effect (95% CI)": "",
+            "prediction interval": "",
+            "p": "",
+            "tau2": "",
+            "I2 (%)": "",
+            "without derived rows": "",
+            "note": run.note,
+        }
+        if result is not None:
+            row["effect (95% CI)"] = format_effect(result.estimate, result.ci_low,
+                                                   result.ci_high, spec.measure)
+            if result.k >= 2:
+                row["prediction interval"] = format_effect(
+                    result.estimate, result.pi_low, result.pi_high, spec.measure
+                ).split("(")[-1].rstrip(")")
+            row["p"] = _p(result.pvalue)
+            row["tau2"] = f"{result.tau2:.3f}"
+            row["I2 (%)"] = f"{result.i2:.1f}"
+            if run.without_derived is not None:
+                w = run.without_derived
+                row["without derived rows"] = (
+                    f"{format_effect(w.estimate, w.ci_low, w.ci_high, spec.measure)}, k={w.k}"
+                )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def estimator_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+    """Estimator sensitivity side by side: FE, DL, REML, REML + HKSJ, MH per analysis."""
+    rows = []
+    for run in runs:
+        for record in run.sensitivity.to_dict("records"):
+            estimate = record.get("estimate", float("nan"))
+            rows.append({
+                "outcome": run.spec.label,
+                "measure": run.spec.measure,
+                "model": record["model"],
+                "k": record["k"],
+                "effect (95% CI)": format_effect(
+                    estimate, record.get("ci_low", np.nan), record.get("ci_high", np.nan),
+                    run.spec.measure,
+                ),
+                "p": _p(record.get("pvalue", float("nan"))),
+                "tau2": "" if not np.isfinite(record.get("tau2", np.nan))
+                else f"{record['tau2']:.3f}",
+                "note": record.get("note", "") or "",
+            })
+    return pd.DataFrame(rows, columns=["outcome", "measure", "model", "k",
+                                       "effect (95% CI)", "p", "tau2", "note"])
+
+
+def subgroup_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+    """Per analysis and subgrouping: each subgroup's estimate and the test for differences."""
+    rows = []
+    for run in runs:
+        for column, result in run.subgroups.items():
+            test = (f"Q = {result.qb:.2f}, df = {','.join(str(d) for d in result.qb_df)}, "
+                    f"p = {_p(result.qb_pvalue)}")
+            for record in result.subgroups.to_dict("records"):
+                rows.append({
+                    "outcome": run.spec.label,
+                    "subgrouping": column,
+                    "subgroup": record["group"],
+                    "k": int(record["k"]),
+                    "effect (95% CI)": format_effect(record["estimate"], record["ci_low"],
+                                                     record["ci_high"], run.spec.measure),
+                    "test for subgroup differences": test,
+                })
+    return pd.DataFrame(rows, columns=["outcome", "subgrouping", "subgroup", "k",
+                                       "effect (95% CI)", "test for subgroup differences"])
+
+
+def _corresponding_risk(control_risk: float, effect: float, measure: str) -> float:
+    if measure == "RR":
+        return control_risk * float(np.exp(effect))
+    if measure == "OR":
+        odds = control_risk / (1 - control_risk) * float(np.exp(effect))
+        return odds / (1 + odds)
+    if measure == "RD":
+        return control_risk + effect
+    return float("nan")
+
+
+def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) -> pd.DataFrame:
+    """GRADE summary-of-findings table (Cochrane Handbook chapter 14).
+
+    Parameters
+    ----------
+    runs : sequence of AnalysisRun
+        The analyses (binary ones get absolute effects).
+    certainty : pandas.DataFrame
+        User-edited judgements with columns ``analysis_id, certainty, reasons, comments``
+        (certainty one of high / moderate / low / very low).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``outcome, relative effect (95% CI), assumed risk with control (per 1000),
+        corresponding risk with treatment (per 1000, 95% CI), participants (studies),
+        certainty, reasons, comments``. The assumed control risk is the pooled proportion
+        of events in the control arms of the contributing studies.
+    """
+    judgements = certainty.set_index("analysis_id") if not certainty.empty else certainty
+    rows = []
+    for run in runs:
+        spec, result = run.spec, run.result
+        judged = (judgements.loc[spec.id] if spec.id in getattr(judgements, "index", [])
+                  else None)
+        row = {
+            "outcome": spec.label,
+            "relative effect (95% CI)": "",
+            "assumed risk with control (per 1000)": "",
+            "corresponding risk with treatment (per 1000, 95% CI)": "",
+            "participants (studies)": "",
+            "certainty": "" if judged is None else str(judged["certainty"]),
+            "reasons": "" if judged is None else str(judged["reasons"]),
+            "comments": run.note if judged is None else str(judged["comments"]),
+        }
+        if result is not None:
+            row["relative effect (95% CI)"] = f"{spec.measure} " + format_effect(
+                result.estimate, result.ci_low, result.ci_high, spec.measure)
+            participants = _participants(run.data)
+            row["participants (studies)"] = (
+                f"{participants:.0f} ({run.data['study_id'].nunique()})"
+                if np.isfinite(participants) else f"({run.data['study_id'].nunique()})"
+            )
+            if "events_c" in run.data and spec.measure in ("RR", "OR", "RD"):
+                arm = run.data[~run.data["from_reported_estimate"].astype(bool)]
+                if not arm.empty:
+                    risk = float(arm["events_c"].sum() / arm["n_c"].sum())
+                    corresponding = [
+                        _corresponding_risk(risk, value, spec.measure)
+                        for value in (result.estimate, result.ci_low, result.ci_high)
+                    ]
+                    row["assumed risk with control (per 1000)"] = f"{1000 * risk:.0f}"
+                    row["corresponding risk with treatment (per 1000, 95% CI)"] = (
+                        f"{1000 * corresponding[0]:.0f} ({1000 * corresponding[1]:.0f} to "
+                        f"{1000 * corresponding[2]:.0f})"
+                    )
+        rows.append(row)
+    return pd.DataFrame(rows)
