@@ -1,0 +1,570 @@
+r"""Mixed-effects meta-regression and subgroup analysis, as metafor ``rma(mods=...)``.
+
+The model is :math:`y = X\beta + u + e`, :math:`u \sim N(0, \tau^2 I)`, :math:`e \sim N(0, V)`
+with :math:`V = \mathrm{diag}(v_i)`. With :math:`W = (V + \tau^2 I)^{-1}` and
+:math:`P = W - W X (X^\top W X)^{-1} X^\top W`, the residual heterogeneity :math:`\tau^2` is
+estimated as in :func:`analysis.pooling.pool` with k - p in place of k - 1, then
+:math:`\hat\beta = (X^\top W X)^{-1} X^\top W y` with covariance :math:`(X^\top W X)^{-1}`
+(Knapp-Hartung: times :math:`y^\top P y/(k-p)`).
+
+References
+----------
+Viechtbauer W (2010), J Stat Softw 36(3); Raudenbush SW (2009), Analyzing effect sizes:
+random-effects models, in The Handbook of Research Synthesis and Meta-Analysis;
+Knapp G, Hartung J (2003), Stat Med 22:2693-2710.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from analysis._checks import as_float_array, check_choice, check_level
+from analysis.errors import ConvergenceError
+from analysis.pooling import METHODS, Control, pool
+from analysis.results import MetaRegressionResult, PoolResult, SubgroupResult
+
+__all__ = ["design_matrix", "meta_regression", "subgroup_analysis"]
+
+_EPS = np.finfo(float).eps
+
+
+# --------------------------------------------------------------------------------------------
+# design matrix
+# --------------------------------------------------------------------------------------------
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return bool(
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or pd.api.types.is_bool_dtype(series)
+    )
+
+
+def _levels(series: pd.Series) -> list[Any]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(series.dropna())
+        return [c for c in series.cat.categories if c in present]
+    return sorted(series.dropna().unique().tolist(), key=str)
+
+
+def design_matrix(moderators: pd.DataFrame, intercept: bool = True) -> pd.DataFrame:
+    """Build the model matrix as R's ``model.matrix(~ a + b)`` does.
+
+    Numeric columns enter as they are; categorical columns (strings, booleans, pandas
+    categoricals) are dummy-coded with the first level (alphabetical for strings, category
+    order for categoricals, False for booleans) as reference, named ``<column><level>``
+    (e.g. ``allocrandom``). The intercept column is ``intrcpt`` as in metafor.
+
+    Parameters
+    ----------
+    moderators : pandas.DataFrame
+        One column per moderator, one row per study.
+    intercept : bool
+        Prepend the intercept column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Float model matrix, index as ``moderators``.
+
+    Notes
+    -----
+    Checked against the coefficient names and values of metafor's ``rma(mods = ~ alloc)``
+    on the fixture (BCG allocation: ``intrcpt, allocrandom, allocsystematic``).
+    """
+    if not isinstance(moderators, pd.DataFrame):
+        raise ValueError(
+            f"argument 'moderators' = {type(moderators).__name__} is not allowed; use a pandas "
+            "DataFrame with one column per moderator"
+        )
+    columns: dict[str, np.ndarray] = {}
+    if intercept:
+        columns["intrcpt"] = np.ones(len(moderators))
+    for name in moderators.columns:
+        series = moderators[name]
+        if _is_categorical(series):
+            levels = _levels(series)
+            for level in levels[1:]:
+                dummy = np.array((series == level).astype(float), dtype=float)
+                dummy[series.isna().to_numpy()] = np.nan
+                label = "TRUE" if level is True else str(level)
+                columns[f"{name}{label}"] = dummy
+        else:
+            columns[str(name)] = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=moderators.index)
+
+
+# --------------------------------------------------------------------------------------------
+# the general-X engine
+# --------------------------------------------------------------------------------------------
+
+
+def _pmat(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """:math:`P = W - W X (X^T W X)^{-1} X^T W`."""
+    wx = x * w[:, None]
+    inv = np.linalg.inv(x.T @ wx)
+    return np.diag(w) - wx @ inv @ wx.T
+
+
+def _rss(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float) -> float:
+    p = _pmat(1 / (v + tau2), x)
+    return float(y @ p @ y)
+
+
+@dataclass(slots=True)
+class _Fit:
+    tau2: float
+    se_tau2: float
+
+
+def _tau2_general(
+    y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, con: Control
+) -> _Fit:
+    k, p = x.shape
+    if method == "FE":
+        return _Fit(0.0, np.nan)
+    w0 = 1 / v
+    p0 = _pmat(w0, x)
+    if method in ("DL", "HS"):
+        rss, trp = float(y @ p0 @ y), float(np.trace(p0))
+        if method == "DL":
+            t = max(0.0, (rss - (k - p)) / trp)
+            inner = 2 * (k - p) + 4 * t * trp + 2 * t**2 * np.sum(p0 * p0)
+            return _Fit(t, float(np.sqrt(inner) / trp))
+        t = max(0.0, (rss - k) / w0.sum())
+        inner = 2 * (k - p) + 4 * t * trp + 2 * t**2 * np.sum(p0 * p0)
+        return _Fit(t, float(np.sqrt(inner) / w0.sum()))
+    if method == "HE":
+        ph = np.eye(k) - x @ np.linalg.inv(x.T @ x) @ x.T
+        pv = ph * v[None, :]
+        trpv = float(np.trace(pv))
+        t = max(0.0, (float(y @ ph @ y) - trpv) / (k - p))
+        inner = 2 * np.sum(pv * pv.T) + 4 * t * trpv + 2 * t**2 * (k - p)
+        return _Fit(t, float(np.sqrt(inner / (k - p) ** 2)))
+    if method == "SJ":
+        t0 = float(np.var(y, ddof=1) * (k - 1) / k)
+        ps = _pmat(1 / (v + t0), x)
+        t = max(0.0, t0 * float(y @ ps @ y) / (k - p))
+        pv = ps * v[None, :]
+        inner = 2 * np.sum(pv * pv.T) + 4 * t * np.sum(pv * ps) + 2 * t**2 * np.sum(ps * ps)
+        return _Fit(t, float(np.sqrt(t0**2 / (k - p) ** 2 * inner)))
+    if method in ("PM", "EB"):
+        t = _root_q(y, v, x, k - p, method, con)
+    elif con.algorithm == "fisher":
+        t = _fisher_general(y, v, x, method, con)
+    else:
+        t = _score_root(y, v, x, method, con)
+    w = 1 / (v + t)
+    if method == "ML":
+        return _Fit(t, float(np.sqrt(2 / np.sum(w**2))))
+    if method == "REML":
+        pt = _pmat(w, x)
+        return _Fit(t, float(np.sqrt(2 / np.sum(pt * pt))))
+    return _Fit(t, float(np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)))
+
+
+def _mad_upper(y: np.ndarray, con: Control) -> float:
+    if con.tau2_max is not None:
+        return float(con.tau2_max)
+    mad = 1.4826 * np.median(np.abs(y - np.median(y)))
+    return max(100.0, 10 * mad**2)
+
+
+def _root_q(y: np.ndarray, v: np.ndarray, x: np.ndarray, target: float, method: str,
+            con: Control) -> float:
+    r"""PM (and EB, its fixed point): the root of :math:`y^T P(\tau^2) y = k - p`."""
+    if _rss(y, v, x, 0.0) < target:
+        return 0.0
+    hi = _mad_upper(y, con)
+    if _rss(y, v, x, hi) > target:
+        if method == "PM":
+            raise ConvergenceError(
+                "PM estimator: Q(tau2_max) is still above k - p; pass control={'tau2_max': ...} "
+                "with a larger value or use method='REML' or 'DL'"
+            )
+        while _rss(y, v, x, hi) > target:
+            hi *= 10
+    return float(optimize.brentq(lambda t: _rss(y, v, x, t) - target, 0.0, hi,
+                                 xtol=1e-15, rtol=4 * _EPS, maxiter=500))
+
+
+def _score(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str) -> float:
+    w = 1 / (v + tau2)
+    p = _pmat(w, x)
+    py = p @ y
+    if method == "REML":
+        return float(py @ py - np.trace(p))
+    return float(py @ py - w.sum())
+
+
+def _score_root(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, con: Control) -> float:
+    """ML/REML: root of the score (0 when the score at 0 is <= 0), then metafor's ll0 check."""
+    if _score(y, v, x, 0.0, method) <= 0:
+        return 0.0
+    hi = max(1.0, 10 * float(np.var(y)))
+    for _ in range(200):
+        if _score(y, v, x, hi, method) < 0:
+            break
+        hi *= 10
+    else:
+        raise ConvergenceError(f"{method}: the score stays positive; tau^2 is unbounded")
+    t = float(optimize.brentq(lambda s: _score(y, v, x, s, method), 0.0, hi,
+                              xtol=1e-15, rtol=4 * _EPS, maxiter=con.maxiter))
+    return _ll0check(y, v, x, t, method, con)
+
+
+def _loglik(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, reml: bool) -> float:
+    w = 1 / (v + tau2)
+    wx = x * w[:, None]
+    xtwx = x.T @ wx
+    beta = np.linalg.solve(xtwx, wx.T @ y)
+    ll = -0.5 * np.sum(np.log(v + tau2)) - 0.5 * float(np.sum(w * (y - x @ beta) ** 2))
+    if reml:
+        ll -= 0.5 * np.linalg.slogdet(xtwx)[1]
+    return ll
+
+
+def _ll0check(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str,
+              con: Control) -> float:
+    if not con.ll0check or tau2 <= con.threshold:
+        return tau2
+    reml = method == "REML"
+    if _loglik(y, v, x, 0.0, reml) - _loglik(y, v, x, tau2, reml) > con.tol:
+        return 0.0
+    return tau2
+
+
+def _fisher_general(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str,
+                    con: Control) -> float:
+    """Metafor's Fisher scoring for ML/REML, step for step."""
+    k, p = x.shape
+    ph = np.eye(k) - x @ np.linalg.inv(x.T @ x) @ x.T
+    tau2 = max(0.0, (float(y @ ph @ y) - float(np.sum(np.diag(ph) * v))) / (k - p))
+    change, it = con.threshold + 1, 0
+    while change > con.threshold:
+        it += 1
+        old = tau2
+        w = 1 / (v + tau2)
+        pm = _pmat(w, x)
+        py = pm @ y
+        if method == "ML":
+            adj = (py @ py - w.sum()) / np.sum(w**2)
+        else:
+            adj = (py @ py - np.trace(pm)) / np.sum(pm * pm)
+        adj = 0.0 if np.isnan(adj) else float(adj) * con.stepadj
+        if tau2 == 0 and adj < 0:
+            adj = 0.0
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 += adj
+        change = abs(old - tau2)
+        if it > con.maxiter:
+            raise ConvergenceError(
+                f"{method} estimator: Fisher scoring did not converge in {con.maxiter} "
+                "iterations; try control={'algorithm': 'newton'} or more iterations"
+            )
+    return _ll0check(y, v, x, tau2, method, con)
+
+
+@dataclass(slots=True)
+class _Model:
+    beta: np.ndarray
+    vb: np.ndarray
+    tau2: float
+    se_tau2: float
+    df: float
+    qe: float
+    qe_p: float
+    i2: float
+    h2: float
+
+
+def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str,
+         con: Control) -> _Model:
+    k, p = x.shape
+    est = _tau2_general(y, v, x, method, con)
+    w = 1 / (v + est.tau2)
+    wx = x * w[:, None]
+    vb = np.linalg.inv(x.T @ wx)
+    beta = vb @ (wx.T @ y)
+    df = np.nan
+    if ci in ("hksj", "hksj_adhoc"):
+        rss = float(np.sum(w * (y - x @ beta) ** 2))
+        s2w = 0.0 if rss <= _EPS else rss / (k - p)
+        if ci == "hksj_adhoc":
+            s2w = max(s2w, 1.0)
+        vb = s2w * vb
+        df = float(k - p)
+    if k > p:
+        p0 = _pmat(1 / v, x)
+        qe = max(0.0, float(y @ p0 @ y))
+        qe_p = float(special.chdtrc(k - p, qe))
+        vt = (k - p) / float(np.trace(p0))
+        if method == "FE":
+            i2 = 0.0 if qe == 0 else max(0.0, 100 * (qe - (k - p)) / qe)
+            h2 = qe / (k - p)
+        else:
+            i2 = 100 * est.tau2 / (vt + est.tau2)
+            h2 = est.tau2 / vt + 1
+    else:
+        qe, qe_p, i2, h2 = 0.0, 1.0, 0.0, 1.0
+    return _Model(beta, vb, est.tau2, est.se_tau2, df, qe, qe_p, i2, h2)
+
+
+def _wald(model: _Model, btt: np.ndarray) -> tuple[float, tuple[int, ...], float]:
+    b = model.beta[btt]
+    qm = float(b @ np.linalg.solve(model.vb[np.ix_(btt, btt)], b))
+    m = int(btt.size)
+    if np.isfinite(model.df):
+        qm /= m
+        return qm, (m, int(model.df)), float(special.fdtrc(m, model.df, qm))
+    return qm, (m,), float(special.chdtrc(m, qm))
+
+
+def _r2(y: np.ndarray, v: np.ndarray, x: np.ndarray, model: _Model, method: str,
+        con: Control) -> float:
+    """Metafor's pseudo-R² (percent, truncated at 0); FE: adjusted weighted R²."""
+    k, p = x.shape
+    if method == "FE":
+        if np.var(y) == 0:
+            return 0.0
+        w = 1 / v
+        fitted = x @ model.beta
+        ybar = np.sum(w * y) / w.sum()
+        r2 = 1 - np.sum(w * (y - fitted) ** 2) / np.sum(w * (y - ybar) ** 2)
+        return max(0.0, 100 * (1 - (1 - r2) * (k - 1) / (k - p)))
+    try:
+        tau2_re = pool(y, v, method=method, tau2_ci=False, control=con).tau2
+    except (ConvergenceError, ValueError):
+        return np.nan
+    if tau2_re == 0:
+        return 0.0
+    return max(0.0, 100 * (tau2_re - model.tau2) / tau2_re)
+
+
+def _inputs(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(yi, pd.DataFrame):
+        if vi is not None:
+            raise ValueError("argument 'vi' must be None when 'yi' is a DataFrame with yi, vi")
+        return yi["yi"].to_numpy(dtype=float), yi["vi"].to_numpy(dtype=float)
+    if vi is None:
+        raise ValueError("argument 'vi' is missing; give sampling variances (or a yi/vi frame)")
+    y, v = as_float_array("yi", yi), as_float_array("vi", vi)
+    if y.shape != v.shape:
+        raise ValueError(f"arguments 'yi' and 'vi' differ in shape: {y.shape} vs {v.shape}")
+    return y, v
+
+
+def _check_common(method: str, ci: str, level: float) -> float:
+    check_choice("method", method, METHODS)
+    check_choice("ci", ci, ("z", "hksj", "hksj_adhoc"))
+    return check_level(level)
+
+
+def meta_regression(
+    yi: Any,
+    vi: Any = None,
+    moderators: pd.DataFrame | None = None,
+    method: str = "REML",
+    ci: str = "z",
+    level: float = 0.95,
+    *,
+    control: Control | Mapping[str, Any] | None = None,
+) -> MetaRegressionResult:
+    r"""Mixed-effects meta-regression (metafor ``rma(yi, vi, mods = ~ ...)``).
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi`` as ``yi``).
+    moderators : pandas.DataFrame
+        One column per moderator; an intercept is added; categorical columns are dummy-coded
+        with the first level (alphabetical) as reference, as R factors (:func:`design_matrix`).
+    method : str
+        :math:`\tau^2` estimator, as in :func:`analysis.pooling.pool`.
+    ci : {"z", "hksj", "hksj_adhoc"}
+        z tests and chi-square omnibus test, or Knapp-Hartung t tests on k - p df and an F
+        omnibus test.
+    level : float
+        Confidence level.
+    control : Control or dict, optional
+        Iteration settings (see :class:`analysis.pooling.Control`).
+
+    Returns
+    -------
+    MetaRegressionResult
+        ``coef, se, zval, pvalue, ci_low, ci_high`` (Series by coefficient name), ``vcov``,
+        ``tau2``, ``qm, qm_df, qm_pvalue`` (test of all moderators), ``qe, qe_df,
+        qe_pvalue`` (residual heterogeneity), ``r2`` (percent), ``i2``, ``h2``.
+
+    Notes
+    -----
+    :math:`Q_M = \hat\beta_{[-1]}^\top \mathrm{Var}(\hat\beta_{[-1]})^{-1}\hat\beta_{[-1]}`
+    (divided by its df under KH, F distribution); :math:`Q_E = y^\top P_0 y` with
+    :math:`P_0` at :math:`\tau^2 = 0`; pseudo-:math:`R^2 = \max\{0, (\hat\tau^2_0 -
+    \hat\tau^2)/\hat\tau^2_0\}` with :math:`\hat\tau^2_0` from the intercept-only model
+    (FE: adjusted weighted :math:`R^2`). Studies with a missing value are omitted.
+
+    Checked against metafor 3.8-1 ``rma(mods=...)`` on the fixture cases (BCG, Colditz and
+    a generated k = 30 set; numeric, categorical and mixed moderators; every method x z/knha)
+    at relative tolerance 1e-6.
+    """
+    level = _check_common(method, ci, level)
+    con = Control.from_any(control)
+    y, v = _inputs(yi, vi)
+    if moderators is None:
+        raise ValueError("argument 'moderators' is missing; use pool() for no moderators")
+    if isinstance(moderators, pd.Series):
+        moderators = moderators.to_frame()
+    if len(moderators) != y.size:
+        raise ValueError(
+            f"argument 'moderators' has {len(moderators)} rows but there are {y.size} studies"
+        )
+    xdf = design_matrix(moderators.reset_index(drop=True))
+    keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
+    return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con)
+
+
+def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci: str,
+                level: float, con: Control) -> MetaRegressionResult:
+    x = xdf.to_numpy(dtype=float)
+    k, p = x.shape
+    if np.any(v <= 0):
+        raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
+    need = p if method == "FE" else p + 1
+    if k < need:
+        raise ValueError(f"too few studies (k = {k}) for {p} coefficients with method {method!r}")
+    if np.linalg.matrix_rank(x) < p:
+        raise ValueError("the model matrix is not of full rank (redundant moderators)")
+    model = _fit(y, v, x, method, ci, con)
+    names = list(xdf.columns)
+    se = np.sqrt(np.diag(model.vb))
+    z = model.beta / se
+    q = 1 - (1 - level) / 2
+    if np.isfinite(model.df):
+        crit, pval = special.stdtrit(model.df, q), 2 * special.stdtr(model.df, -np.abs(z))
+    else:
+        crit, pval = special.ndtri(q), 2 * special.ndtr(-np.abs(z))
+    has_int = names[0] == "intrcpt"
+    btt = np.arange(1 if has_int and p > 1 else 0, p)
+    qm, qm_df, qm_p = _wald(model, btt)
+    r2 = _r2(y, v, x, model, method, con) if has_int and p > 1 else np.nan
+
+    def series(a: np.ndarray) -> pd.Series:
+        return pd.Series(a, index=names, dtype=float)
+
+    return MetaRegressionResult(
+        coef=series(model.beta), se=series(se), zval=series(z), pvalue=series(pval),
+        ci_low=series(model.beta - crit * se), ci_high=series(model.beta + crit * se),
+        vcov=pd.DataFrame(model.vb, index=names, columns=names), tau2=model.tau2,
+        se_tau2=model.se_tau2, qm=qm, qm_df=qm_df, qm_pvalue=qm_p, qe=model.qe, qe_df=k - p,
+        qe_pvalue=model.qe_p, r2=r2, i2=model.i2, h2=model.h2, k=k, method=method,
+        ci_method=ci, level=level,
+    )
+
+
+def subgroup_analysis(
+    yi: Any,
+    vi: Any = None,
+    groups: Any = None,
+    method: str = "REML",
+    ci: str = "z",
+    tau2: str = "separate",
+    level: float = 0.95,
+    *,
+    control: Control | Mapping[str, Any] | None = None,
+) -> SubgroupResult:
+    r"""Pooled estimate per subgroup and the test for subgroup differences.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+    groups : array_like
+        Subgroup label of each study (levels sorted alphabetically, as R factors).
+    method, ci, level, control
+        As in :func:`analysis.pooling.pool`.
+    tau2 : {"separate", "common"}
+        ``"separate"``: an independent random-effects model per subgroup; the test is the
+        fixed-effect Q between subgroup estimates, :math:`Q_B = \sum_g (\hat\mu_g -
+        \bar\mu)^2/SE_g^2` on G - 1 df (metafor: ``rma(est, sei=se, mods=~factor(g),
+        method="FE")``). ``"common"``: one meta-regression on the subgroup factor with a
+        common :math:`\tau^2`; estimates from ``~ 0 + factor(g)`` and :math:`Q_B` the
+        omnibus test of ``~ factor(g)`` (an F test under ``ci="hksj"``).
+
+    Returns
+    -------
+    SubgroupResult
+        ``subgroups`` (one row per subgroup: group, k, estimate, se, zval, pvalue, ci_low,
+        ci_high, tau2, i2, q), ``qb``, ``qb_df``, ``qb_pvalue``; for ``"separate"`` also the
+        per-subgroup :class:`PoolResult` objects in ``results``.
+
+    Notes
+    -----
+    Checked against metafor 3.8-1 on the fixture subgroup cases (BCG allocation, Colditz,
+    Hackshaw, generated data; every method x z/knha x separate/common) at rtol 1e-6.
+    """
+    level = _check_common(method, ci, level)
+    check_choice("tau2", tau2, ("separate", "common"))
+    con = Control.from_any(control)
+    y, v = _inputs(yi, vi)
+    if groups is None:
+        raise ValueError("argument 'groups' is missing; give one subgroup label per study")
+    g = pd.Series(np.asarray(groups, dtype=object))
+    if len(g) != y.size:
+        raise ValueError(f"argument 'groups' has {len(g)} labels but there are {y.size} studies")
+    keep = np.isfinite(y) & np.isfinite(v) & g.notna().to_numpy()
+    y, v, g = y[keep], v[keep], g[keep].reset_index(drop=True)
+    levels = sorted(g.unique().tolist(), key=str)
+    if len(levels) < 2:
+        raise ValueError(f"argument 'groups' has {len(levels)} level(s); at least 2 are needed")
+    if tau2 == "separate":
+        return _separate(y, v, g, levels, method, ci, level, con)
+    return _common(y, v, g, levels, method, ci, level, con)
+
+
+def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], method: str,
+              ci: str, level: float, con: Control) -> SubgroupResult:
+    results: dict[str, PoolResult] = {}
+    rows = []
+    for lev in levels:
+        sel = (g == lev).to_numpy()
+        res = pool(y[sel], v[sel], method=method, ci=ci, level=level, control=con,
+                   tau2_ci=False)
+        results[str(lev)] = res
+        rows.append({"group": lev, "k": res.k, "estimate": res.estimate, "se": res.se,
+                     "zval": res.zval, "pvalue": res.pvalue, "ci_low": res.ci_low,
+                     "ci_high": res.ci_high, "tau2": res.tau2, "i2": res.i2, "q": res.q})
+    table = pd.DataFrame(rows)
+    w = 1 / table["se"].to_numpy() ** 2
+    est = table["estimate"].to_numpy()
+    qb = float(np.sum(w * (est - np.sum(w * est) / w.sum()) ** 2))
+    df = len(levels) - 1
+    return SubgroupResult(table, qb, (df,), float(special.chdtrc(df, qb)), method, ci,
+                          "separate", level, results)
+
+
+def _common(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], method: str,
+            ci: str, level: float, con: Control) -> SubgroupResult:
+    cell = pd.DataFrame({str(lev): (g == lev).astype(float).to_numpy() for lev in levels})
+    cell_fit = _regression(y, v, cell, method, ci, level, con)
+    with_int = pd.concat([pd.DataFrame({"intrcpt": np.ones(y.size)}), cell.iloc[:, 1:]], axis=1)
+    omnibus = _regression(y, v, with_int, method, ci, level, con)
+    counts = g.value_counts()
+    table = pd.DataFrame({
+        "group": levels, "k": [int(counts[lev]) for lev in levels],
+        "estimate": cell_fit.coef.to_numpy(), "se": cell_fit.se.to_numpy(),
+        "zval": cell_fit.zval.to_numpy(), "pvalue": cell_fit.pvalue.to_numpy(),
+        "ci_low": cell_fit.ci_low.to_numpy(), "ci_high": cell_fit.ci_high.to_numpy(),
+        "tau2": cell_fit.tau2, "i2": cell_fit.i2, "q": np.nan,
+    })
+    return SubgroupResult(table, omnibus.qm, omnibus.qm_df, omnibus.qm_pvalue, method, ci,
+                          "common", level, {})
