@@ -311,7 +311,7 @@ leave1out_cases <- function(ds, measure, yi, vi, methods = METHODS, tests = TEST
              list(yi = arr(yi), vi = arr(vi)), list(method = m, test = t),
              function() {
                l <- leave1out(fit_rma(yi, vi, m, t))
-               list(estimate = arr_or_na(l$estimate, k), se = arr_or_na(l$se, k), zval = arr_or_na(l$zval, k),
+               list(estimate = arr_or_na(l$estimate, k), se = arr_or_na(l$se, k), zval = arr_or_na(if (is.null(l$zval)) l$tval else l$zval, k),
                     pvalue = arr_or_na(l$pval, k), ci_low = arr_or_na(l$ci.lb, k), ci_high = arr_or_na(l$ci.ub, k),
                     q = arr_or_na(l$Q, k), q_pvalue = arr_or_na(l$Qp, k), tau2 = arr_or_na(l$tau2, k),
                     i2 = arr_or_na(l$I2, k), h2 = arr_or_na(l$H2, k))

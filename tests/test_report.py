@@ -1,0 +1,210 @@
+"""Tests of the report pipeline: plan, tables, escaping, determinism, atomic writes, Make.
+
+The small synthetic dataset in tests/fixtures/valid_trials keeps these fast; the shipped
+data are exercised by test_shipped_plan_runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import output, tables
+from analysis.data import load_trials
+from analysis.plan import dose_classes, read_plan, run_analysis
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
+NASTY = "Evil <script>alert(1)</script> | A&B 100% $x_1$ {y} ~z^ #h \\end"
+
+PLAN = """
+[report]
+title = "Test report <b>"
+trials = "trials"
+comparator = "placebo"
+method = "REML"
+
+[[analysis]]
+id = "abstinence"
+outcome = "abstinence"
+measure = "OR"
+label = "Abstinence"
+favours = ["Favours control", "Favours drug"]
+
+[[analysis]]
+id = "pda"
+outcome = "percent_days_abstinent"
+measure = "MD"
+label = "PDA"
+
+[[analysis]]
+id = "craving"
+outcome = "craving"
+measure = "SMD"
+label = "Craving"
+
+[subgroups]
+columns = ["detoxified", "dose_class"]
+dose_cuts = [30, 80]
+dose_labels = ["low", "mid", "high"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE, tmp_path / "trials")
+    (tmp_path / "plan.toml").write_text(PLAN)
+    return tmp_path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "analysis", *args], capture_output=True,
+                          text=True, cwd=REPO, check=False)
+
+
+def build_all(project: Path, out: Path) -> None:
+    plan = str(project / "plan.toml")
+    for command in (["tables", "--plan", plan, "--outdir", str(out / "tables")],
+                    ["figures", "--plan", plan, "--analysis", "abstinence",
+                     "--outdir", str(out / "figures")],
+                    ["figures", "--plan", plan, "--analysis", "pda",
+                     "--outdir", str(out / "figures")],
+                    ["report", "--plan", plan, "--figures", str(out / "figures"),
+                     "--out", str(out / "figures" / "report.html")]):
+        result = run_cli(*command)
+        assert result.returncode == 0, result.stderr
+
+
+def test_plan_runs_and_reports_gaps(project: Path) -> None:
+    plan = read_plan(project / "plan.toml")
+    trials = load_trials(plan.trials)
+    runs = {spec.id: run_analysis(trials, spec, plan) for spec in plan.analyses}
+    assert runs["abstinence"].result is not None
+    assert runs["abstinence"].result.k == 3
+    assert runs["craving"].result is None
+    assert "no study reports" in runs["craving"].note
+    models = list(runs["abstinence"].sensitivity["model"])
+    assert models[-1] == "Fixed effect, Mantel-Haenszel"
+    assert len(models) == 5
+
+
+def test_bad_plan_names_file_and_entry(tmp_path: Path) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text('[[analysis]]\nid = "x"\noutcome = "abstinence"\nmeasure = "XX"\n')
+    with pytest.raises(ValueError, match=r"plan.toml: \[\[analysis\]\] number 1: .*measure"):
+        read_plan(path)
+
+
+def test_dose_classes_are_right_closed() -> None:
+    classes = dose_classes([0, 30, 30.5, 80, 81, float("nan")], (30, 80), ("a", "b", "c"))
+    assert list(classes[:5]) == ["a", "a", "b", "b", "c"]
+    assert pd.isna(classes[5])
+    with pytest.raises(ValueError, match="need 3 labels"):
+        dose_classes([1], (30, 80), ("a", "b"))
+
+
+def test_outputs_are_byte_identical_across_runs(project: Path, tmp_path: Path) -> None:
+    build_all(project, tmp_path / "one")
+    build_all(project, tmp_path / "two")
+    first = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.*"))
+    second = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.*"))
+    assert first == second
+    assert any(p.suffix == ".svg" for p in first) and any(p.suffix == ".pdf" for p in first)
+    for relative in first:
+        assert (tmp_path / "one" / relative).read_bytes() == (
+            tmp_path / "two" / relative).read_bytes(), relative
+
+
+def test_text_from_the_data_is_escaped_everywhere(project: Path, tmp_path: Path) -> None:
+    studies = project / "trials" / "studies.csv"
+    frame = pd.read_csv(studies, dtype=str, keep_default_na=False)
+    frame.loc[0, "first_author"] = NASTY
+    frame.to_csv(studies, index=False, lineterminator="\n")
+    build_all(project, tmp_path / "out")
+    html = (tmp_path / "out" / "figures" / "report.html").read_text()
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; | A&amp;B 100%" in html
+    markdown = (tmp_path / "out" / "tables" / "pooled_results.md").read_text()
+    assert "<b>" not in markdown
+
+
+@pytest.mark.parametrize("render", [tables.to_markdown, tables.to_latex, tables.to_html])
+def test_renderers_escape_cells(render) -> None:
+    text = render(pd.DataFrame({"study": [NASTY]}), caption="cap & <i>")
+    assert "<script>" not in text
+    if render is tables.to_markdown:
+        assert r"\|" in text and "&lt;script&gt;" in text
+    if render is tables.to_latex:
+        assert r"A\&B 100\% \$x\_1\$ \{y\}" in text
+        assert r"\textbackslash{}end" in text
+
+
+def test_table_written_atomically_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    frame = pd.DataFrame({"a": [1]})
+    output.write_table(frame, tmp_path / "t", caption="x", formats=("csv", "md"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer failed")
+
+    monkeypatch.setattr(tables, "to_latex", broken)
+    with pytest.raises(RuntimeError):
+        output.write_table(pd.DataFrame({"a": [2]}), tmp_path / "t", caption="x",
+                           formats=("csv", "md", "tex"))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "f.txt"
+    output.write_bytes_atomic(target, b"old")
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        output.write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_shipped_plan_runs() -> None:
+    plan = read_plan(REPO / "analysis_plan.toml")
+    trials = load_trials(plan.trials)
+    runs = [run_analysis(trials, spec, plan) for spec in plan.analyses]
+    pooled = {run.spec.id: run for run in runs}
+    assert pooled["abstinence"].result is not None
+    assert pooled["dropout"].result is not None
+    assert all(run.result is not None or run.note for run in runs)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("Makefile", "pyproject.toml", "analysis_plan.toml"):
+        shutil.copy(REPO / name, work / name)
+    shutil.copytree(REPO / "analysis", work / "analysis",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "trials", work / "trials")
+    (work / ".venv").symlink_to(REPO / ".venv")
+    env = {**os.environ, "PYTHONPATH": str(work)}
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", *args], cwd=work, capture_output=True, text=True,
+                              env=env, check=False)
+
+    first = make("report")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (work / "figures" / "report.html").is_file()
+    assert make("-q", "report").returncode == 0, "a second make report would do work"
+    os.utime(work / "trials" / "outcomes.csv")
+    plan = make("-n", "report").stdout
+    assert "analysis tables" in plan and "analysis figures" in plan
+    assert "table characteristics" not in plan
