@@ -29,7 +29,7 @@ h3 { font-size: 1.05rem; }
 table { border-collapse: collapse; font-size: 0.8rem; margin: 0.6rem 0 1.2rem; }
 caption { text-align: left; font-weight: bold; padding-bottom: 0.3rem; }
 th, td { border-bottom: 1px solid #ccc; padding: 0.2rem 0.45rem; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; overflow-wrap: anywhere; }
 thead th { border-bottom: 2px solid #444; }
 figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85rem; color: #444; }

@@ -208,3 +208,28 @@ def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> No
     plan = make("-n", "report").stdout
     assert "analysis tables" in plan and "analysis figures" in plan
     assert "table characteristics" not in plan
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
+                    "chromium; .ci/run installs it)")
+def test_html_report_opens_in_headless_chromium_without_console_errors(
+    project: Path, tmp_path: Path
+) -> None:
+    build_all(project, tmp_path / "out")
+    report = tmp_path / "out" / "figures" / "report.html"
+    screenshot = tmp_path / "report.png"
+    profile = tmp_path / "profile"
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+         "--window-size=1200,2400", f"--screenshot={screenshot}", report.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
