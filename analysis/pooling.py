@@ -775,7 +775,8 @@ def pool(
         For 2-D input: raise :class:`ConvergenceError` on any failing row, or return NaN for
         those rows (flagged in ``converged``). 1-D input always raises.
     measure : str, optional
-        Recorded on the result (e.g. ``"OR"``, so that display code knows to exponentiate).
+        Recorded on the result (e.g. ``"OR"``, so that display code knows to exponentiate);
+        taken from a ``measure`` column when ``yi`` is a DataFrame that has one.
 
     Returns
     -------
@@ -825,6 +826,9 @@ def pool(
     level = check_level(level)
     _check_options(method, ci, convention, errors)
     con = Control.from_any(control)
+    if measure is None and isinstance(yi, pd.DataFrame) and "measure" in yi.columns:
+        measures = yi["measure"].dropna().unique()
+        measure = str(measures[0]) if len(measures) == 1 else None
     yi, vi = _split_input(yi, vi)
     y = as_float_array("yi", yi, ndim=(1, 2))
     v = as_float_array("vi", vi, ndim=(1, 2))
