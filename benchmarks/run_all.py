@@ -20,7 +20,8 @@ def main() -> int:
             print(f"# {name}: not present")
             continue
         print(f"# {name}")
-        for label, seconds, note in module.main():
+        rows = module.main()  # a benchmark returns rows, or prints its own table
+        for label, seconds, note in rows or ():
             print(f"  {label:60s} {seconds * 1000:12.3f} ms  {note}")
     return 0
 
