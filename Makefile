@@ -85,7 +85,8 @@ bench: | $(ENV_STAMP) ## benchmarks (timings as ratios to baselines measured in 
 reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/ (needs Rscript and metafor)
 	$(PY) tests/reference/export_baclofen_contrasts.py
 	Rscript tests/reference/make_reference.R
-	test ! -f tests/reference/make_dose_reference.R || Rscript tests/reference/make_dose_reference.R
+	$(PY) tests/test_dose_response.py export
+	Rscript tests/reference/make_dose_reference.R
 
 clean: ## remove generated tables and figures (keeps .venv)
 	rm -rf $(TABLES) $(BUILD) $(FIGURES)/*.pdf $(FIGURES)/*.svg $(FIGURES)/*.png $(REPORT)

@@ -9,7 +9,8 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 :func:`counts_from_percent`. Pooling: :func:`pool`, :func:`mantel_haenszel`, :func:`peto`.
 Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`. Bias and
 sensitivity: :func:`egger_test`, :func:`trim_and_fill`, :func:`leave_one_out`,
-:func:`cumulative`.
+:func:`cumulative`. Dose-response: :func:`dose_response`, :func:`gl_covariance`,
+:func:`dose_class_subgroups`. Figures: ``from analysis import plots``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     "leave_one_out": "analysis.sensitivity",
     "cumulative": "analysis.sensitivity",
     "back_transform": "analysis.results",
+    "dose_response": "analysis.dose_response",
+    "gl_covariance": "analysis.dose_response",
+    "dose_class_subgroups": "analysis.dose_response",
     "DataValidationError": "analysis.errors",
     "ConvergenceError": "analysis.errors",
     "Problem": "analysis.errors",
@@ -53,9 +57,12 @@ __all__ = [
     "contrasts",
     "counts_from_percent",
     "cumulative",
+    "dose_class_subgroups",
+    "dose_response",
     "effect_from_estimate",
     "effect_sizes",
     "egger_test",
+    "gl_covariance",
     "leave_one_out",
     "load_trials",
     "mantel_haenszel",
@@ -75,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.bias import egger_test, trim_and_fill
     from analysis.comparisons import contrasts, shared_control_covariance
     from analysis.data import load_trials, summarise_trials, validate_trials
+    from analysis.dose_response import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
         counts_from_percent,
         effect_from_estimate,

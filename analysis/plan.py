@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis._checks import check_choice
 from analysis.comparisons import BINARY_MEASURES, CONTINUOUS_MEASURES, contrasts
+from analysis.dose_response import DEFAULT_CUTS, dose_classes
 from analysis.errors import ConvergenceError
 from analysis.pooling import mantel_haenszel, pool
 from analysis.regression import subgroup_analysis
@@ -28,7 +29,6 @@ __all__ = [
     "AnalysisRun",
     "AnalysisSpec",
     "Plan",
-    "dose_classes",
     "estimator_sensitivity",
     "read_plan",
     "run_analysis",
@@ -131,40 +131,12 @@ def read_plan(path: str | Path) -> Plan:
         analyses=tuple(analyses),
         subgroup_columns=tuple(subgroups.get("columns", ())),
         dose_column=str(subgroups.get("dose_column", "dose_target_mg_day")),
-        dose_cuts=tuple(float(c) for c in subgroups.get("dose_cuts", ())),
+        dose_cuts=tuple(float(c) for c in subgroups.get("dose_cuts", DEFAULT_CUTS)),
         dose_labels=tuple(str(label) for label in subgroups.get("dose_labels", ())),
         exclude_derived=bool(sensitivity.get("exclude_derived", True)),
         leave_one_out=bool(sensitivity.get("leave_one_out", True)),
         source=path,
     )
-
-
-def dose_classes(doses: Any, cuts: tuple[float, ...], labels: tuple[str, ...]) -> pd.Series:
-    """Assign each dose to a class with right-closed bins ``(-inf, c1], (c1, c2], ...``.
-
-    Parameters
-    ----------
-    doses : array_like
-        Doses (NaN allowed: the class is missing).
-    cuts : tuple of float
-        Increasing cut-points.
-    labels : tuple of str
-        One label more than cut-points.
-
-    Returns
-    -------
-    pandas.Series
-        The class labels (object dtype; NaN where the dose is missing).
-    """
-    if len(labels) != len(cuts) + 1:
-        raise ValueError(
-            f"dose_classes: {len(cuts)} cut-points need {len(cuts) + 1} labels, got "
-            f"{len(labels)}"
-        )
-    bins = [-np.inf, *cuts, np.inf]
-    classes = pd.cut(pd.Series(np.asarray(doses, dtype=float)), bins=bins, labels=labels,
-                     right=True)
-    return classes.astype(object)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +232,9 @@ def _row(label: str, result: Any) -> dict[str, object]:
 
 def _subgroup_labels(data: pd.DataFrame, column: str, plan: Plan) -> pd.Series:
     if column == "dose_class":
-        return dose_classes(data[plan.dose_column], plan.dose_cuts, plan.dose_labels)
+        labels = plan.dose_labels or None
+        return pd.Series(dose_classes(data[plan.dose_column], plan.dose_cuts, labels),
+                         index=data.index)
     values = data[column].astype(object)
     return values.where(values.notna(), NOT_REPORTED).astype(str)
 

@@ -8,7 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ["benchmarks.bench_loader", "benchmarks.bench_pooling"]
+BENCHMARKS = [
+    "benchmarks.bench_loader",
+    "benchmarks.bench_pooling",
+    "benchmarks.bench_emax",
+]
 
 
 def main() -> int:
