@@ -29,6 +29,8 @@ CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
 RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html))
 REPORT := $(FIGURES)/report.html
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NOTEBOOK_HTML := $(patsubst notebooks/%.ipynb,$(BUILD)/notebooks/%.html,$(NOTEBOOKS))
 
 # The figures each analysis produces depend on the plan and on the data (an outcome without
 # estimable comparisons has none), so their rules are generated into build/plan.mk.
@@ -36,7 +38,7 @@ ifneq ($(filter report figures html,$(MAKECMDGOALS)),)
 include $(BUILD)/plan.mk
 endif
 
-.PHONY: help env report tables figures html validate test lint bench reference clean
+.PHONY: help env report tables figures html notebooks validate test lint bench reference clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -69,6 +71,13 @@ $(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABL
 
 $(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP)
 	$(PY) -m analysis report --plan $(PLAN) --figures $(FIGURES) --out $@
+
+notebooks: $(NOTEBOOK_HTML) ## execute the notebooks and write HTML copies to build/notebooks/
+
+$(BUILD)/notebooks/%.html: notebooks/%.ipynb notebooks/export_html.py $(TRIALS) $(PLAN) \
+    $(TRIALS_DIR)/published_meta_analyses.csv $(FIGURE_CODE) $(TABLE_CODE) \
+    $(wildcard analysis/dose_response/*.py) | $(ENV_STAMP)
+	$(PY) notebooks/export_html.py --out $(BUILD)/notebooks $<
 
 validate: | $(ENV_STAMP) ## check trials/ against the schema and the semantic rules
 	$(PY) -m analysis validate $(TRIALS_DIR)
