@@ -30,7 +30,13 @@ import pandas as pd
 
 from analysis.csv_reader import RawTable, read_csv_cells
 from analysis.errors import DataValidationError, Problem
-from analysis.schema import ResourceSchema, check_fields, convert_fields, resource_schema
+from analysis.schema import (
+    ResourceSchema,
+    check_fields,
+    convert_fields,
+    directory_descriptor,
+    resource_schema,
+)
 
 __all__ = [
     "TrialsSummary",
@@ -241,8 +247,9 @@ def _check_outcomes(outcomes: _Checked, arms: _Checked, problems: list[Problem])
 
 def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
     checked: dict[str, _Checked] = {}
+    descriptor = directory_descriptor(directory, problems)
     for name in RESOURCES:
-        schema = resource_schema(name)
+        schema = resource_schema(name, descriptor)
         raw = read_csv_cells(directory / schema.path, schema.columns, problems)
         if raw is None:
             continue
@@ -320,7 +327,9 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
     path : str or pathlib.Path, optional
         Directory with ``studies.csv``, ``arms.csv`` and ``outcomes.csv`` laid out as in
         the data-package schema (``analysis/schema/datapackage.json``). Defaults to the
-        shipped ``trials/`` directory.
+        shipped ``trials/`` directory. A ``datapackage.json`` in the directory is used
+        instead of the shipped schema, so a study can declare its own outcome vocabulary
+        or allowed values (it must keep the toolkit's columns and types).
 
     Returns
     -------

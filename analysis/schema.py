@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "convert_fields",
     "datapackage_descriptor",
     "descriptor_bytes",
+    "directory_descriptor",
     "resource_schema",
 ]
 
@@ -85,19 +87,22 @@ def datapackage_descriptor() -> dict[str, Any]:
     return json.loads(_descriptor_text())
 
 
-def resource_schema(name: str) -> ResourceSchema:
+def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> ResourceSchema:
     """Return the schema of resource ``name`` (``studies``, ``arms`` or ``outcomes``).
 
     Parameters
     ----------
     name : str
         Resource name.
+    descriptor : dict, optional
+        A data-package descriptor; default the shipped one.
 
     Returns
     -------
     ResourceSchema
     """
-    for resource in datapackage_descriptor()["resources"]:
+    descriptor = descriptor if descriptor is not None else datapackage_descriptor()
+    for resource in descriptor["resources"]:
         if resource["name"] == name:
             schema = resource["schema"]
             key = schema.get("primaryKey", [])
@@ -108,8 +113,61 @@ def resource_schema(name: str) -> ResourceSchema:
                 primary_key=tuple([key] if isinstance(key, str) else key),
                 foreign_keys=tuple(schema.get("foreignKeys", [])),
             )
-    known = [r["name"] for r in datapackage_descriptor()["resources"]]
+    known = [r["name"] for r in descriptor["resources"]]
     raise ValueError(f"resource_schema: name={name!r} is not a resource; allowed: {known}")
+
+
+def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, Any]:
+    """Return the descriptor a trials directory is read with.
+
+    A directory may carry its own ``datapackage.json`` (its own outcome vocabulary, allowed
+    values or descriptions); it must keep every column of the toolkit's schema, with the
+    same types, because the semantic rules and the analyses read them. Without one, the
+    shipped schema applies.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The trials directory.
+    problems : list of Problem
+        Problems with the directory's descriptor are appended here; the shipped schema is
+        returned in that case so that the data are still checked.
+
+    Returns
+    -------
+    dict
+        The descriptor to use.
+    """
+    path = directory / "datapackage.json"
+    shipped = datapackage_descriptor()
+    if not path.is_file():
+        return shipped
+    try:
+        own = json.loads(path.read_text(encoding="utf-8"))
+        resources = {r["name"]: r for r in own["resources"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append(Problem(path.name, None, None, None,
+                                f"not a readable data-package descriptor: {exc}"))
+        return shipped
+    usable = True
+    for resource in shipped["resources"]:
+        name = resource["name"]
+        mine = resources.get(name)
+        if mine is None:
+            problems.append(Problem(path.name, None, None, name,
+                                    f"resource {name!r} of the toolkit's schema is missing"))
+            usable = False
+            continue
+        theirs = {f["name"]: f.get("type") for f in mine.get("schema", {}).get("fields", [])}
+        for field in resource["schema"]["fields"]:
+            if theirs.get(field["name"]) != field["type"]:
+                problems.append(Problem(
+                    path.name, None, field["name"], str(theirs.get(field["name"])),
+                    f"resource {name!r} must define column {field['name']!r} of type "
+                    f"{field['type']!r}",
+                ))
+                usable = False
+    return own if usable else shipped
 
 
 def _report(

@@ -355,3 +355,28 @@ def test_ten_thousand_generated_studies_validate(tmp_path: Path) -> None:
     tables = validate_trials(directory)
     assert len(tables["studies"]) == 10_000
     assert isinstance(tables["outcomes"], pd.DataFrame)
+
+
+def test_directory_descriptor_can_extend_the_outcome_vocabulary(trials_copy: Path) -> None:
+    import json
+
+    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    edit(trials_copy, "outcomes.csv", lambda rows: rows[0].update(outcome="tuberculosis"))
+    assert_problem(trials_copy, "outcomes.csv", 2, "outcome", "must be one of")
+    for resource in descriptor["resources"]:
+        for field in resource["schema"]["fields"]:
+            if resource["name"] == "outcomes" and field["name"] == "outcome":
+                field["constraints"]["enum"].append("tuberculosis")
+    (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
+    frame = load_trials(trials_copy)
+    assert "tuberculosis" in set(frame["outcome"])
+
+
+def test_directory_descriptor_must_keep_the_toolkit_columns(trials_copy: Path) -> None:
+    import json
+
+    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
+    arms["schema"]["fields"] = [f for f in arms["schema"]["fields"] if f["name"] != "role"]
+    (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
+    assert_problem(trials_copy, "datapackage.json", None, "role", "must define column 'role'")
