@@ -20,13 +20,14 @@ DATA_CODE := analysis/__main__.py analysis/data.py analysis/schema.py analysis/c
 # Code the analyses depend on (statistics), then what draws and formats them.
 STATS_CODE := $(DATA_CODE) analysis/plan.py analysis/comparisons.py analysis/effects.py \
               analysis/pooling.py analysis/regression.py analysis/sensitivity.py \
-              analysis/results.py analysis/_checks.py
+              analysis/results.py analysis/_checks.py analysis/_single.py analysis/bias.py \
+              $(wildcard analysis/dose_response/*.py)
 FIGURE_CODE := $(STATS_CODE) analysis/report_figures.py $(wildcard analysis/plots/*.py)
 TABLE_CODE := $(STATS_CODE) analysis/tables.py analysis/report_tables.py
 REPORT_CODE := $(TABLE_CODE) analysis/report_html.py
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
-RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups,\
+RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups dose_response,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html))
 REPORT := $(FIGURES)/report.html
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))

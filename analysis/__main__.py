@@ -99,7 +99,8 @@ def _makefile(args: argparse.Namespace) -> int:
 def _caption(run: Any, stem: str) -> str:
     kind = stem.removesuffix(f"_{run.spec.id}").split(f"_{run.spec.id}_")[0]
     names = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analysis",
-             "funnel": "Contour-enhanced funnel plot", "subgroups": "Subgroup analysis"}
+             "funnel": "Contour-enhanced funnel plot", "subgroups": "Subgroup analysis",
+             "dose_response": "Dose-response curve (primary model and dose metric)"}
     caption = f"{names.get(kind, kind)}: {run.spec.label} ({run.spec.measure})"
     if kind == "subgroups":
         caption += f" by {stem.split(f'_{run.spec.id}_')[-1].replace('_', ' ')}"
@@ -147,6 +148,8 @@ def _report_tables(plan: Any, trials: Any, runs: Any) -> dict[str, tuple[str, An
         "estimator_sensitivity": ("Estimator sensitivity",
                                   report_tables.estimator_table(runs)),
         "subgroups": ("Subgroup analyses", report_tables.subgroup_table(runs)),
+        "dose_response": ("Dose-response meta-regression",
+                          report_tables.dose_response_table(runs, plan.dose_per)),
     }
 
 

@@ -17,8 +17,19 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import check_choice
-from analysis.comparisons import BINARY_MEASURES, CONTINUOUS_MEASURES, contrasts
-from analysis.dose_response import DEFAULT_CUTS, dose_classes
+from analysis.comparisons import (
+    BINARY_MEASURES,
+    CONTINUOUS_MEASURES,
+    contrasts,
+    shared_control_covariance,
+)
+from analysis.dose_response import (
+    DEFAULT_CUTS,
+    DoseResponseResult,
+    SparseDataError,
+    dose_classes,
+    dose_response,
+)
 from analysis.errors import ConvergenceError
 from analysis.pooling import mantel_haenszel, pool
 from analysis.regression import subgroup_analysis
@@ -68,6 +79,14 @@ class Plan:
     dose_labels: tuple[str, ...] = ()
     exclude_derived: bool = True
     leave_one_out: bool = True
+    dose_analyses: tuple[str, ...] = ()
+    dose_metrics: tuple[str, ...] = ("dose_target_mg_day",)
+    dose_models: tuple[str, ...] = ("linear",)
+    dose_primary_metric: str = "dose_target_mg_day"
+    dose_primary_model: str = "linear"
+    dose_per: float = 100.0
+    dose_method: str = "REML"
+    dose_label: str = "Dose"
     source: Path | None = None
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
@@ -119,6 +138,7 @@ def read_plan(path: str | Path) -> Plan:
             raise ValueError(f"{path}: [[analysis]] number {index}: {exc}") from exc
     subgroups = raw.get("subgroups", {})
     sensitivity = raw.get("sensitivity", {})
+    dose = raw.get("dose_response", {})
     comparator = report.get("comparator", "placebo")
     return Plan(
         title=str(report.get("title", "Meta-analysis")),
@@ -135,6 +155,14 @@ def read_plan(path: str | Path) -> Plan:
         dose_labels=tuple(str(label) for label in subgroups.get("dose_labels", ())),
         exclude_derived=bool(sensitivity.get("exclude_derived", True)),
         leave_one_out=bool(sensitivity.get("leave_one_out", True)),
+        dose_analyses=tuple(str(a) for a in dose.get("analyses", ())),
+        dose_metrics=tuple(str(m) for m in dose.get("metrics", ("dose_target_mg_day",))),
+        dose_models=tuple(str(m) for m in dose.get("models", ("linear",))),
+        dose_primary_metric=str(dose.get("primary_metric", "dose_target_mg_day")),
+        dose_primary_model=str(dose.get("primary_model", "linear")),
+        dose_per=float(dose.get("per", 100)),
+        dose_method=str(dose.get("method", "REML")),
+        dose_label=str(dose.get("dose_label", "Dose")),
         source=path,
     )
 
@@ -156,6 +184,9 @@ class AnalysisRun:
     subgroup_data: dict[str, pd.DataFrame] = field(default_factory=dict)
     leave_one_out: pd.DataFrame | None = None
     without_derived: PoolResult | None = None
+    dose_table: pd.DataFrame | None = None
+    dose_result: DoseResponseResult | None = None
+    dose_points: pd.DataFrame | None = None
 
 
 def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
@@ -293,5 +324,70 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
         kept = data[~data["derived"].astype(bool)]
         if 0 < len(kept) < len(data):
             without = _pool(kept, plan, plan.method, plan.ci)
+    dose_table, dose_result, dose_points = (None, None, None)
+    if spec.id in plan.dose_analyses:
+        dose_table, dose_result, dose_points = run_dose_response(trials, spec, plan)
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
-                       without)
+                       without, dose_table, dose_result, dose_points)
+
+
+def run_dose_response(
+    trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan
+) -> tuple[pd.DataFrame, DoseResponseResult | None, pd.DataFrame | None]:
+    """Fit every planned dose-response model x dose metric for one analysis.
+
+    Comparisons are built with ``multiarm="correlated"`` (every dose arm against the whole
+    shared control, with :func:`analysis.shared_control_covariance` as the within-study
+    covariance) and fitted with :func:`analysis.dose_response.dose_response` (one stage, a
+    random intercept per study).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per metric x model: ``metric, model, k, studies, slope_per_unit`` (the
+        linear coefficient times ``plan.dose_per``, linear model only), ``ci_low, ci_high,
+        pvalue`` (Wald test of all dose terms), ``nonlinearity_pvalue``, ``tau2`` and
+        ``note`` (the reason when a model cannot be fitted).
+    primary : DoseResponseResult or None
+        The primary model and metric, when it could be fitted.
+    points : pandas.DataFrame or None
+        The comparisons of the primary metric (``dose, yi, vi``), for plotting.
+    """
+    data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
+                     multiarm="correlated", comparator=plan.comparator)
+    rows: list[dict[str, object]] = []
+    primary: DoseResponseResult | None = None
+    points: pd.DataFrame | None = None
+    for metric in plan.dose_metrics:
+        usable = data[np.isfinite(data["yi"].astype(float)) & data[metric].notna()] if (
+            not data.empty) else data
+        usable = usable.reset_index(drop=True)
+        for model in plan.dose_models:
+            row: dict[str, object] = {"metric": metric, "model": model, "k": len(usable),
+                                      "studies": usable["study_id"].nunique()
+                                      if not usable.empty else 0}
+            try:
+                if usable.empty:
+                    raise SparseDataError(f"no comparison has {metric}")
+                fit = dose_response(
+                    usable["yi"].to_numpy(float), shared_control_covariance(usable),
+                    usable[metric].to_numpy(float), usable["study_id"].to_numpy(),
+                    model=model, method=plan.dose_method, level=plan.level,
+                )
+            except (SparseDataError, ConvergenceError, ValueError) as exc:
+                rows.append({**row, "note": str(exc)})
+                continue
+            if model == "linear":
+                row.update(slope_per_unit=float(fit.coef.iloc[0]) * plan.dose_per,
+                           ci_low=float(fit.ci_low.iloc[0]) * plan.dose_per,
+                           ci_high=float(fit.ci_high.iloc[0]) * plan.dose_per)
+            row.update(pvalue=fit.qm_pvalue, nonlinearity_pvalue=fit.nonlinearity_pvalue,
+                       tau2=fit.tau2, note="")
+            rows.append(row)
+            if metric == plan.dose_primary_metric and model == plan.dose_primary_model:
+                primary = fit
+                points = pd.DataFrame({"dose": usable[metric], "yi": usable["yi"],
+                                       "vi": usable["vi"], "measure": spec.measure})
+    columns = ["metric", "model", "k", "studies", "slope_per_unit", "ci_low", "ci_high",
+               "pvalue", "nonlinearity_pvalue", "tau2", "note"]
+    return pd.DataFrame(rows).reindex(columns=columns), primary, points

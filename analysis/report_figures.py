@@ -30,6 +30,8 @@ def figure_stems(run: AnalysisRun) -> list[str]:
     if len(run.data) >= MIN_STUDIES_FUNNEL:
         stems.append(f"funnel_{run.spec.id}")
     stems += [f"subgroups_{run.spec.id}_{column}" for column in run.subgroups]
+    if run.dose_result is not None:
+        stems.append(f"dose_response_{run.spec.id}")
     return stems
 
 
@@ -53,6 +55,18 @@ def _funnel(run: AnalysisRun, plan: Plan) -> Axes:
     from analysis.plots import funnel_plot
 
     return funnel_plot(run.data, run.result, measure=run.spec.measure)
+
+
+def _dose_response(run: AnalysisRun, plan: Plan) -> Axes:
+    import numpy as np
+
+    from analysis.plots import dose_response_plot
+
+    assert run.dose_result is not None and run.dose_points is not None
+    highest = float(run.dose_points["dose"].max())
+    prediction = run.dose_result.predict(np.linspace(0.0, highest, 121), reference=0.0)
+    return dose_response_plot(prediction, run.dose_points, measure=run.spec.measure,
+                              xlabel=plan.dose_label)
 
 
 def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
@@ -79,6 +93,7 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         f"forest_{analysis_id}": _forest,
         f"leave_one_out_{analysis_id}": _leave_one_out,
         f"funnel_{analysis_id}": _funnel,
+        f"dose_response_{analysis_id}": _dose_response,
     }
     for column in run.subgroups:
         drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)

@@ -16,6 +16,7 @@ from analysis.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
 
 __all__ = [
+    "dose_response_table",
     "estimator_table",
     "format_effect",
     "pooled_table",
@@ -199,4 +200,35 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
                         f"{1000 * corresponding[2]:.0f})"
                     )
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dose_response_table(runs: Sequence[AnalysisRun], per: float) -> pd.DataFrame:
+    """Dose-response fits per analysis, dose metric and model, with the reason for any gap.
+
+    The linear slope is the effect of ``per`` units of dose (the ``dose unit`` column),
+    back-transformed for ratio measures (e.g. the OR per 100 mg/day).
+    """
+    rows = []
+    for run in runs:
+        if run.dose_table is None:
+            continue
+        for record in run.dose_table.to_dict("records"):
+            slope = record.get("slope_per_unit", float("nan"))
+            rows.append({
+                "outcome": run.spec.label,
+                "measure": run.spec.measure,
+                "dose metric": record["metric"],
+                "model": record["model"],
+                "comparisons (studies)": f"{record['k']} ({record['studies']})",
+                "linear slope per dose unit (95% CI)": format_effect(
+                    slope, record.get("ci_low", np.nan), record.get("ci_high", np.nan),
+                    run.spec.measure),
+                "dose unit": f"{per:g}",
+                "p (dose terms)": _p(record.get("pvalue", float("nan"))),
+                "p (non-linearity)": _p(record.get("nonlinearity_pvalue", float("nan"))),
+                "tau2": "" if not np.isfinite(record.get("tau2", np.nan))
+                else f"{record['tau2']:.3f}",
+                "note": record.get("note", "") or "",
+            })
     return pd.DataFrame(rows)
