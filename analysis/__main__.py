@@ -62,13 +62,15 @@ def _datapackage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _load_plan(args: argparse.Namespace, only: str | None = None) -> tuple[Any, Any, Any]:
+    """Read the plan and its trials and run its analyses (only the one called ``only``)."""
     from analysis.data import load_trials
     from analysis.plan import read_plan, run_analysis
 
     plan = read_plan(args.plan)
+    specs = plan.analyses if only is None else (plan.analysis(only),)
     trials = load_trials(plan.trials)
-    runs = [run_analysis(trials, spec, plan) for spec in plan.analyses]
+    runs = [run_analysis(trials, spec, plan) for spec in specs]
     return plan, trials, runs
 
 
@@ -111,10 +113,10 @@ def _figures(args: argparse.Namespace) -> int:
     from analysis.plots.style import rc_context, savefig_kwargs
     from analysis.report_figures import FIGURE_FORMATS, draw_figure, figure_stems
 
-    plan, _, runs = _load_plan(args)
-    run = next((r for r in runs if r.spec.id == args.analysis), None)
-    if run is None:
-        print(f"analysis {args.analysis!r} is not in {args.plan}", file=sys.stderr)
+    try:
+        plan, _, (run,) = _load_plan(args, only=args.analysis)
+    except ValueError as exc:
+        print(f"{args.plan}: {exc}", file=sys.stderr)
         return 2
     rendered: dict[Path, bytes] = {}
     with rc_context():
