@@ -102,7 +102,9 @@ def _newton(y: np.ndarray, v: np.ndarray, x0: float, method: str, con: Any) -> f
             new = 0.5 * (lo + hi) if math.isfinite(hi) else 2 * x + 1.0
         step = abs(new - x)
         x = new
-        if sc == 0 or step <= (tol_fine if fine else con.threshold) * max(1.0, new):
+        # Relative to tau^2 itself (floored at 1e-10): with very small sampling variances the
+        # score is steep near 0 and Newton creeps there in tiny absolute steps.
+        if sc == 0 or step <= (tol_fine if fine else con.threshold) * max(new, 1e-10):
             break
     else:
         raise ConvergenceError(

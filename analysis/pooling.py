@@ -383,8 +383,10 @@ def _tau2_newton(d: _Rows, method: str, con: Control) -> tuple[np.ndarray, np.nd
         x[act] = new
         # Quadratic convergence: after a Newton step below 1e-8 (relative) the remaining error
         # is ~1e-16, far inside `threshold`; bisection steps must shrink to `threshold` itself.
+        # Steps are relative to tau^2 (floored at 1e-10), not to max(1, tau^2): with very small
+        # sampling variances the score is steep near 0 and Newton creeps in tiny steps there.
         tol_step = np.where(fine, np.maximum(con.threshold, 1e-8), con.threshold)
-        act = act[~((sc == 0) | (step <= tol_step * np.maximum(1.0, new)))]
+        act = act[~((sc == 0) | (step <= tol_step * np.maximum(new, 1e-10)))]
         if act.size == 0:
             break
     conv[idx[act]] = False

@@ -529,6 +529,13 @@ e <- esc_bin(gen$gen_large_k100, "OR")
 subgroup_cases("gen_large_k100", "OR", e$yi, e$vi, grp100, "grp", methods = c("FE", "DL", "REML"))
 
 # ==========================================================================================
+# extreme variance ratio (found in review): two near-exact studies, one very imprecise; the
+# REML/ML score is steep near tau^2 = 0, where a solver with an absolute step tolerance stops
+# early (tau^2 ~ 5e-9 instead of ~0.099 for REML)
+# ==========================================================================================
+rma_cases("gen_tiny_vi", "yi", c(.1, .5, -.2, .8), c(1e-8, 1e-8, .05, 1e3))
+
+# ==========================================================================================
 # BACLOFEN contrasts (only if the lead has produced the file): rma for every outcome
 # ==========================================================================================
 if (file.exists(BACLOFEN)) {
