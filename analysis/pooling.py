@@ -1085,7 +1085,8 @@ def mantel_haenszel(
         beta, se = float(np.sum(ws * yi) / ws.sum()), float(np.sqrt(1 / ws.sum()))
         method = "MH-DL"
     z = special.ndtri(1 - (1 - level) / 2)
-    zval = beta / se
+    # metafor gives z = NaN (and SE 0) when no study has an event, e.g. RD of 0/n vs 0/n.
+    zval = beta / se if se > 0 else float("nan")
     lo, hi = beta - z * se, beta + z * se
     pi_lo, pi_hi = lo, hi
     if model == "random":

@@ -33,7 +33,7 @@ __all__ = [
     "resource_schema",
 ]
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only (\d admits other scripts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,50 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
     raise ValueError(f"resource_schema: name={name!r} is not a resource; allowed: {known}")
 
 
+def _check_descriptor_structure(
+    descriptor: dict[str, Any], name: str, problems: list[Problem]
+) -> bool:
+    """Check that keys name existing columns and that patterns compile."""
+    usable = True
+    columns = {
+        r.get("name"): {f.get("name") for f in r.get("schema", {}).get("fields", [])}
+        for r in descriptor.get("resources", [])
+    }
+    for resource in descriptor.get("resources", []):
+        schema = resource.get("schema", {})
+        mine = columns.get(resource.get("name"), set())
+        key = schema.get("primaryKey", [])
+        for column in [key] if isinstance(key, str) else key:
+            if column not in mine:
+                problems.append(Problem(name, None, column, column,
+                                        f"primaryKey of {resource.get('name')!r} names a "
+                                        "column the resource does not define"))
+                usable = False
+        for fk in schema.get("foreignKeys", []):
+            reference = fk.get("reference", {})
+            own = [fk.get("fields")] if isinstance(fk.get("fields"), str) else fk.get("fields")
+            ref = reference.get("fields")
+            ref = [ref] if isinstance(ref, str) else ref
+            target = columns.get(reference.get("resource"))
+            if (not own or not ref or target is None or len(own) != len(ref)
+                    or not set(own) <= mine or not set(ref) <= target):
+                problems.append(Problem(name, None, None, str(fk),
+                                        f"foreignKey of {resource.get('name')!r} does not "
+                                        "name existing columns of existing resources"))
+                usable = False
+        for field in schema.get("fields", []):
+            pattern = field.get("constraints", {}).get("pattern")
+            if pattern is None:
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(Problem(name, None, field.get("name"), pattern,
+                                        f"pattern is not a valid regular expression: {exc}"))
+                usable = False
+    return usable
+
+
 def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, Any]:
     """Return the descriptor a trials directory is read with.
 
@@ -149,7 +193,7 @@ def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, 
         problems.append(Problem(path.name, None, None, None,
                                 f"not a readable data-package descriptor: {exc}"))
         return shipped
-    usable = True
+    usable = _check_descriptor_structure(own, path.name, problems)
     for resource in shipped["resources"]:
         name = resource["name"]
         mine = resources.get(name)
@@ -263,9 +307,8 @@ def convert_fields(frame: pd.DataFrame, schema: ResourceSchema) -> pd.DataFrame:
         cells = frame[column]
         kind = field["type"]
         if kind == "integer":
-            typed[column] = pd.to_numeric(cells.where(cells != ""), errors="coerce").astype(
-                "Int64"
-            )
+            whole = cells.str.fullmatch(_INTEGER.pattern)
+            typed[column] = pd.to_numeric(cells.where(whole), errors="coerce").astype("Int64")
         elif kind == "number":
             typed[column] = pd.to_numeric(cells.where(cells != ""), errors="coerce").astype(
                 "float64"

@@ -380,3 +380,36 @@ def test_directory_descriptor_must_keep_the_toolkit_columns(trials_copy: Path) -
     arms["schema"]["fields"] = [f for f in arms["schema"]["fields"] if f["name"] != "role"]
     (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
     assert_problem(trials_copy, "datapackage.json", None, "role", "must define column 'role'")
+
+
+def test_non_ascii_digits_are_not_whole_numbers(trials_copy: Path) -> None:
+    edit(trials_copy, "outcomes.csv", lambda rows: rows[0].update(events="\u0668"))
+    assert_problem(trials_copy, "outcomes.csv", 2, "events", "must be a whole number")
+
+
+def test_a_bad_integer_cell_does_not_feed_later_rules(trials_copy: Path) -> None:
+    edit(trials_copy, "outcomes.csv", lambda rows: rows[0].update(events="31.0"))
+    problems = problems_of(trials_copy)
+    assert any("outcomes.csv:2: column 'events'" in p and "whole number" in p
+               for p in problems)
+    assert not any("events must be <= total" in p for p in problems)
+
+
+@pytest.mark.parametrize("breakage", ["primary_key", "foreign_key", "pattern"])
+def test_broken_directory_descriptor_is_reported_not_raised(trials_copy: Path,
+                                                            breakage: str) -> None:
+    import json
+
+    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
+    if breakage == "primary_key":
+        arms["schema"]["primaryKey"] = ["study_id", "nope"]
+    elif breakage == "foreign_key":
+        arms["schema"]["foreignKeys"][0]["reference"]["fields"] = "nope"
+    else:
+        arms["schema"]["fields"][0]["constraints"]["pattern"] = "([unclosed"
+    (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
+    result = run_cli("validate", str(trials_copy))
+    assert result.returncode == 1
+    assert "datapackage.json" in result.stderr
+    assert "Traceback" not in result.stderr

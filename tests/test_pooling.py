@@ -371,3 +371,15 @@ def test_revman5_mh_random_effects_is_dl_with_mh_q() -> None:
     assert rand.q == fixed.q and rand.i2 == fixed.i2
     with pytest.raises(ValueError, match="revman5"):
         mantel_haenszel(**FLEISS_ASPIRIN, model="random")
+
+
+def test_mh_rd_without_any_event_matches_metafor() -> None:
+    # Reference: metafor 3.8-1 rma.mh(ai=c(0,0), n1i=c(32,20), ci=c(0,0), n2i=c(32,25),
+    # measure="RD") gives b = 0, se = 0, zval = NaN, pval = NaN, CI 0 to 0, QE = 0, I2 = 0
+    # (found in review: this used to raise ZeroDivisionError).
+    from analysis import mantel_haenszel
+
+    result = mantel_haenszel([0, 0], [32, 20], [0, 0], [32, 25], measure="RD")
+    assert (result.estimate, result.se, result.ci_low, result.ci_high) == (0, 0, 0, 0)
+    assert np.isnan(result.zval) and np.isnan(result.pvalue)
+    assert result.q == 0 and result.i2 == 0
