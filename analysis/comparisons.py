@@ -45,10 +45,23 @@ ARM_COLUMNS = ("intervention", "regimen", "dose_target_mg_day", "dose_max_mg_day
                "dose_mean_mg_day", "n_randomised")
 
 
+def _one_definition(study: pd.DataFrame) -> pd.DataFrame:
+    """Keep one outcome definition when an arm reports the outcome under several.
+
+    The definition (``outcome_detail``) that covers the most arms wins; ties go to the one
+    listed first. Without this an arm reported under two definitions would enter twice.
+    """
+    if "outcome_detail" not in study or not study["arm_id"].duplicated().any():
+        return study
+    coverage = study.groupby("outcome_detail", sort=False)["arm_id"].nunique()
+    return study[study["outcome_detail"] == coverage.idxmax()]
+
+
 def _select_observations(
-    rows: pd.DataFrame, timepoint: str | float, analysis_sets: Sequence[str]
+    rows: pd.DataFrame, timepoint: str | float, analysis_sets: Sequence[str],
+    tolerance: float | None = None,
 ) -> pd.DataFrame:
-    """Keep, per study, one time point and one analysis set."""
+    """Keep, per study, one time point, one analysis set and one outcome definition."""
     kept = []
     rank = {name: i for i, name in enumerate(analysis_sets)}
     for _, study in rows.groupby("study_id", sort=True):
@@ -58,6 +71,8 @@ def _select_observations(
         if timepoint == "end_of_treatment":
             distance = (study["timepoint_weeks"] - study["treatment_weeks"]).abs()
             best = distance.min()
+            if tolerance is not None and best > tolerance:
+                continue
             candidates = study[distance == best]
             chosen_time = candidates["timepoint_weeks"].max()
         elif timepoint == "last":
@@ -68,7 +83,7 @@ def _select_observations(
         if study.empty:
             continue
         best_set = min(study["analysis_set"], key=rank.__getitem__)
-        kept.append(study[study["analysis_set"] == best_set])
+        kept.append(_one_definition(study[study["analysis_set"] == best_set]))
     if not kept:
         return rows.iloc[0:0]
     return pd.concat(kept, ignore_index=True)
@@ -188,6 +203,10 @@ def _contrast_rows(rows: pd.DataFrame, measure: str, comparator: str | None) -> 
             "source": row["source"],
             "estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
             "control_intervention": row["comparator_intervention"],
+            # Randomised arm sizes, so that participant counts include this study.
+            "n_t": float(row["n_randomised"]) if pd.notna(row["n_randomised"]) else np.nan,
+            "n_c": (float(row["comparator_n_randomised"])
+                    if pd.notna(row["comparator_n_randomised"]) else np.nan),
         }
         for column in ARM_COLUMNS:
             pair[column] = row[column]
@@ -206,6 +225,7 @@ def contrasts(
     multiarm: str = "split",
     comparator: str | None = "placebo",
     timepoint: str | float = "end_of_treatment",
+    timepoint_tolerance: float | None = None,
     analysis_sets: Sequence[str] = ANALYSIS_SET_PREFERENCE,
     include_derived: bool = True,
     use_reported_estimates: bool = True,
@@ -230,9 +250,14 @@ def contrasts(
     timepoint : {"end_of_treatment", "last"} or float
         Which time point per study: the one closest to the study's ``treatment_weeks``
         (ties: the later), the last one, or exactly this many weeks.
+    timepoint_tolerance : float, optional
+        With ``"end_of_treatment"``: a study whose closest time point is further than this
+        many weeks from the end of its treatment is left out (e.g. a 52-week follow-up of a
+        12-week trial). None keeps the closest whatever its distance.
     analysis_sets : sequence of str
         Admissible analysis sets in order of preference; per study the first available
-        is used.
+        is used. An arm reported under several outcome definitions (``outcome_detail``)
+        enters once: the definition covering most of the study's arms is used.
     include_derived : bool
         If False, rows with ``derived == True`` are dropped before anything else.
     use_reported_estimates : bool
@@ -269,7 +294,7 @@ def contrasts(
     if not include_derived:
         rows = rows[~rows["derived"]]
     arm_rows = _arm_data(rows[rows["data_type"] == kind], kind)
-    arm_rows = _select_observations(arm_rows, timepoint, analysis_sets)
+    arm_rows = _select_observations(arm_rows, timepoint, analysis_sets, timepoint_tolerance)
 
     pairs = []
     for study_id, study in arm_rows.groupby("study_id", sort=True):
@@ -290,7 +315,7 @@ def contrasts(
             reported = _select_observations(
                 reported.merge(trials[["study_id", "treatment_weeks"]].drop_duplicates(),
                                on="study_id"),
-                timepoint, analysis_sets,
+                timepoint, analysis_sets, timepoint_tolerance,
             ).drop(columns="treatment_weeks")
             # Arm-level numbers win, unless they are all derived and the study published
             # the estimate itself (e.g. counts reconstructed from rounded percentages).

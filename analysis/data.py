@@ -311,8 +311,9 @@ def _join(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
     joined = tables["outcomes"].merge(arms, on=["study_id", "arm_id"], how="left",
                                       validate="many_to_one")
-    comparators = tables["arms"][["study_id", "arm_id", "intervention"]].rename(
-        columns={"arm_id": "comparator_arm_id", "intervention": "comparator_intervention"}
+    comparators = tables["arms"][["study_id", "arm_id", "intervention", "n_randomised"]].rename(
+        columns={"arm_id": "comparator_arm_id", "intervention": "comparator_intervention",
+                 "n_randomised": "comparator_n_randomised"}
     )
     joined = joined.merge(comparators, on=["study_id", "comparator_arm_id"], how="left",
                           validate="many_to_one")
@@ -338,7 +339,8 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
         set) with the arm's and the study's attributes joined on. Colliding arm columns
         are prefixed ``arm_`` (``arm_source``, ``arm_source_location``, ``arm_notes``) and
         study ones ``study_`` (``study_source_location``, ``study_notes``). Contrast rows
-        also get ``comparator_intervention``, the intervention of their comparator arm.
+        also get ``comparator_intervention`` and ``comparator_n_randomised`` of their
+        comparator arm.
 
     Raises
     ------

@@ -73,6 +73,7 @@ class Plan:
     multiarm: str
     level: float
     analyses: tuple[AnalysisSpec, ...]
+    timepoint_tolerance: float | None = None
     subgroup_columns: tuple[str, ...] = ()
     dose_column: str = "dose_target_mg_day"
     dose_cuts: tuple[float, ...] = ()
@@ -149,6 +150,8 @@ def read_plan(path: str | Path) -> Plan:
         multiarm=str(report.get("multiarm", "split")),
         level=float(report.get("level", 0.95)),
         analyses=tuple(analyses),
+        timepoint_tolerance=(float(report["timepoint_tolerance_weeks"])
+                             if "timepoint_tolerance_weeks" in report else None),
         subgroup_columns=tuple(subgroups.get("columns", ())),
         dose_column=str(subgroups.get("dose_column", "dose_target_mg_day")),
         dose_cuts=tuple(float(c) for c in subgroups.get("dose_cuts", DEFAULT_CUTS)),
@@ -196,10 +199,10 @@ def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> 
     if not studies:
         return "no study reports this outcome"
     if unused:
-        return (f"{len(unused)} of {len(studies)} studies reporting it could not be used "
-                f"(no {'counts' if spec.measure in BINARY_MEASURES else 'SD or n'} "
-                f"against {'a control arm' if used.empty else 'the comparator'}): "
-                + ", ".join(unused))
+        what = "counts" if spec.measure in BINARY_MEASURES else "SD and n"
+        return (f"{len(unused)} of {len(studies)} studies reporting it could not be used (no "
+                f"{what} against the comparator, or no time point near the end of "
+                "treatment): " + ", ".join(unused))
     return ""
 
 
@@ -287,7 +290,8 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     AnalysisRun
     """
     data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
-                     multiarm=plan.multiarm, comparator=plan.comparator)
+                     multiarm=plan.multiarm, comparator=plan.comparator,
+                     timepoint_tolerance=plan.timepoint_tolerance)
     if not data.empty:
         data = data[np.isfinite(data["yi"].astype(float))
                     & np.isfinite(data["vi"].astype(float))].reset_index(drop=True)
@@ -354,7 +358,8 @@ def run_dose_response(
         The comparisons of the primary metric (``dose, yi, vi``), for plotting.
     """
     data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
-                     multiarm="correlated", comparator=plan.comparator)
+                     multiarm="correlated", comparator=plan.comparator,
+                     timepoint_tolerance=plan.timepoint_tolerance)
     rows: list[dict[str, object]] = []
     primary: DoseResponseResult | None = None
     points: pd.DataFrame | None = None

@@ -132,3 +132,25 @@ def test_shipped_contrasts_match_metafor_escalc_of_the_same_counts() -> None:
                                    err_msg=case["id"])
         checked += 1
     assert checked == 4
+
+
+def test_an_arm_reported_under_two_definitions_enters_once(trials: pd.DataFrame) -> None:
+    alpha = trials[(trials["study_id"] == "Alpha2001") & (trials["outcome"] == "abstinence")]
+    second = alpha.assign(outcome_detail="self-reported abstinence", events=alpha["events"] - 1)
+    doubled = pd.concat([trials, second], ignore_index=True)
+    for multiarm in ("split", "combine", "correlated"):
+        frame = ma.contrasts(doubled, outcome="abstinence", measure="OR", multiarm=multiarm)
+        rows = frame[frame["study_id"] == "Alpha2001"]
+        assert len(rows) == 1, multiarm
+        assert rows["n_c"].iloc[0] == 30
+        assert (rows["events_t"].iloc[0], rows["events_c"].iloc[0]) == (15, 7)
+
+
+def test_timepoint_tolerance_leaves_out_distant_follow_up(trials: pd.DataFrame) -> None:
+    late = trials.assign(timepoint_weeks=trials["timepoint_weeks"].where(
+        trials["study_id"] != "Alpha2001", 52.0))
+    kept = ma.contrasts(late, outcome="abstinence", measure="OR")
+    assert "Alpha2001" in set(kept["study_id"])
+    strict = ma.contrasts(late, outcome="abstinence", measure="OR", timepoint_tolerance=4)
+    assert "Alpha2001" not in set(strict["study_id"])
+    assert "Beta2005" in set(strict["study_id"])
