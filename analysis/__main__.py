@@ -102,7 +102,11 @@ def _caption(run: Any, stem: str) -> str:
     kind = stem.removesuffix(f"_{run.spec.id}").split(f"_{run.spec.id}_")[0]
     names = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analysis",
              "funnel": "Contour-enhanced funnel plot", "subgroups": "Subgroup analysis",
-             "dose_response": "Dose-response curve (primary model and dose metric)"}
+             "dose_response": "Dose-response curve (primary model and dose metric)",
+             "cumulative": "Cumulative meta-analysis by year",
+             "baujat": "Baujat plot (contribution to heterogeneity vs influence)",
+             "bubble": "Meta-regression on dose (bubble plot)",
+             "labbe": "L'Abbé plot"}
     caption = f"{names.get(kind, kind)}: {run.spec.label} ({run.spec.measure})"
     if kind == "subgroups":
         caption += f" by {stem.split(f'_{run.spec.id}_')[-1].replace('_', ' ')}"

@@ -32,9 +32,9 @@ from analysis.dose_response import (
 )
 from analysis.errors import ConvergenceError
 from analysis.pooling import mantel_haenszel, pool
-from analysis.regression import subgroup_analysis
-from analysis.results import PoolResult, SubgroupResult
-from analysis.sensitivity import leave_one_out
+from analysis.regression import meta_regression, subgroup_analysis
+from analysis.results import MetaRegressionResult, PoolResult, SubgroupResult
+from analysis.sensitivity import baujat, cumulative, leave_one_out
 
 __all__ = [
     "AnalysisRun",
@@ -190,6 +190,9 @@ class AnalysisRun:
     dose_table: pd.DataFrame | None = None
     dose_result: DoseResponseResult | None = None
     dose_points: pd.DataFrame | None = None
+    cumulative: pd.DataFrame | None = None
+    baujat: pd.DataFrame | None = None
+    dose_regression: MetaRegressionResult | None = None
 
 
 def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
@@ -331,8 +334,22 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     dose_table, dose_result, dose_points = (None, None, None)
     if spec.id in plan.dose_analyses:
         dose_table, dose_result, dose_points = run_dose_response(trials, spec, plan)
+    yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
+    cumulative_frame = None
+    if len(data) >= 2:
+        cumulative_frame = cumulative(yi, vi, order=data["year"].to_numpy(float),
+                                      method=plan.method, ci=plan.ci, level=plan.level)
+        cumulative_frame.insert(0, "added", data["label"].to_numpy()[
+            cumulative_frame["study"].to_numpy(int)])
+    baujat_frame = baujat(yi, vi, method=plan.method) if len(data) >= MIN_STUDIES_FUNNEL else None
+    regression = None
+    doses = data[plan.dose_column].astype(float)
+    if len(data) >= MIN_STUDIES_FUNNEL and doses.notna().all() and doses.nunique() >= 2:
+        regression = meta_regression(yi, vi, pd.DataFrame({plan.dose_column: doses}),
+                                     method=plan.method, ci=plan.ci, level=plan.level)
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
-                       without, dose_table, dose_result, dose_points)
+                       without, dose_table, dose_result, dose_points, cumulative_frame,
+                       baujat_frame, regression)
 
 
 def run_dose_response(

@@ -32,6 +32,15 @@ def figure_stems(run: AnalysisRun) -> list[str]:
     stems += [f"subgroups_{run.spec.id}_{column}" for column in run.subgroups]
     if run.dose_result is not None:
         stems.append(f"dose_response_{run.spec.id}")
+    if run.cumulative is not None:
+        stems.append(f"cumulative_{run.spec.id}")
+    if run.baujat is not None:
+        stems.append(f"baujat_{run.spec.id}")
+    if run.dose_regression is not None:
+        stems.append(f"bubble_{run.spec.id}")
+    arm_level = ~run.data["from_reported_estimate"].astype(bool)
+    if run.spec.measure in ("OR", "RR", "RD") and arm_level.sum() >= 2:
+        stems.append(f"labbe_{run.spec.id}")
     return stems
 
 
@@ -69,6 +78,35 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> Axes:
                               xlabel=plan.dose_label)
 
 
+def _cumulative(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import cumulative_plot
+
+    return cumulative_plot(run.cumulative, run.result, measure=run.spec.measure,
+                           label_column="added", favours=run.spec.favours)
+
+
+def _baujat(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import baujat_plot
+
+    assert run.baujat is not None
+    return baujat_plot(run.baujat["x"], run.baujat["y"], run.data["label"])
+
+
+def _bubble(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import bubble_plot
+
+    assert run.dose_regression is not None
+    return bubble_plot(run.data, run.dose_regression, plan.dose_column,
+                       measure=run.spec.measure, xlabel=plan.dose_label)
+
+
+def _labbe(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import labbe_plot
+
+    arm_level = run.data[~run.data["from_reported_estimate"].astype(bool)]
+    return labbe_plot(arm_level, run.result, measure=run.spec.measure)
+
+
 def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
     def draw(run: AnalysisRun, plan: Plan) -> Axes:
         from analysis.plots import forest_plot
@@ -94,6 +132,10 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         f"leave_one_out_{analysis_id}": _leave_one_out,
         f"funnel_{analysis_id}": _funnel,
         f"dose_response_{analysis_id}": _dose_response,
+        f"cumulative_{analysis_id}": _cumulative,
+        f"baujat_{analysis_id}": _baujat,
+        f"bubble_{analysis_id}": _bubble,
+        f"labbe_{analysis_id}": _labbe,
     }
     for column in run.subgroups:
         drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)

@@ -15,8 +15,9 @@ import pandas as pd
 from analysis._checks import as_float_array
 from analysis.pooling import Control, pool
 from analysis.regression import _inputs
+from analysis.results import PoolResult
 
-__all__ = ["cumulative", "leave_one_out"]
+__all__ = ["baujat", "cumulative", "leave_one_out"]
 
 COLUMNS = ["study", "k", "estimate", "se", "zval", "pvalue", "ci_low", "ci_high", "q",
            "q_pvalue", "tau2", "i2", "h2"]
@@ -125,3 +126,48 @@ def cumulative(
                control=control, errors="nan")
     frame = _frame(res, idx[first:])
     return frame.reset_index(drop=True)
+
+
+def baujat(
+    yi: Any,
+    vi: Any = None,
+    method: str = "REML",
+    *,
+    control: Control | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    r"""Coordinates of the Baujat plot: each study's contribution to heterogeneity and influence.
+
+    .. math::
+
+       x_i = \frac{(y_i - \hat\mu)^2}{v_i + \hat\tau^2}, \qquad
+       y_i = \frac{(\hat\mu_{(-i)} - \hat\mu)^2}{\widehat{\mathrm{Var}}(\hat\mu_{(-i)})}
+
+    with :math:`\hat\mu, \hat\tau^2` from the model fitted to all studies and
+    :math:`\hat\mu_{(-i)}` from the same model without study i (Baujat et al. 2002, Stat
+    Med 21:2641-52; as metafor's ``baujat()``).
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+    method, control
+        As in :func:`analysis.pooling.pool`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x`` and ``y``, one row per study.
+
+    Notes
+    -----
+    Checked against metafor 3.8-1 ``baujat(rma(yi, vi, data = dat.bcg log RR))`` for FE, DL
+    and REML.
+    """
+    y, v = _inputs(yi, vi)
+    full = pool(y, v, method=method, tau2_ci=False, control=control)
+    assert isinstance(full, PoolResult)
+    omitted = leave_one_out(y, v, method=method, control=control)
+    x = (y - full.estimate) ** 2 / (v + full.tau2)
+    influence = (omitted["estimate"].to_numpy() - full.estimate) ** 2 / (
+        omitted["se"].to_numpy() ** 2)
+    return pd.DataFrame({"x": x, "y": influence})
