@@ -15,8 +15,9 @@ Semantic rules (on top of the schema's types, allowed values and keys):
 - each outcome row fills exactly the field set of its ``data_type`` (binary: events and total;
   continuous: mean, optionally sd and n; contrast: estimate, CI, measure and comparator arm);
 - ``events <= total``; ``total`` and ``n`` do not exceed the arm's ``n_randomised`` unless
-  the row's ``notes`` say why; ``sd > 0``; ``ci_low <= estimate <= ci_high`` and ratio
-  measures are positive;
+  the row's ``notes`` say why; ``sd > 0``; ``ci_low <= estimate <= ci_high``, ratio
+  measures are positive and risk differences lie in [-1, 1];
+- keys are compared ignoring letter case;
 - a row with ``derived = true`` says how in ``derivation``.
 """
 
@@ -84,7 +85,8 @@ def _mask_report(
 
 def _check_primary_key(checked: _Checked, problems: list[Problem]) -> None:
     key = list(checked.schema.primary_key)
-    frame = checked.raw.frame
+    # Identifiers that differ only in letter case are the same key (Muller2015 = muller2015).
+    frame = checked.raw.frame[key].apply(lambda column: column.str.casefold())
     duplicated = frame.duplicated(subset=key, keep=False)
     if not duplicated.any():
         return
@@ -97,11 +99,11 @@ def _check_primary_key(checked: _Checked, problems: list[Problem]) -> None:
         line = int(checked.raw.lines.iloc[index])
         if line == first_line.loc[frame.index[index]]:
             continue
-        value = "/".join(frame.iloc[index][c] for c in key)
+        value = "/".join(checked.raw.frame.iloc[index][c] for c in key)
         problems.append(
             Problem(
                 checked.raw.name, line, key[0], value,
-                f"duplicated key ({', '.join(key)}) first used on line "
+                f"duplicated key ({', '.join(key)}; letter case ignored) first used on line "
                 f"{int(first_line.loc[frame.index[index]])}",
             )
         )
@@ -201,6 +203,12 @@ def _check_outcomes(outcomes: _Checked, arms: _Checked, problems: list[Problem])
     _mask_report(
         problems, outcomes, (low > estimate) | (estimate > high), "estimate",
         "estimate must lie within [ci_low, ci_high]",
+    )
+    risk_difference = (typed["contrast_measure"] == "RD").fillna(False).to_numpy()
+    _mask_report(
+        problems, outcomes,
+        risk_difference & ((low < -1) | (high > 1) | (estimate.abs() > 1)).to_numpy(),
+        "estimate", "a risk difference and its CI lie in [-1, 1] (a proportion, not percent)",
     )
     ratio = typed["contrast_measure"].isin(RATIO_MEASURES).fillna(False).to_numpy()
     _mask_report(

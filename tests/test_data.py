@@ -413,3 +413,14 @@ def test_broken_directory_descriptor_is_reported_not_raised(trials_copy: Path,
     assert result.returncode == 1
     assert "datapackage.json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_keys_differing_only_in_case_are_duplicates(trials_copy: Path) -> None:
+    edit(trials_copy, "arms.csv", lambda rows: rows.append({**rows[0], "arm_id": "PLACEBO"}))
+    assert_problem(trials_copy, "arms.csv", 7, "study_id", "duplicated key")
+
+
+def test_risk_difference_in_percentage_points_is_rejected(trials_copy: Path) -> None:
+    edit(trials_copy, "outcomes.csv", lambda rows: rows[7].update(
+        contrast_measure="RD", estimate="21", ci_low="8", ci_high="34"))
+    assert_problem(trials_copy, "outcomes.csv", 9, "estimate", "lie in [-1, 1]")
