@@ -12,6 +12,7 @@ BENCHMARKS = [
     "benchmarks.bench_loader",
     "benchmarks.bench_pooling",
     "benchmarks.bench_emax",
+    "benchmarks.bench_report",
 ]
 
 
