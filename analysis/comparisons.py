@@ -329,6 +329,16 @@ def contrasts(
             if replace:
                 frame = frame[~frame["study_id"].isin(replace)]
             reported = reported[~reported["study_id"].isin(covered - replace)]
+            shared = reported.duplicated(["study_id", "control_arm_id"], keep=False)
+            if multiarm != "correlated" and shared.any():
+                studies = sorted(set(reported.loc[shared, "study_id"]))
+                raise ValueError(
+                    f"contrasts: {', '.join(studies)} report several {measure} estimates "
+                    f"against one shared control arm for {outcome!r}; multiarm={multiarm!r} "
+                    "cannot split or combine published estimates (the control would count "
+                    "twice). Enter arm-level counts, keep one comparison, or use "
+                    "multiarm='correlated' with a covariance."
+                )
             if not reported.empty:
                 effects = effect_from_estimate(
                     reported["estimate"].to_numpy(float), reported["ci_low"].to_numpy(float),

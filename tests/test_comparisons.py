@@ -154,3 +154,18 @@ def test_timepoint_tolerance_leaves_out_distant_follow_up(trials: pd.DataFrame) 
     strict = ma.contrasts(late, outcome="abstinence", measure="OR", timepoint_tolerance=4)
     assert "Alpha2001" not in set(strict["study_id"])
     assert "Beta2005" in set(strict["study_id"])
+
+
+def test_several_published_estimates_against_one_control_cannot_be_split(
+    trials: pd.DataFrame,
+) -> None:
+    beta = trials[(trials["study_id"] == "Beta2005") & (trials["data_type"] == "contrast")]
+    low = beta.assign(arm_id="drug_low", dose_target_mg_day=30.0)
+    only_estimates = pd.concat(
+        [trials[~((trials["study_id"] == "Beta2005") & (trials["data_type"] == "binary"))],
+         low], ignore_index=True)
+    with pytest.raises(ValueError, match="Beta2005 report several OR estimates"):
+        ma.contrasts(only_estimates, outcome="abstinence", measure="OR", multiarm="split")
+    frame = ma.contrasts(only_estimates, outcome="abstinence", measure="OR",
+                         multiarm="correlated")
+    assert (frame["study_id"] == "Beta2005").sum() == 2
