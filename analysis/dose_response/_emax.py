@@ -82,7 +82,7 @@ def fit_emax(data: Data, method: str, random: str,
              bounds: tuple[float, float] | None) -> tuple[MixedFit, np.ndarray,
                                                           list[CovarianceTerm], tuple[float, int]]:
     """Fit the Emax model; returns the fit (beta = emax, ed50), its vcov, terms and (Q, df)."""
-    need = 2 if method == "FE" else 4
+    need = 2 if method == "FE" else 5  # as the other curves: p + 3 under random effects
     positive = data.dose[data.dose > 0]
     if data.k < need or np.unique(data.dose).size < 2 or positive.size == 0:
         raise SparseDataError(sparse_message(

@@ -113,9 +113,14 @@ def sparse_message(data: Data, what: str, need: str) -> str:
 def check_identifiable(X: np.ndarray, data: Data, what: str, method: str) -> None:
     """Raise SparseDataError when the design cannot support the model."""
     p = X.shape[1]
-    need_k = p if method == "FE" else p + 2
+    # Random effects: two comparisons more than coefficients (heterogeneity and one residual
+    # degree of freedom); a curve (p > 1) needs one more, so that its shape is not fitted
+    # exactly through the points (the issue's example: a spline needs at least 5).
+    need_k = p if method == "FE" else p + 2 + (p > 1)
     if data.k < need_k or np.linalg.matrix_rank(X) < p:
-        extra = "" if method == "FE" else " (two more than coefficients, for heterogeneity)"
+        extra = "" if method == "FE" else (
+            " (heterogeneity and a residual degree of freedom" + (" for a curve)" if p > 1
+                                                                  else ")"))
         raise SparseDataError(sparse_message(
             data, what, f"at least {need_k} comparisons{extra} and {p} distinct doses other "
             "than the reference"))
