@@ -434,8 +434,8 @@ def _shared_term(a: pd.Series, b: pd.Series, measure: str) -> float:
             return float(1 / events + 1 / (n - events))
         if measure == "RR":
             return float(1 / events - 1 / n)
-        p = a["events_c"] / a["n_c"]
-        return float(p * (1 - p) / a["n_c"])
+        p = events / n
+        return float(p * (1 - p) / n)
     if measure == "MD":
         return float(a["sd_c"] ** 2 / a["n_c"])
     total = a["n_t"] + b["n_t"] + a["n_c"]

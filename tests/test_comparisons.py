@@ -169,3 +169,24 @@ def test_several_published_estimates_against_one_control_cannot_be_split(
     frame = ma.contrasts(only_estimates, outcome="abstinence", measure="OR",
                          multiarm="correlated")
     assert (frame["study_id"] == "Beta2005").sum() == 2
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
+def test_shared_control_covariance_uses_escalc_corrected_control(measure: str) -> None:
+    # A control arm with zero events: escalc adds 1/2 to every cell of such a study, and the
+    # control arm's contribution to vi (the shared covariance) must use the same cells.
+    frame = pd.DataFrame({
+        "study_id": ["S", "S"], "control_arm_id": ["c", "c"], "measure": measure,
+        "events_t": [3.0, 5.0], "n_t": [20.0, 20.0], "events_c": [0.0, 0.0],
+        "n_c": [20.0, 20.0],
+    })
+    effects = ma.effect_sizes(measure, events_t=frame["events_t"], n_t=frame["n_t"],
+                              events_c=frame["events_c"], n_c=frame["n_c"])
+    frame = frame.assign(yi=effects["yi"], vi=effects["vi"])
+    matrix = ma.shared_control_covariance(frame)
+    treatment_part = ma.effect_sizes(measure, events_t=[3.0], n_t=[20.0], events_c=[0.0],
+                                     n_c=[20.0])["vi"].iloc[0]
+    a, n = 3.5, 21.0
+    own = {"OR": 1 / a + 1 / (n - a), "RR": 1 / a - 1 / n,
+           "RD": (a / n) * (1 - a / n) / n}[measure]
+    assert matrix[0, 1] == pytest.approx(treatment_part - own, rel=1e-12)
