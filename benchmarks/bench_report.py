@@ -1,5 +1,7 @@
 """Benchmark the report pipeline: import time, a no-op and a from-clean ``make report``.
 
+Run by ``make bench`` or ``python -m benchmarks.bench_report`` from the repository root.
+
 Each time is set beside a baseline measured in the same run: ``python -c pass`` for the
 import, and ``make --version`` for the no-op (process start-up of make itself). The
 from-clean build runs in a temporary copy of the project that borrows this ``.venv``.
@@ -8,12 +10,13 @@ from-clean build runs in a temporary copy of the project that borrows this ``.ve
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.project_copy import copy_project
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,23 +42,13 @@ def main() -> list[tuple[str, float, str]]:
             ("python -c 'import analysis'", imported,
              f"{imported - base:.3f} s over the baseline; matplotlib imported: {probe}")]
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp) / "repo"
-        work.mkdir()
-        for name in ("Makefile", "pyproject.toml", "analysis_plan.toml"):
-            shutil.copy2(REPO / name, work / name)
-        shutil.copytree(REPO / "analysis", work / "analysis",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(REPO / "trials", work / "trials")
-        (work / ".venv").symlink_to(REPO / ".venv")
-        stamp = Path(tmp) / "env.stamp"
-        stamp.touch()
-        env = {**os.environ, "PYTHONPATH": str(work)}
-        make = ["make", f"ENV_STAMP={stamp}"]
+        copy = copy_project(Path(tmp))
         start = time.perf_counter()
-        subprocess.run([*make, "report"], cwd=work, check=True, capture_output=True, env=env)
+        subprocess.run([*copy.make, "report"], cwd=copy.root, check=True,
+                       capture_output=True, env=copy.env)
         clean = time.perf_counter() - start
-        noop = _best([*make, "report"], work, env=env)
-        make_base = _best(["make", "--version"], work, env=env)
+        noop = _best([*copy.make, "report"], copy.root, env=copy.env)
+        make_base = _best(["make", "--version"], copy.root, env=copy.env)
     rows += [("make report from clean (environment built)", clean,
               f"{os.cpu_count()} cores, parallel jobs"),
              ("make --version (baseline)", make_base, ""),

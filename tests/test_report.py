@@ -187,23 +187,14 @@ def test_shipped_plan_runs() -> None:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> None:
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("Makefile", "pyproject.toml", "analysis_plan.toml"):
-        shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / "analysis", work / "analysis",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "trials", work / "trials")
-    (work / ".venv").symlink_to(REPO / ".venv")
-    # The copy borrows the real environment: point Make at a fresh stamp so that it never
-    # reinstalls the shared .venv from the copy (which would repoint its editable install).
-    stamp = tmp_path / "env.stamp"
-    stamp.touch()
-    env = {**os.environ, "PYTHONPATH": str(work)}
+    from benchmarks.project_copy import copy_project
+
+    copy = copy_project(tmp_path)
+    work = copy.root
 
     def make(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", f"ENV_STAMP={stamp}", *args], cwd=work,
-                              capture_output=True, text=True, env=env, check=False)
+        return subprocess.run([*copy.make, *args], cwd=work, capture_output=True, text=True,
+                              env=copy.env, check=False)
 
     first = make("report")
     assert first.returncode == 0, first.stdout + first.stderr
