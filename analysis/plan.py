@@ -9,7 +9,7 @@ and tidy frames; the command line draws and writes them.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +276,16 @@ def _subgroup_labels(data: pd.DataFrame, column: str, plan: Plan) -> pd.Series:
     return values.where(values.notna(), NOT_REPORTED).astype(str)
 
 
+def _in_label_order(result: SubgroupResult, order: tuple[str, ...]) -> SubgroupResult:
+    """Put subgroups in the given order (e.g. dose classes by dose, not alphabetically)."""
+    rank = {label: i for i, label in enumerate(order)}
+    groups = sorted(result.results, key=lambda g: rank.get(g, len(rank)))
+    table = result.subgroups.assign(_rank=result.subgroups["group"].map(rank))
+    table = table.sort_values("_rank", kind="stable").drop(columns="_rank")
+    return replace(result, subgroups=table.reset_index(drop=True),
+                   results={g: result.results[g] for g in groups})
+
+
 def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> AnalysisRun:
     """Run one analysis of the plan: contrasts, pooling, sensitivity and subgroups.
 
@@ -318,6 +328,8 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
             )
         except (ConvergenceError, ValueError):
             continue
+        if column == "dose_class" and plan.dose_labels:
+            subgroups[column] = _in_label_order(subgroups[column], plan.dose_labels)
         subgroup_data[column] = data.assign(subgroup=labels.to_numpy())
 
     loo = None

@@ -90,6 +90,8 @@ def test_plan_runs_and_reports_gaps(project: Path) -> None:
     assert runs["abstinence"].result.k == 3
     assert runs["craving"].result is None
     assert "no study reports" in runs["craving"].note
+    # Dose classes keep the plan's order (low, high), not the alphabetical one (high, low).
+    assert list(runs["abstinence"].subgroups["dose_class"].results) == ["low", "high"]
     models = list(runs["abstinence"].sensitivity["model"])
     assert models[-1] == "Fixed effect, Mantel-Haenszel"
     assert len(models) == 5
