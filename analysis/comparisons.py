@@ -246,7 +246,9 @@ def contrasts(
         How several treatment arms sharing one control are handled (module docstring).
     comparator : str or None
         Keep only control arms whose ``intervention`` is this (default ``"placebo"``);
-        ``None`` keeps every control arm (one comparison per treatment x control pair).
+        ``None`` keeps every control arm (one comparison per treatment x control pair; a
+        trial with both a placebo and an active control then contributes a treatment arm
+        twice, so pool such comparisons separately by ``control_intervention``).
     timepoint : {"end_of_treatment", "last"} or float
         Which time point per study: the one closest to the study's ``treatment_weeks``
         (ties: the later), the last one, or exactly this many weeks.
