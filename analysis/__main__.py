@@ -63,15 +63,20 @@ def _datapackage(args: argparse.Namespace) -> int:
 
 
 def _load_plan(args: argparse.Namespace, only: str | None = None) -> tuple[Any, Any, Any]:
-    """Read the plan and its trials and run its analyses (only the one called ``only``)."""
-    from analysis.data import load_trials
+    """Read the plan and its trials and run its analyses (only the one called ``only``).
+
+    Returns the plan, the validated tables (read once, for the tables and the report) and
+    the analysis runs.
+    """
+    from analysis.data import join_trials
     from analysis.plan import read_plan, run_analysis
 
     plan = read_plan(args.plan)
     specs = plan.analyses if only is None else (plan.analysis(only),)
-    trials = load_trials(plan.trials)
+    tables = validate_trials(plan.trials)
+    trials = join_trials(tables)
     runs = [run_analysis(trials, spec, plan) for spec in specs]
-    return plan, trials, runs
+    return plan, tables, runs
 
 
 def _makefile(args: argparse.Namespace) -> int:
@@ -135,13 +140,11 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_tables(plan: Any, trials: Any, runs: Any) -> dict[str, tuple[str, Any]]:
+def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]]:
     import pandas as pd
 
     from analysis import report_tables, tables
-    from analysis.data import validate_trials
 
-    data = validate_trials(plan.trials)
     grade_path = Path(plan.trials) / "grade.csv"
     certainty = pd.read_csv(grade_path, dtype=str, keep_default_na=False) if (
         grade_path.is_file()) else pd.DataFrame()
@@ -160,8 +163,8 @@ def _report_tables(plan: Any, trials: Any, runs: Any) -> dict[str, tuple[str, An
 
 
 def _tables(args: argparse.Namespace) -> int:
-    plan, trials, runs = _load_plan(args)
-    frames = _report_tables(plan, trials, runs)
+    plan, data, runs = _load_plan(args)
+    frames = _report_tables(plan, data, runs)
     frames.pop("characteristics")
     for name, (caption, frame) in frames.items():
         write_table(frame, Path(args.outdir) / name, caption=caption,
@@ -170,11 +173,11 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analysis.data import RESOURCES, summarise_trials, validate_trials
+    from analysis.data import RESOURCES
     from analysis.report_figures import figure_stems
     from analysis.report_html import data_hash, render_report, software_versions
 
-    plan, trials, runs = _load_plan(args)
+    plan, data, runs = _load_plan(args)
     figures = {}
     for run in runs:
         figures[run.spec.id] = [
@@ -183,8 +186,8 @@ def _report(args: argparse.Namespace) -> int:
         ]
     inputs = [Path(plan.trials) / f"{name}.csv" for name in RESOURCES]
     page = render_report(
-        plan, runs, _report_tables(plan, trials, runs), figures,
-        summary=str(summarise_trials(validate_trials(plan.trials))),
+        plan, runs, _report_tables(plan, data, runs), figures,
+        summary=str(summarise_trials(data)),
         input_hash=data_hash([*inputs, Path(args.plan)]), versions=software_versions(),
     )
     write_bytes_atomic(Path(args.out), page.encode("utf-8"))

@@ -42,6 +42,7 @@ from analysis.schema import (
 __all__ = [
     "TrialsSummary",
     "default_trials_path",
+    "join_trials",
     "load_trials",
     "summarise_trials",
     "validate_trials",
@@ -306,7 +307,20 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
     return {name: item.typed for name, item in checked.items()}
 
 
-def _join(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Join validated tables (:func:`validate_trials`) into the tidy frame of :func:`load_trials`.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        ``{"studies": ..., "arms": ..., "outcomes": ...}`` as returned by
+        :func:`validate_trials`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome observation with the arm's and the study's attributes.
+    """
     studies = tables["studies"].rename(
         columns={"source_location": "study_source_location", "notes": "study_notes"}
     )
@@ -363,7 +377,7 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
     >>> sorted(trials["data_type"].unique())
     ['binary', 'continuous', 'contrast']
     """
-    return _join(validate_trials(path))
+    return join_trials(validate_trials(path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 MIN_STUDIES_LEAVE_ONE_OUT = 3
-MIN_STUDIES_FUNNEL = 3
+MIN_STUDIES_DIAGNOSTICS = 3  # funnel, Baujat and meta-regression on dose
 NOT_REPORTED = "not reported"
 
 
@@ -353,10 +353,11 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
                                       method=plan.method, ci=plan.ci, level=plan.level)
         cumulative_frame.insert(0, "added", data["label"].to_numpy()[
             cumulative_frame["study"].to_numpy(int)])
-    baujat_frame = baujat(yi, vi, method=plan.method) if len(data) >= MIN_STUDIES_FUNNEL else None
+    enough = len(data) >= MIN_STUDIES_DIAGNOSTICS
+    baujat_frame = baujat(yi, vi, method=plan.method) if enough else None
     regression = None
     doses = data[plan.dose_column].astype(float)
-    if len(data) >= MIN_STUDIES_FUNNEL and doses.notna().all() and doses.nunique() >= 2:
+    if enough and doses.notna().all() and doses.nunique() >= 2:
         regression = meta_regression(yi, vi, pd.DataFrame({plan.dose_column: doses}),
                                      method=plan.method, ci=plan.ci, level=plan.level)
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from analysis.plan import MIN_STUDIES_FUNNEL, AnalysisRun, Plan
+from analysis.plan import MIN_STUDIES_DIAGNOSTICS, AnalysisRun, Plan
 
 if TYPE_CHECKING:  # matplotlib is imported by analysis.plots only, when drawing
     from matplotlib.axes import Axes
@@ -27,7 +27,7 @@ def figure_stems(run: AnalysisRun) -> list[str]:
     stems = [f"forest_{run.spec.id}"]
     if run.leave_one_out is not None:
         stems.append(f"leave_one_out_{run.spec.id}")
-    if len(run.data) >= MIN_STUDIES_FUNNEL:
+    if len(run.data) >= MIN_STUDIES_DIAGNOSTICS:
         stems.append(f"funnel_{run.spec.id}")
     stems += [f"subgroups_{run.spec.id}_{column}" for column in run.subgroups]
     if run.dose_result is not None:
