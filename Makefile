@@ -50,7 +50,7 @@ help: ## list the targets
 $(ENV_STAMP): pyproject.toml
 	@echo "Building $(VENV) from pyproject.toml"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $@
 
 env: $(ENV_STAMP) ## create or update .venv from pyproject.toml (done by every target that needs it)
