@@ -16,23 +16,22 @@ Knapp G, Hartung J (2003), Stat Med 22:2693-2710.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
 from analysis.errors import ConvergenceError
-from analysis.pooling import METHODS, Control, pool
+from analysis.heterogeneity import METHODS, Control, DesignRows, fit_heterogeneity, wald
+from analysis.pooling import pool
 from analysis.results import MetaRegressionResult, PoolResult, SubgroupResult
 
 __all__ = ["design_matrix", "meta_regression", "subgroup_analysis"]
-
-_EPS = np.finfo(float).eps
-
 
 # --------------------------------------------------------------------------------------------
 # design matrix
@@ -103,175 +102,8 @@ def design_matrix(moderators: pd.DataFrame, intercept: bool = True) -> pd.DataFr
 
 
 # --------------------------------------------------------------------------------------------
-# the general-X engine
+# the fit: the rma.uni core (analysis.heterogeneity) with a general design matrix
 # --------------------------------------------------------------------------------------------
-
-
-def _pmat(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """:math:`P = W - W X (X^T W X)^{-1} X^T W`."""
-    wx = x * w[:, None]
-    inv = np.linalg.inv(x.T @ wx)
-    return np.diag(w) - wx @ inv @ wx.T
-
-
-def _rss(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float) -> float:
-    p = _pmat(1 / (v + tau2), x)
-    return float(y @ p @ y)
-
-
-@dataclass(slots=True)
-class _Fit:
-    tau2: float
-    se_tau2: float
-
-
-def _tau2_general(
-    y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, con: Control
-) -> _Fit:
-    k, p = x.shape
-    if method == "FE":
-        return _Fit(0.0, np.nan)
-    w0 = 1 / v
-    p0 = _pmat(w0, x)
-    if method in ("DL", "HS"):
-        rss, trp = float(y @ p0 @ y), float(np.trace(p0))
-        if method == "DL":
-            t = max(0.0, (rss - (k - p)) / trp)
-            inner = 2 * (k - p) + 4 * t * trp + 2 * t**2 * np.sum(p0 * p0)
-            return _Fit(t, float(np.sqrt(inner) / trp))
-        t = max(0.0, (rss - k) / w0.sum())
-        inner = 2 * (k - p) + 4 * t * trp + 2 * t**2 * np.sum(p0 * p0)
-        return _Fit(t, float(np.sqrt(inner) / w0.sum()))
-    if method == "HE":
-        ph = np.eye(k) - x @ np.linalg.inv(x.T @ x) @ x.T
-        pv = ph * v[None, :]
-        trpv = float(np.trace(pv))
-        t = max(0.0, (float(y @ ph @ y) - trpv) / (k - p))
-        inner = 2 * np.sum(pv * pv.T) + 4 * t * trpv + 2 * t**2 * (k - p)
-        return _Fit(t, float(np.sqrt(inner / (k - p) ** 2)))
-    if method == "SJ":
-        t0 = float(np.var(y, ddof=1) * (k - 1) / k)
-        ps = _pmat(1 / (v + t0), x)
-        t = max(0.0, t0 * float(y @ ps @ y) / (k - p))
-        pv = ps * v[None, :]
-        inner = 2 * np.sum(pv * pv.T) + 4 * t * np.sum(pv * ps) + 2 * t**2 * np.sum(ps * ps)
-        return _Fit(t, float(np.sqrt(t0**2 / (k - p) ** 2 * inner)))
-    if method in ("PM", "EB"):
-        t = _root_q(y, v, x, k - p, method, con)
-    elif con.algorithm == "fisher":
-        t = _fisher_general(y, v, x, method, con)
-    else:
-        t = _score_root(y, v, x, method, con)
-    w = 1 / (v + t)
-    if method == "ML":
-        return _Fit(t, float(np.sqrt(2 / np.sum(w**2))))
-    if method == "REML":
-        pt = _pmat(w, x)
-        return _Fit(t, float(np.sqrt(2 / np.sum(pt * pt))))
-    return _Fit(t, float(np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)))
-
-
-def _mad_upper(y: np.ndarray, con: Control) -> float:
-    if con.tau2_max is not None:
-        return float(con.tau2_max)
-    mad = 1.4826 * np.median(np.abs(y - np.median(y)))
-    return max(100.0, 10 * mad**2)
-
-
-def _root_q(y: np.ndarray, v: np.ndarray, x: np.ndarray, target: float, method: str,
-            con: Control) -> float:
-    r"""PM (and EB, its fixed point): the root of :math:`y^T P(\tau^2) y = k - p`."""
-    if _rss(y, v, x, 0.0) < target:
-        return 0.0
-    hi = _mad_upper(y, con)
-    if _rss(y, v, x, hi) > target:
-        if method == "PM":
-            raise ConvergenceError(
-                "PM estimator: Q(tau2_max) is still above k - p; pass control={'tau2_max': ...} "
-                "with a larger value or use method='REML' or 'DL'"
-            )
-        while _rss(y, v, x, hi) > target:
-            hi *= 10
-    return float(optimize.brentq(lambda t: _rss(y, v, x, t) - target, 0.0, hi,
-                                 xtol=1e-15, rtol=4 * _EPS, maxiter=500))
-
-
-def _score(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str) -> float:
-    w = 1 / (v + tau2)
-    p = _pmat(w, x)
-    py = p @ y
-    if method == "REML":
-        return float(py @ py - np.trace(p))
-    return float(py @ py - w.sum())
-
-
-def _score_root(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, con: Control) -> float:
-    """ML/REML: root of the score (0 when the score at 0 is <= 0), then metafor's ll0 check."""
-    if _score(y, v, x, 0.0, method) <= 0:
-        return 0.0
-    hi = max(1.0, 10 * float(np.var(y)))
-    for _ in range(200):
-        if _score(y, v, x, hi, method) < 0:
-            break
-        hi *= 10
-    else:
-        raise ConvergenceError(f"{method}: the score stays positive; tau^2 is unbounded")
-    t = float(optimize.brentq(lambda s: _score(y, v, x, s, method), 0.0, hi,
-                              xtol=1e-15, rtol=4 * _EPS, maxiter=con.maxiter))
-    return _ll0check(y, v, x, t, method, con)
-
-
-def _loglik(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, reml: bool) -> float:
-    w = 1 / (v + tau2)
-    wx = x * w[:, None]
-    xtwx = x.T @ wx
-    beta = np.linalg.solve(xtwx, wx.T @ y)
-    ll = -0.5 * np.sum(np.log(v + tau2)) - 0.5 * float(np.sum(w * (y - x @ beta) ** 2))
-    if reml:
-        ll -= 0.5 * np.linalg.slogdet(xtwx)[1]
-    return ll
-
-
-def _ll0check(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str,
-              con: Control) -> float:
-    if not con.ll0check or tau2 <= con.threshold:
-        return tau2
-    reml = method == "REML"
-    if _loglik(y, v, x, 0.0, reml) - _loglik(y, v, x, tau2, reml) > con.tol:
-        return 0.0
-    return tau2
-
-
-def _fisher_general(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str,
-                    con: Control) -> float:
-    """Metafor's Fisher scoring for ML/REML, step for step."""
-    k, p = x.shape
-    ph = np.eye(k) - x @ np.linalg.inv(x.T @ x) @ x.T
-    tau2 = max(0.0, (float(y @ ph @ y) - float(np.sum(np.diag(ph) * v))) / (k - p))
-    change, it = con.threshold + 1, 0
-    while change > con.threshold:
-        it += 1
-        old = tau2
-        w = 1 / (v + tau2)
-        pm = _pmat(w, x)
-        py = pm @ y
-        if method == "ML":
-            adj = (py @ py - w.sum()) / np.sum(w**2)
-        else:
-            adj = (py @ py - np.trace(pm)) / np.sum(pm * pm)
-        adj = 0.0 if np.isnan(adj) else float(adj) * con.stepadj
-        if tau2 == 0 and adj < 0:
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 += adj
-        change = abs(old - tau2)
-        if it > con.maxiter:
-            raise ConvergenceError(
-                f"{method} estimator: Fisher scoring did not converge in {con.maxiter} "
-                "iterations; try control={'algorithm': 'newton'} or more iterations"
-            )
-    return _ll0check(y, v, x, tau2, method, con)
 
 
 @dataclass(slots=True)
@@ -285,38 +117,19 @@ class _Model:
     qe_p: float
     i2: float
     h2: float
+    tau2_ci_low: float
+    tau2_ci_high: float
+    converged: bool
 
 
-def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str,
-         con: Control) -> _Model:
-    k, p = x.shape
-    est = _tau2_general(y, v, x, method, con)
-    w = 1 / (v + est.tau2)
-    wx = x * w[:, None]
-    vb = np.linalg.inv(x.T @ wx)
-    beta = vb @ (wx.T @ y)
-    df = np.nan
-    if ci in ("hksj", "hksj_adhoc"):
-        rss = float(np.sum(w * (y - x @ beta) ** 2))
-        s2w = 0.0 if rss <= _EPS else rss / (k - p)
-        if ci == "hksj_adhoc":
-            s2w = max(s2w, 1.0)
-        vb = s2w * vb
-        df = float(k - p)
-    if k > p:
-        p0 = _pmat(1 / v, x)
-        qe = max(0.0, float(y @ p0 @ y))
-        qe_p = float(special.chdtrc(k - p, qe))
-        vt = (k - p) / float(np.trace(p0))
-        if method == "FE":
-            i2 = 0.0 if qe == 0 else max(0.0, 100 * (qe - (k - p)) / qe)
-            h2 = qe / (k - p)
-        else:
-            i2 = 100 * est.tau2 / (vt + est.tau2)
-            h2 = est.tau2 / vt + 1
-    else:
-        qe, qe_p, i2, h2 = 0.0, 1.0, 0.0, 1.0
-    return _Model(beta, vb, est.tau2, est.se_tau2, df, qe, qe_p, i2, h2)
+def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con: Control,
+         *, level: float = 0.95, tau2_ci: bool = False, errors: str = "raise") -> _Model:
+    fit = fit_heterogeneity(DesignRows.build(y, v, x), method, ci, level, tau2_ci=tau2_ci,
+                            control=con, errors=errors)
+    return _Model(fit.beta[0], fit.vb[0], float(fit.tau2[0]), float(fit.se_tau2[0]),
+                  float(fit.df[0]), float(fit.q[0]), float(fit.q_pvalue[0]), float(fit.i2[0]),
+                  float(fit.h2[0]), float(fit.tau2_ci_low[0]), float(fit.tau2_ci_high[0]),
+                  bool(fit.converged[0]))
 
 
 def _wald(model: _Model, btt: np.ndarray) -> tuple[float, tuple[int, ...], float]:
@@ -377,7 +190,9 @@ def meta_regression(
     ci: str = "z",
     level: float = 0.95,
     *,
+    tau2_ci: bool = True,
     control: Control | Mapping[str, Any] | None = None,
+    errors: str = "raise",
 ) -> MetaRegressionResult:
     r"""Mixed-effects meta-regression (metafor ``rma(yi, vi, mods = ~ ...)``).
 
@@ -395,8 +210,15 @@ def meta_regression(
         omnibus test.
     level : float
         Confidence level.
+    tau2_ci : bool
+        Q-profile confidence interval of the residual :math:`\tau^2` (metafor ``confint``),
+        as in :func:`analysis.pooling.pool`.
     control : Control or dict, optional
-        Iteration settings (see :class:`analysis.pooling.Control`).
+        Iteration settings (see :class:`analysis.heterogeneity.Control`; the same meaning as
+        in :func:`analysis.pooling.pool`).
+    errors : {"raise", "nan"}
+        When the iteration fails: raise :class:`~analysis.errors.ConvergenceError`, or return
+        NaN estimates with ``converged=False`` (as :func:`analysis.pooling.pool` for batches).
 
     Returns
     -------
@@ -418,6 +240,7 @@ def meta_regression(
     at relative tolerance 1e-6.
     """
     level = _check_common(method, ci, level)
+    check_choice("errors", errors, ("raise", "nan"))
     con = Control.from_any(control)
     y, v = _inputs(yi, vi)
     if moderators is None:
@@ -430,11 +253,19 @@ def meta_regression(
         )
     xdf = design_matrix(moderators.reset_index(drop=True))
     keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
-    return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con)
+    if not np.all(keep):
+        warnings.warn(
+            f"{int((~keep).sum())} stud(y/ies) with missing yi, vi or moderator values omitted "
+            f"from the meta-regression (rows {np.flatnonzero(~keep)[:10].tolist()})",
+            UserWarning, stacklevel=2,
+        )
+    return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con,
+                       tau2_ci=tau2_ci, errors=errors)
 
 
 def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci: str,
-                level: float, con: Control) -> MetaRegressionResult:
+                level: float, con: Control, *, tau2_ci: bool = False,
+                errors: str = "raise") -> MetaRegressionResult:
     x = xdf.to_numpy(dtype=float)
     k, p = x.shape
     if np.any(v <= 0):
@@ -444,15 +275,10 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         raise ValueError(f"too few studies (k = {k}) for {p} coefficients with method {method!r}")
     if np.linalg.matrix_rank(x) < p:
         raise ValueError("the model matrix is not of full rank (redundant moderators)")
-    model = _fit(y, v, x, method, ci, con)
+    model = _fit(y, v, x, method, ci, con, level=level, tau2_ci=tau2_ci, errors=errors)
     names = list(xdf.columns)
     se = np.sqrt(np.diag(model.vb))
-    z = model.beta / se
-    q = 1 - (1 - level) / 2
-    if np.isfinite(model.df):
-        crit, pval = special.stdtrit(model.df, q), 2 * special.stdtr(model.df, -np.abs(z))
-    else:
-        crit, pval = special.ndtri(q), 2 * special.ndtr(-np.abs(z))
+    z, pval, crit = wald(model.beta, se, np.full(p, model.df), level)
     has_int = names[0] == "intrcpt"
     btt = np.arange(1 if has_int and p > 1 else 0, p)
     qm, qm_df, qm_p = _wald(model, btt)
@@ -467,7 +293,8 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         vcov=pd.DataFrame(model.vb, index=names, columns=names), tau2=model.tau2,
         se_tau2=model.se_tau2, qm=qm, qm_df=qm_df, qm_pvalue=qm_p, qe=model.qe, qe_df=k - p,
         qe_pvalue=model.qe_p, r2=r2, i2=model.i2, h2=model.h2, k=k, method=method,
-        ci_method=ci, level=level,
+        ci_method=ci, level=level, tau2_ci_low=model.tau2_ci_low,
+        tau2_ci_high=model.tau2_ci_high, converged=model.converged,
     )
 
 

@@ -262,6 +262,9 @@ class MetaRegressionResult:
     method: str
     ci_method: str
     level: float
+    tau2_ci_low: float = float("nan")
+    tau2_ci_high: float = float("nan")
+    converged: bool = True
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per coefficient with the model-level statistics repeated."""
