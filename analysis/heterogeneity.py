@@ -318,7 +318,7 @@ class InterceptRows:
         return ypp - (sw - _rsum(w * w) / sw) if reml else ypp - sw
 
     def take(self, idx: np.ndarray) -> InterceptRows:
-        """The rows ``idx``."""
+        """Return the rows ``idx``."""
         if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
             return self
         return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx])
@@ -356,7 +356,7 @@ class DesignRows:
         return _score(self.take(np.repeat(np.arange(n), g)), t.ravel(), reml).reshape(n, g)
 
     def take(self, idx: np.ndarray) -> DesignRows:
-        """The rows ``idx``."""
+        """Return the rows ``idx``."""
         if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
             return self
         return DesignRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx], self.x[idx],
@@ -388,13 +388,19 @@ def loglik(d: Rows, tau2: np.ndarray, reml: bool) -> np.ndarray:
 
 
 def _score(d: Rows, tau2: np.ndarray, reml: bool) -> np.ndarray:
-    r"""Twice the score: REML :math:`y^\top P^2 y - \mathrm{tr} P`, ML :math:`y^\top P^2y - \mathrm{tr} W`."""
+    r"""Return twice the score.
+
+    REML :math:`y^\top P^2 y - \mathrm{tr} P`, ML :math:`y^\top P^2y - \mathrm{tr} W`.
+    """
     pr = d.proj(_weights(d, tau2))
     return pr.ypp - (pr.trp if reml else pr.sw)
 
 
 def _score_deriv(d: Rows, tau2: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    r"""Twice the score and its derivative :math:`-2y^\top P^3 y + \mathrm{tr}P^2` (ML: :math:`\mathrm{tr}W^2`)."""
+    r"""Return twice the score and its derivative.
+
+    The derivative is :math:`-2y^\top P^3 y + \mathrm{tr}P^2` (ML: :math:`+\mathrm{tr}W^2`).
+    """
     pr = d.proj(_weights(d, tau2))
     if reml:
         return pr.ypp - pr.trp, -2 * pr.yppp() + pr.psq()
@@ -408,7 +414,7 @@ def _vrange(d: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_bound(d: Rows, reml: bool) -> np.ndarray:
-    r"""An upper bound :math:`T` with score < 0 for every :math:`\tau^2 > T` (0: never positive).
+    r"""Return a bound :math:`T` with score < 0 for every :math:`\tau^2 > T` (0: never positive).
 
     With :math:`w_{max} = 1/(v_{min} + \tau^2)`, :math:`w_{min} = 1/(v_{max} + \tau^2)` and
     :math:`RSS` the OLS residual sum of squares: :math:`y^\top P^2 y \le w_{max}\, y^\top P y
@@ -475,7 +481,7 @@ def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndar
 
 @dataclass(slots=True)
 class _Basis:
-    """The fixed-effect (:math:`\\tau^2 = 0`) projection every estimator starts from."""
+    r"""The fixed-effect (:math:`\tau^2 = 0`) projection every estimator starts from."""
 
     d: Rows
     p0: Projection
@@ -679,7 +685,6 @@ def _global_rows(d: Rows, bound: np.ndarray, reml: bool,
                  con: Control) -> tuple[np.ndarray, np.ndarray]:
     n = d.k.size
     grid = _grid(d, bound)
-    g = grid.shape[1]
     s = d.score_grid(grid, reml)
     up = (s[:, :-1] > 0) & (s[:, 1:] <= 0)
     rows, cols = np.nonzero(up)

@@ -17,7 +17,7 @@ Knapp G, Hartung J (2003), Stat Med 22:2693-2710.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,6 +308,7 @@ def subgroup_analysis(
     level: float = 0.95,
     *,
     control: Control | Mapping[str, Any] | None = None,
+    order: Sequence[Any] | None = None,
 ) -> SubgroupResult:
     r"""Pooled estimate per subgroup and the test for subgroup differences.
 
@@ -316,7 +317,8 @@ def subgroup_analysis(
     yi, vi : array_like
         Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
     groups : array_like
-        Subgroup label of each study (levels sorted alphabetically, as R factors).
+        Subgroup label of each study (levels sorted alphabetically, as R factors, unless
+        ``order`` is given).
     method, ci, level, control
         As in :func:`analysis.pooling.pool`.
     tau2 : {"separate", "common"}
@@ -326,6 +328,10 @@ def subgroup_analysis(
         method="FE")``). ``"common"``: one meta-regression on the subgroup factor with a
         common :math:`\tau^2`; estimates from ``~ 0 + factor(g)`` and :math:`Q_B` the
         omnibus test of ``~ factor(g)`` (an F test under ``ci="hksj"``).
+
+    order : sequence, optional
+        The order of the subgroups in the result (levels absent from the data are skipped;
+        labels not listed raise ``ValueError``). The test does not depend on it.
 
     Returns
     -------
@@ -351,6 +357,11 @@ def subgroup_analysis(
     keep = np.isfinite(y) & np.isfinite(v) & g.notna().to_numpy()
     y, v, g = y[keep], v[keep], g[keep].reset_index(drop=True)
     levels = sorted(g.unique().tolist(), key=str)
+    if order is not None:
+        unknown = [lev for lev in levels if lev not in list(order)]
+        if unknown:
+            raise ValueError(f"argument 'order' does not list the group label(s) {unknown}")
+        levels = [lev for lev in order if lev in set(levels)]
     if len(levels) < 2:
         raise ValueError(f"argument 'groups' has {len(levels)} level(s); at least 2 are needed")
     if tau2 == "separate":
@@ -360,19 +371,24 @@ def subgroup_analysis(
 
 def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], method: str,
               ci: str, level: float, con: Control) -> SubgroupResult:
-    results: dict[str, PoolResult] = {}
-    rows = []
-    for lev in levels:
+    """One random-effects model per subgroup: one batched fit, a padded row per subgroup."""
+    sizes = [int((g == lev).sum()) for lev in levels]
+    yb = np.full((len(levels), max(sizes)), np.nan)
+    vb = np.full_like(yb, np.nan)
+    for row, lev in enumerate(levels):
         sel = (g == lev).to_numpy()
-        res = pool(y[sel], v[sel], method=method, ci=ci, level=level, control=con,
-                   tau2_ci=False)
-        results[str(lev)] = res
-        rows.append({"group": lev, "k": res.k, "estimate": res.estimate, "se": res.se,
-                     "zval": res.zval, "pvalue": res.pvalue, "ci_low": res.ci_low,
-                     "ci_high": res.ci_high, "tau2": res.tau2, "i2": res.i2, "q": res.q})
-    table = pd.DataFrame(rows)
-    w = 1 / table["se"].to_numpy() ** 2
-    est = table["estimate"].to_numpy()
+        yb[row, : sizes[row]], vb[row, : sizes[row]] = y[sel], v[sel]
+    batch = pool(yb, vb, method=method, ci=ci, level=level, control=con, tau2_ci=False)
+    results: dict[str, PoolResult] = {}
+    for row, lev in enumerate(levels):
+        results[str(lev)] = batch.row(row, sizes[row])
+    table = pd.DataFrame({
+        "group": levels, "k": sizes, "estimate": batch.estimate, "se": batch.se,
+        "zval": batch.zval, "pvalue": batch.pvalue, "ci_low": batch.ci_low,
+        "ci_high": batch.ci_high, "tau2": batch.tau2, "i2": batch.i2, "q": batch.q,
+    })
+    w = 1 / batch.se**2
+    est = batch.estimate
     qb = float(np.sum(w * (est - np.sum(w * est) / w.sum()) ** 2))
     df = len(levels) - 1
     return SubgroupResult(table, qb, (df,), float(special.chdtrc(df, qb)), method, ci,

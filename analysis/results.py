@@ -174,6 +174,24 @@ class BatchPoolResult:
     def __len__(self) -> int:
         return int(self.estimate.shape[0])
 
+    def row(self, i: int, n_studies: int | None = None) -> PoolResult:
+        """Return analysis ``i`` as a :class:`PoolResult` (weights: its first ``n_studies``)."""
+        single: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "weights":
+                value = value[i] if n_studies is None else value[i, :n_studies]
+            elif f.name == "converged":
+                continue
+            elif isinstance(value, np.ndarray):
+                value = value[i].item()
+            single[f.name] = value
+        single["k"] = int(single["k"])  # type: ignore[call-overload]
+        single["q_df"] = int(single["q_df"])  # type: ignore[call-overload]
+        if single["k"] == 1:
+            single["ci_method"] = "z"
+        return PoolResult(**single)  # type: ignore[arg-type]
+
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a tidy DataFrame with one row per analysis (without ``weights``)."""
         data = {
