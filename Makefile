@@ -16,17 +16,19 @@ TABLES := tables
 FIGURES := figures
 PLAN := analysis_plan.toml
 BUILD := build
-# Code every data-reading target depends on.
-DATA_CODE := analysis/__main__.py analysis/data.py analysis/schema.py analysis/csv_reader.py \
-             analysis/errors.py analysis/output.py analysis/schema/datapackage.json
-# Code the analyses depend on (statistics), then what draws and formats them.
-STATS_CODE := $(DATA_CODE) analysis/plan.py analysis/comparisons.py analysis/effects.py \
-              analysis/pooling.py analysis/regression.py analysis/sensitivity.py \
-              analysis/results.py analysis/_checks.py analysis/_single.py analysis/bias.py \
-              $(wildcard analysis/dose_response/*.py)
-FIGURE_CODE := $(STATS_CODE) analysis/report_figures.py $(wildcard analysis/plots/*.py)
-TABLE_CODE := $(STATS_CODE) analysis/tables.py analysis/report_tables.py
-REPORT_CODE := $(TABLE_CODE) analysis/report_html.py
+# Code prerequisites are patterns over the package's folders, never hand-kept lists, so a new
+# module cannot escape the graph: every file of the package (Python and the shipped schema).
+CODE := $(shell find analysis -type f \( -name '*.py' -o -name '*.json' \) \
+          -not -path '*/__pycache__/*' | LC_ALL=C sort)
+# Figures depend on everything; the statistics and the tables on everything but the plots.
+FIGURE_CODE := $(CODE)
+TABLE_CODE := $(filter-out analysis/plots/%,$(CODE))
+REPORT_CODE := $(TABLE_CODE)
+# The characteristics table reads and formats the data and runs no statistics: the data package,
+# the report package (command line, renderers, writer) and the entry points and errors that
+# analysis.data may import (tests/test_public_api.py checks that it imports nothing else).
+DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py analysis/__main__.py \
+               analysis/errors.py,$(CODE))
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
 RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups dose_response,\
@@ -66,7 +68,7 @@ html: $(REPORT) ## rebuild the self-contained HTML report figures/report.html
 $(BUILD)/plan.mk: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)
 	$(PY) -m analysis makefile --plan $(PLAN) --out $@
 
-$(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) analysis/tables.py | $(ENV_STAMP)
+$(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) | $(ENV_STAMP)
 	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --out $(TABLES)/characteristics
 
 $(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP)
@@ -78,8 +80,7 @@ $(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) 
 notebooks: $(NOTEBOOK_HTML) ## execute the notebooks and write HTML copies to build/notebooks/
 
 $(BUILD)/notebooks/%.html: notebooks/%.ipynb notebooks/export_html.py $(TRIALS) $(PLAN) \
-    $(TRIALS_DIR)/published_meta_analyses.csv $(FIGURE_CODE) $(TABLE_CODE) \
-    $(wildcard analysis/dose_response/*.py) | $(ENV_STAMP)
+    $(TRIALS_DIR)/published_meta_analyses.csv $(CODE) | $(ENV_STAMP)
 	$(PY) notebooks/export_html.py --out $(BUILD)/notebooks $<
 
 validate: | $(ENV_STAMP) ## check trials/ against the schema and the semantic rules

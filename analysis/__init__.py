@@ -15,7 +15,9 @@ sensitivity: :func:`egger_test`, :func:`trim_and_fill`, :func:`leave_one_out`,
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -24,8 +26,8 @@ _EXPORTS: dict[str, str] = {
     "load_trials": "analysis.data",
     "validate_trials": "analysis.data",
     "summarise_trials": "analysis.data",
-    "contrasts": "analysis.comparisons",
-    "shared_control_covariance": "analysis.comparisons",
+    "contrasts": "analysis.contrasts",
+    "shared_control_covariance": "analysis.contrasts",
     "effect_sizes": "analysis.effects",
     "effect_from_estimate": "analysis.effects",
     "sd_from_se": "analysis.effects",
@@ -41,9 +43,9 @@ _EXPORTS: dict[str, str] = {
     "leave_one_out": "analysis.sensitivity",
     "cumulative": "analysis.sensitivity",
     "back_transform": "analysis.results",
-    "dose_response": "analysis.dose_response",
-    "gl_covariance": "analysis.dose_response",
-    "dose_class_subgroups": "analysis.dose_response",
+    "dose_response": "analysis.dose",
+    "gl_covariance": "analysis.dose",
+    "dose_class_subgroups": "analysis.dose",
     "DataValidationError": "analysis.errors",
     "ConvergenceError": "analysis.errors",
     "Problem": "analysis.errors",
@@ -80,9 +82,9 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.bias import egger_test, trim_and_fill
-    from analysis.comparisons import contrasts, shared_control_covariance
+    from analysis.contrasts import contrasts, shared_control_covariance
     from analysis.data import load_trials, summarise_trials, validate_trials
-    from analysis.dose_response import dose_class_subgroups, dose_response, gl_covariance
+    from analysis.dose import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
         counts_from_percent,
         effect_from_estimate,
@@ -109,3 +111,22 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
+
+
+class _Package(ModuleType):
+    """The ``analysis`` module object: importing a submodule never hides a public name.
+
+    Python binds every imported submodule as an attribute of its package, so importing
+    :mod:`analysis.contrasts` (which defines :func:`contrasts`) would replace ``ma.contrasts``
+    with the module. Here the binding of a submodule named like a public function keeps the
+    function; the module itself stays reachable through ``sys.modules`` (``from
+    analysis.contrasts import ...`` and :func:`importlib.import_module` work as usual).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -3,7 +3,7 @@
 Simulated across-trial data with known parameters (Emax = 0.8 on the log-OR scale,
 ED50 = 40 dose units, between-study SD 0.15, 20 two-arm trials at doses 10-320, within-trial
 variances uniform on 0.02-0.08; seeds 0..N-1), fitted by
-``analysis.dose_response.dose_response(..., model="emax")`` with REML and ML. The note of each
+``analysis.dose.dose_response(..., model="emax")`` with REML and ML. The note of each
 row reports the empirical coverage of the Wald intervals (Emax on its scale, ED50 on the log
 scale), the Monte-Carlo standard error of a 95% coverage (about 1.5 points for 200 runs) and
 the number of data sets where the fit failed (ED50 at a search bound).
@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's `analysis`
 
-from analysis.dose_response import dose_response
+from analysis.dose import dose_response
 from analysis.errors import ConvergenceError
 
 EMAX, ED50, TAU = 0.8, 40.0, 0.15

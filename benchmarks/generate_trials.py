@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.schema import resource_schema
+from analysis.data.schema import resource_schema
 
 
 def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Path:

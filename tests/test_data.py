@@ -101,7 +101,7 @@ def test_load_trials_default_path_is_shipped_trials() -> None:
 
 def test_shipped_datapackage_equals_package_schema() -> None:
     shipped = (REPO / "trials" / "datapackage.json").read_bytes()
-    packaged = (REPO / "analysis" / "schema" / "datapackage.json").read_bytes()
+    packaged = (REPO / "analysis" / "data" / "datapackage.json").read_bytes()
     assert shipped == packaged
 
 
@@ -110,7 +110,7 @@ def test_frictionless_agrees_data_package_is_valid(directory: Path, tmp_path: Pa
     frictionless = pytest.importorskip("frictionless")
     target = tmp_path / "pkg"
     shutil.copytree(directory, target)
-    shutil.copy(REPO / "analysis" / "schema" / "datapackage.json", target / "datapackage.json")
+    shutil.copy(REPO / "analysis" / "data" / "datapackage.json", target / "datapackage.json")
     report = frictionless.validate(str(target / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
 
@@ -360,7 +360,7 @@ def test_ten_thousand_generated_studies_validate(tmp_path: Path) -> None:
 def test_directory_descriptor_can_extend_the_outcome_vocabulary(trials_copy: Path) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
     edit(trials_copy, "outcomes.csv", lambda rows: rows[0].update(outcome="tuberculosis"))
     assert_problem(trials_copy, "outcomes.csv", 2, "outcome", "must be one of")
     for resource in descriptor["resources"]:
@@ -375,7 +375,7 @@ def test_directory_descriptor_can_extend_the_outcome_vocabulary(trials_copy: Pat
 def test_directory_descriptor_must_keep_the_toolkit_columns(trials_copy: Path) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
     arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
     arms["schema"]["fields"] = [f for f in arms["schema"]["fields"] if f["name"] != "role"]
     (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
@@ -400,7 +400,7 @@ def test_broken_directory_descriptor_is_reported_not_raised(trials_copy: Path,
                                                             breakage: str) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "schema" / "datapackage.json").read_text())
+    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
     arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
     if breakage == "primary_key":
         arms["schema"]["primaryKey"] = ["study_id", "nope"]

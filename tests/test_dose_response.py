@@ -1,4 +1,4 @@
-"""Tests of analysis.dose_response against metafor rma.mv and the published dosresmeta numbers.
+"""Tests of analysis.dose against metafor rma.mv and the published dosresmeta numbers.
 
 Reference values: ``tests/reference/dose_reference.json``, written by
 ``Rscript tests/reference/make_dose_reference.R`` (metafor 3.8.1, Hmisc ``rcspline.eval``,
@@ -21,7 +21,7 @@ import pytest
 from scipy import stats
 
 import analysis as ma
-from analysis.dose_response import (
+from analysis.dose import (
     SparseDataError,
     dose_class_subgroups,
     dose_classes,
@@ -30,7 +30,7 @@ from analysis.dose_response import (
     gl_covariance,
     md_covariance,
 )
-from analysis.dose_response._basis import rcs_basis
+from analysis.dose._basis import rcs_basis
 
 HERE = Path(__file__).parent
 REFERENCE = HERE / "reference" / "dose_reference.json"
@@ -129,7 +129,7 @@ def test_matches_rma_mv(case: dict[str, Any]) -> None:
     if inp["method"] != "FE" and p > 1 and len(inp["yi"]) < p + 3:
         # metafor fits a curve through k = p + 2 points; we refuse it as meaningless (one
         # residual degree of freedom is required for a curve), with a clear message.
-        from analysis.dose_response import SparseDataError
+        from analysis.dose import SparseDataError
 
         with pytest.raises(SparseDataError, match="needs at least"):
             _fit_case(case)
@@ -308,7 +308,7 @@ def test_one_stage_random_slopes_runs_and_reduces_to_fe_without_heterogeneity() 
 
 
 def test_gl_ci_type_reproduces_risk_ratios_and_margins() -> None:
-    from analysis.dose_response._gl import gl_counts
+    from analysis.dose._gl import gl_counts
 
     cases_, n = np.array([30.0, 45, 60]), np.array([1000.0, 900, 800])
     y = np.array([0.0, 0.4, 0.7])

@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import output, tables
 from analysis.data import load_trials
-from analysis.dose_response import dose_classes
-from analysis.plan import read_plan, run_analysis
+from analysis.dose import dose_classes
+from analysis.report import output
+from analysis.report import render as renderers
+from analysis.report.plan import read_plan, run_analysis
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
@@ -137,13 +138,13 @@ def test_text_from_the_data_is_escaped_everywhere(project: Path, tmp_path: Path)
     assert "<b>" not in markdown
 
 
-@pytest.mark.parametrize("render", [tables.to_markdown, tables.to_latex, tables.to_html])
+@pytest.mark.parametrize("render", [renderers.to_markdown, renderers.to_latex, renderers.to_html])
 def test_renderers_escape_cells(render) -> None:
     text = render(pd.DataFrame({"study": [NASTY]}), caption="cap & <i>")
     assert "<script>" not in text
-    if render is tables.to_markdown:
+    if render is renderers.to_markdown:
         assert r"\|" in text and "&lt;script&gt;" in text
-    if render is tables.to_latex:
+    if render is renderers.to_latex:
         assert r"A\&B 100\% \$x\_1\$ \{y\}" in text
         assert r"\textbackslash{}end" in text
 
@@ -156,7 +157,7 @@ def test_table_written_atomically_or_not_at_all(tmp_path: Path, monkeypatch) -> 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer failed")
 
-    monkeypatch.setattr(tables, "to_latex", broken)
+    monkeypatch.setattr(renderers, "to_latex", broken)
     with pytest.raises(RuntimeError):
         output.write_table(pd.DataFrame({"a": [2]}), tmp_path / "t", caption="x",
                            formats=("csv", "md", "tex"))

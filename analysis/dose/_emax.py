@@ -34,9 +34,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
-from analysis.dose_response._common import SparseDataError
-from analysis.dose_response._engine import CovarianceTerm, MixedFit, fit_mixed
-from analysis.dose_response._fit import Data, one_stage_terms, sparse_message
+from analysis.dose._common import SparseDataError
+from analysis.dose._engine import CovarianceTerm, MixedFit, fit_mixed
+from analysis.dose._fit import Data, one_stage_terms, sparse_message
 from analysis.errors import ConvergenceError
 
 __all__ = ["fit_emax"]

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import check_choice
-from analysis.comparisons import (
+from analysis.contrasts import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
     contrasts,
     shared_control_covariance,
 )
-from analysis.dose_response import (
+from analysis.dose import (
     DEFAULT_CUTS,
     DoseResponseResult,
     SparseDataError,
@@ -372,7 +372,7 @@ def run_dose_response(
 
     Comparisons are built with ``multiarm="correlated"`` (every dose arm against the whole
     shared control, with :func:`analysis.shared_control_covariance` as the within-study
-    covariance) and fitted with :func:`analysis.dose_response.dose_response` (one stage, a
+    covariance) and fitted with :func:`analysis.dose.dose_response` (one stage, a
     random intercept per study).
 
     Returns

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from analysis.plan import MIN_STUDIES_DIAGNOSTICS, AnalysisRun, Plan
+from analysis.report.plan import MIN_STUDIES_DIAGNOSTICS, AnalysisRun, Plan
 
 if TYPE_CHECKING:  # matplotlib is imported by analysis.plots only, when drawing
     from matplotlib.axes import Axes

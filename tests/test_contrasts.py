@@ -1,4 +1,4 @@
-"""Tests of analysis.comparisons (ma.contrasts) on the synthetic fixture and the shipped data."""
+"""Tests of analysis.contrasts (ma.contrasts) on the synthetic fixture and the shipped data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import analysis as ma
-from analysis.comparisons import _combine_continuous
+from analysis.contrasts import _combine_continuous
 
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
 

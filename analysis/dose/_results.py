@@ -1,4 +1,4 @@
-"""Frozen result of :func:`analysis.dose_response.dose_response` (private module)."""
+"""Frozen result of :func:`analysis.dose.dose_response` (private module)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array, check_level
-from analysis.dose_response._basis import DoseBasis
+from analysis.dose._basis import DoseBasis
 
 __all__ = ["DoseResponseResult"]
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from analysis.dose_response._common import block_indicator
+from analysis.dose._common import block_indicator
 from analysis.errors import ConvergenceError
 
 __all__ = ["CovarianceTerm", "MixedFit", "fit_mixed", "term_matrices"]

@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.csv_reader import RawTable, read_csv_cells
-from analysis.errors import DataValidationError, Problem
-from analysis.schema import (
+from analysis.data.csv_reader import RawTable, read_csv_cells
+from analysis.data.schema import (
     ResourceSchema,
     check_fields,
     convert_fields,
     directory_descriptor,
     resource_schema,
 )
+from analysis.errors import DataValidationError, Problem
 
 __all__ = [
     "TrialsSummary",
@@ -62,7 +62,7 @@ RATIO_MEASURES = ("OR", "RR", "HR")
 
 def default_trials_path() -> Path:
     """Return the shipped ``trials/`` directory (next to the ``analysis`` package)."""
-    return Path(__file__).resolve().parent.parent / "trials"
+    return Path(__file__).resolve().parents[2] / "trials"
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +349,7 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
     ----------
     path : str or pathlib.Path, optional
         Directory with ``studies.csv``, ``arms.csv`` and ``outcomes.csv`` laid out as in
-        the data-package schema (``analysis/schema/datapackage.json``). Defaults to the
+        the data-package schema (``analysis/data/datapackage.json``). Defaults to the
         shipped ``trials/`` directory. A ``datapackage.json`` in the directory is used
         instead of the shipped schema, so a study can declare its own outcome vocabulary
         or allowed values (it must keep the toolkit's columns and types).

@@ -1,7 +1,7 @@
 """Report tables assembled from analysis runs: formatting only, no statistics computed here.
 
 Every function returns a tidy DataFrame with fixed column names, ready for
-:mod:`analysis.tables` renderers. Ratio measures are shown back-transformed (exp) with
+:mod:`analysis.report.render` renderers. Ratio measures are shown back-transformed (exp) with
 their measure named; heterogeneity stays as estimated.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.plan import AnalysisRun
+from analysis.report.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
 
 __all__ = [

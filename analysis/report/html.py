@@ -1,7 +1,7 @@
 """Assemble the self-contained HTML report (formatting only; the CLI writes it).
 
 Figures are embedded as base64 PNG ``<img>`` elements, tables are rendered by
-:func:`analysis.tables.to_html` (every cell escaped), and the page carries the methods text,
+:func:`analysis.report.render.to_html` (every cell escaped), and the page carries the methods text,
 software versions and a hash of the input data. No scripts, no external resources, no
 timestamps, so the same inputs give the same bytes.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.plan import AnalysisRun, Plan
-from analysis.tables import escape_html, to_html
+from analysis.report.plan import AnalysisRun, Plan
+from analysis.report.render import escape_html, to_html
 
 __all__ = ["data_hash", "methods_text", "render_report", "software_versions"]
 

@@ -66,13 +66,13 @@ def write_table(
     list of pathlib.Path
         The files written.
     """
-    from analysis import tables
+    from analysis.report import render
 
     renderers = {
-        "csv": tables.to_csv,
-        "md": lambda f: tables.to_markdown(f, caption=caption),
-        "tex": lambda f: tables.to_latex(f, caption=caption),
-        "html": lambda f: tables.to_html(f, caption=caption),
+        "csv": render.to_csv,
+        "md": lambda f: render.to_markdown(f, caption=caption),
+        "tex": lambda f: render.to_latex(f, caption=caption),
+        "html": lambda f: render.to_html(f, caption=caption),
     }
     rendered = {fmt: renderers[fmt](frame).encode("utf-8") for fmt in formats}
     written = []

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.dose_response._common import SparseDataError
+from analysis.dose._common import SparseDataError
 
 __all__ = ["DEFAULT_PERCENTILES", "MODELS", "DoseBasis", "make_basis", "rcs_basis"]
 

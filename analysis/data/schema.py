@@ -1,6 +1,6 @@
 """The trials data schema: a Frictionless Data Package descriptor and its field rules.
 
-The descriptor (``analysis/schema/datapackage.json``, shipped with the package and copied
+The descriptor (``analysis/data/datapackage.json``, shipped with the package and copied
 to ``trials/datapackage.json``) is the single source of truth for column names, types,
 allowed values, units and keys. :func:`check_fields` applies its field constraints to
 string cells, vectorised over whole columns, and :func:`convert_fields` turns checked cells
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.csv_reader import RawTable
+from analysis.data.csv_reader import RawTable
 from analysis.errors import Problem
 
 __all__ = [
@@ -68,7 +68,7 @@ class ResourceSchema:
 
 @cache
 def _descriptor_text() -> str:
-    return resources.files("analysis").joinpath("schema/datapackage.json").read_text("utf-8")
+    return resources.files("analysis.data").joinpath("datapackage.json").read_text("utf-8")
 
 
 def descriptor_bytes() -> bytes:

@@ -26,17 +26,17 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis.dose_response._basis import MODELS, DoseBasis, make_basis
-from analysis.dose_response._classes import (
+from analysis.dose._basis import MODELS, DoseBasis, make_basis
+from analysis.dose._classes import (
     DEFAULT_CUTS,
     DEFAULT_LABELS,
     DoseClassResult,
     dose_class_subgroups,
     dose_classes,
 )
-from analysis.dose_response._common import SparseDataError
-from analysis.dose_response._emax import fit_emax
-from analysis.dose_response._fit import (
+from analysis.dose._common import SparseDataError
+from analysis.dose._emax import fit_emax
+from analysis.dose._fit import (
     SHAPES,
     design,
     fit_linear_model,
@@ -44,8 +44,8 @@ from analysis.dose_response._fit import (
     prepare,
     result_from_fit,
 )
-from analysis.dose_response._gl import GL_TYPES, gl_covariance, md_covariance
-from analysis.dose_response._results import DoseResponseResult
+from analysis.dose._gl import GL_TYPES, gl_covariance, md_covariance
+from analysis.dose._results import DoseResponseResult
 
 __all__ = [
     "DEFAULT_CUTS",

@@ -9,10 +9,10 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
-from analysis.dose_response._basis import DoseBasis
-from analysis.dose_response._common import SparseDataError
-from analysis.dose_response._engine import CovarianceTerm, MixedFit, fit_mixed, psi_from_theta
-from analysis.dose_response._results import DoseResponseResult
+from analysis.dose._basis import DoseBasis
+from analysis.dose._common import SparseDataError
+from analysis.dose._engine import CovarianceTerm, MixedFit, fit_mixed, psi_from_theta
+from analysis.dose._results import DoseResponseResult
 
 __all__ = ["Data", "fit_linear_model", "prepare", "result_from_fit"]
 
