@@ -628,38 +628,51 @@ def _grid(d: Rows, bound: np.ndarray) -> np.ndarray:
 
 def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray,
             reml: bool, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """Safeguarded Newton on the score inside brackets with score(a) > 0 >= score(b)."""
+    """Safeguarded Newton on the score inside brackets with score(a) > 0 >= score(b).
+
+    Rows that have converged leave the active set only in large batches (in small ones the
+    bookkeeping costs more than the arithmetic it saves).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.where(sb == 0, b, a + (b - a) * sa / (sa - sb))
     x = np.where(np.isfinite(x) & (x > a) & (x <= b), x, 0.5 * (a + b))
     lo, hi = a.copy(), b.copy()
-    act = np.arange(x.size)
-    sub = d
+    n = x.size
+    act = np.arange(n)
     floor = np.minimum(1e-10, 0.5 * b)
+    fine_tol = max(con.threshold, 1e-8)
+    sub = d
+    done = np.zeros(n, dtype=bool)
     for _ in range(con.maxiter):
-        xa = x[act]
+        xa = x[act] if act.size < n else x
         sc, ds = _score_deriv(sub, xa, reml)
         la = np.where(sc > 0, xa, lo[act])
         ha = np.where(sc < 0, xa, hi[act])
         with np.errstate(divide="ignore", invalid="ignore"):
             new = xa - sc / ds
-        fine = np.isfinite(new) & (ds < 0) & (new > la) & (new < ha)
+            fine = (ds < 0) & (new > la) & (new < ha)
         new = np.where(fine, new, 0.5 * (la + ha))
-        step = np.abs(new - xa)
-        lo[act], hi[act], x[act] = la, ha, new
         # Quadratic convergence: after a Newton step below 1e-8 (relative) the remaining error
         # is ~1e-16; bisection steps must shrink to `threshold` itself.
-        tol_step = np.where(fine, max(con.threshold, 1e-8), con.threshold)
-        done = (sc == 0) | (step <= tol_step * np.maximum(new, floor[act])) | (
-            ha - la <= 4 * _EPS * ha)
+        tol_step = np.where(fine, fine_tol, con.threshold)
+        fl = floor[act] if act.size < n else floor
+        stop = ((sc == 0) | (np.abs(new - xa) <= tol_step * np.maximum(new, fl))
+                | (ha - la <= 4 * _EPS * ha))
+        if act.size < n:
+            lo[act], hi[act] = la, ha
+            x[act] = np.where(done[act], xa, new)
+            done[act] |= stop
+        else:
+            lo, hi = la, ha
+            x = np.where(done, xa, new)
+            done |= stop
         if done.all():
-            return x, np.ones(x.size, dtype=bool)
-        keep = ~done
-        act = act[keep]
-        sub = sub.take(np.flatnonzero(keep))
-    conv = np.ones(x.size, dtype=bool)
-    conv[act] = False
-    return x, conv
+            return x, np.ones(n, dtype=bool)
+        if n > 64 and act.size > 2 * int((~done[act]).sum()):
+            keep = ~done[act]
+            act = act[keep]
+            sub = sub.take(np.flatnonzero(keep)) if sub is not d else d.take(act)
+    return x, done
 
 
 _CHUNK = 2048

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis._checks import as_float_array, check_level
-from analysis.pooling import pool
+from analysis.regression import subgroup_analysis
+from analysis.results import SubgroupResult
 
 __all__ = ["DEFAULT_CUTS", "DEFAULT_LABELS", "DoseClassResult", "dose_class_subgroups",
            "dose_classes"]
@@ -58,39 +57,19 @@ def dose_classes(dose: object, cuts: Sequence[float] = DEFAULT_CUTS,
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class DoseClassResult:
-    """Per-class pooled estimates and the test for subgroup differences.
-
-    ``subgroups`` has one row per non-empty class in class order (``group, k, estimate, se,
-    zval, pvalue, ci_low, ci_high, tau2, i2, q``); ``qb`` (df ``qb_df``, p ``qb_pvalue``) is the
-    Wald-type test of equal class means (metafor: an FE model on the class estimates).
-    """
-
-    subgroups: pd.DataFrame
-    qb: float
-    qb_df: int
-    qb_pvalue: float
-    method: str
-    level: float
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the per-class table with the test columns repeated on every row."""
-        frame = self.subgroups.copy()
-        frame["qb"] = self.qb
-        frame["qb_df"] = self.qb_df
-        frame["qb_pvalue"] = self.qb_pvalue
-        return frame
+#: Dose-class subgroups are ordinary subgroup analyses with separate tau^2.
+DoseClassResult = SubgroupResult
 
 
 def dose_class_subgroups(yi: object, vi: object, dose: object, *,
                          cuts: Sequence[float] = DEFAULT_CUTS,
                          labels: Sequence[str] | None = DEFAULT_LABELS,
-                         method: str = "REML", level: float = 0.95) -> DoseClassResult:
+                         method: str = "REML", level: float = 0.95) -> SubgroupResult:
     r"""Subgroup analysis by dose class with the test for subgroup differences.
 
-    Each class is pooled separately with :func:`analysis.pooling.pool` (its own
-    :math:`\tau^2`), then :math:`Q_B = \sum_g w_g(\hat\mu_g - \bar\mu)^2`,
+    The dose classes are the groups of :func:`analysis.regression.subgroup_analysis` with
+    ``tau2="separate"`` (one implementation): each class is pooled with its own
+    :math:`\tau^2`, then :math:`Q_B = \sum_g w_g(\hat\mu_g - \bar\mu)^2`,
     :math:`w_g = 1/SE_g^2`, :math:`\bar\mu = \sum w_g \hat\mu_g / \sum w_g`, on ``G - 1`` df:
     metafor's ``rma(est, sei=se, method="FE")`` on the per-class estimates (Borenstein et al.
     2009, ch. 19; Cochrane Handbook 10.11.3.1).
@@ -123,22 +102,11 @@ def dose_class_subgroups(yi: object, vi: object, dose: object, *,
     y, v = as_float_array("yi", yi), as_float_array("vi", vi)
     cls = dose_classes(dose, cuts, labels)
     order = list(labels) if labels is not None else list(pd.unique(cls[cls != None]))  # noqa: E711
-    rows = []
-    for name in order:
-        sel = (cls == name) & np.isfinite(y) & np.isfinite(v)
-        if not np.any(sel):
-            continue
-        res = pool(y[sel], v[sel], method=method, level=lev)
-        rows.append({"group": name, "k": int(sel.sum()), "estimate": res.estimate,
-                     "se": res.se, "zval": res.estimate / res.se, "pvalue": res.pvalue,
-                     "ci_low": res.ci_low, "ci_high": res.ci_high, "tau2": res.tau2,
-                     "i2": res.i2, "q": res.q})
-    table = pd.DataFrame(rows)
-    if len(table) < 2:
-        return DoseClassResult(table, float("nan"), 0, float("nan"), method, lev)
-    w = 1 / table["se"].to_numpy() ** 2
-    est = table["estimate"].to_numpy()
-    mean = np.sum(w * est) / np.sum(w)
-    qb = float(np.sum(w * (est - mean) ** 2))
-    df = len(table) - 1
-    return DoseClassResult(table, qb, df, float(stats.chi2.sf(qb, df)), method, lev)
+    keep = np.array([c is not None for c in cls]) & np.isfinite(y) & np.isfinite(v)
+    if len({c for c in cls[keep]}) < 2:
+        raise ValueError(
+            f"the doses fall in {len({c for c in cls[keep]})} class(es) with data; the test for "
+            "subgroup differences needs at least 2"
+        )
+    return subgroup_analysis(y[keep], v[keep], groups=cls[keep], method=method, ci="z",
+                             tau2="separate", level=lev, order=order)
