@@ -86,8 +86,9 @@ $(BUILD)/notebooks/%.html: notebooks/%.ipynb notebooks/export_html.py $(TRIALS) 
 validate: | $(ENV_STAMP) ## check trials/ against the schema and the semantic rules
 	$(PY) -m analysis validate $(TRIALS_DIR)
 
-lint: | $(ENV_STAMP) ## ruff on the whole project
+lint: | $(ENV_STAMP) ## ruff on the whole project, mypy on the package (it ships py.typed)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy analysis
 
 test: lint | $(ENV_STAMP) ## lint, then the whole test suite
 	$(PY) -m pytest -q
@@ -100,6 +101,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	Rscript tests/reference/make_reference.R
 	$(PY) tests/test_dose_response.py export
 	Rscript tests/reference/make_dose_reference.R
+	Rscript tests/reference/make_global_max_reference.R
 
 clean: ## remove generated tables and figures (keeps .venv)
 	rm -rf $(TABLES) $(BUILD) $(FIGURES)/*.pdf $(FIGURES)/*.svg $(FIGURES)/*.png $(REPORT)

@@ -22,7 +22,7 @@ from analysis._checks import check_choice, check_level, check_positive_int
 from analysis.errors import ConvergenceError
 from analysis.pooling import METHODS, Control, pool
 from analysis.regression import _inputs, _regression
-from analysis.results import EggerResult, TrimFillResult
+from analysis.results import EggerResult, PoolResult, TrimFillResult
 
 __all__ = ["egger_test", "trim_and_fill"]
 
@@ -208,8 +208,9 @@ def trim_and_fill(
         it += 1
         if it > maxiter:
             raise ConvergenceError("trim-and-fill did not converge; increase 'maxiter'")
-        beta = pool(y[: k - k0], v[: k - k0], method=method, tau2_ci=False,
-                    control=con).estimate
+        trimmed = pool(y[: k - k0], v[: k - k0], method=method, tau2_ci=False, control=con)
+        assert isinstance(trimmed, PoolResult)  # one analysis (1-D input)
+        beta = trimmed.estimate
         raw, se_k0 = _k0(y - beta, estimator)
         k0 = max(0, int(np.round(raw)))
         se_k0 = max(0.0, float(se_k0))
@@ -220,5 +221,6 @@ def trim_and_fill(
     else:
         result = pool(np.r_[y0, fill_y], np.r_[v0, fill_v], method=method, ci=ci, level=level,
                       control=con)
+    assert isinstance(result, PoolResult)  # one analysis (1-D input)
     return TrimFillResult(k0, se_k0, side, estimator, result,
                           pd.DataFrame({"yi": fill_y, "vi": fill_v}))

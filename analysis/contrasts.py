@@ -23,7 +23,8 @@ when no arm-level numbers exist for that outcome and the measures match.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,10 +92,9 @@ def _select_observations(
 
 def _combine_continuous(group: pd.DataFrame) -> tuple[float, float, float]:
     """Cochrane Handbook Table 6.5.a, applied pairwise over the arms."""
-    n, mean, sd = (float(group["n"].iloc[0]), float(group["mean"].iloc[0]),
-                   float(group["sd"].iloc[0]))
-    for row in group.iloc[1:].itertuples(index=False):
-        n2, m2, s2 = float(row.n), float(row.mean), float(row.sd)
+    ns, means, sds = (group[c].to_numpy(float).tolist() for c in ("n", "mean", "sd"))
+    n, mean, sd = float(ns[0]), float(means[0]), float(sds[0])
+    for n2, m2, s2 in zip(ns[1:], means[1:], sds[1:], strict=True):
         total = n + n2
         combined_mean = (n * mean + n2 * m2) / total
         variance = ((n - 1) * sd**2 + (n2 - 1) * s2**2
@@ -353,7 +353,7 @@ def contrasts(
 
 
 def _with_effects(frame: pd.DataFrame, kind: str, measure: str,
-                  options: dict[str, object]) -> pd.DataFrame:
+                  options: Mapping[str, Any]) -> pd.DataFrame:
     if kind == "binary":
         effects = effect_sizes(measure, events_t=frame["events_t"], n_t=frame["n_t"],
                                events_c=frame["events_c"], n_c=frame["n_c"], **options)
@@ -417,7 +417,7 @@ def shared_control_covariance(frame: pd.DataFrame) -> np.ndarray:
         index = group.index.to_numpy()
         if len(index) < 2:
             continue
-        positions = frame.index.get_indexer(index)
+        positions = frame.index.get_indexer(group.index)
         for a_pos, a in zip(positions, index, strict=True):
             for b_pos, b in zip(positions, index, strict=True):
                 if a_pos != b_pos:

@@ -101,7 +101,8 @@ def gl_block_covariance(cases: object, n: object, yi: object, vi: object, study:
         rows = np.flatnonzero(groups == g)
         vi_g = np.nan_to_num(arrays[3][rows])
         others = rows[vi_g != 0]
-        S = gl_covariance(*(a[rows] for a in arrays[:3]), vi_g, type=str(kinds[rows[0]]))
+        cases_g, n_g, yi_g = (a[rows] for a in arrays[:3])
+        S = gl_covariance(cases_g, n_g, yi_g, vi_g, type=str(kinds[rows[0]]))
         V[np.ix_(others, others)] = S
     return V
 

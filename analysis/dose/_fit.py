@@ -225,7 +225,7 @@ def result_from_fit(*, fit: MixedFit, names: list[str], het: tuple[float, int, f
         q = terms[0].q
         labels = names[1:] if intercept else names
         psi = pd.DataFrame(psi_from_theta(fit.theta, q), index=labels, columns=labels)
-        tau2 = float(psi.iloc[0, 0])
+        tau2 = float(psi.to_numpy(float)[0, 0])
     else:
         sigma2 = tuple(float(t) for t in fit.theta)
         tau2 = sigma2[0] if sigma2 else 0.0

@@ -210,10 +210,18 @@ def symmetric_limits(values: Sequence[float], ratio: bool, null: float) -> tuple
     return null - half, null + half
 
 
+def figure_width_in(ax: Axes) -> float:
+    """Width in inches of the (root) figure that holds ``ax``."""
+    figure = ax.get_figure(root=True)
+    if figure is None:
+        raise ValueError("the Axes is not part of a figure")
+    return float(figure.get_figwidth())
+
+
 def set_effect_axis(ax: Axes, limits: tuple[float, float], ratio: bool,
                     null: float) -> None:
     """Log or linear effect axis with readable ticks at the given limits."""
-    panel_in = ax.get_position().width * ax.figure.get_figwidth()
+    panel_in = ax.get_position().width * figure_width_in(ax)
     if ratio:
         ax.set_xscale("log")
         ticks = ratio_ticks(*limits, max_ticks=max(3, int(panel_in / 0.3)))

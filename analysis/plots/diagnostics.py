@@ -7,7 +7,7 @@ transform), Baujat coordinates computed by the statistics side, and a regression
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
 
 from analysis.plots import _common as c
 from analysis.plots import style
@@ -117,9 +118,9 @@ def _pooled_curve(ax: Axes, estimate: float, measure: str | None) -> None:
 
 
 def baujat_plot(
-    x: Sequence[float],
-    y: Sequence[float],
-    labels: Sequence[str],
+    x: ArrayLike,
+    y: ArrayLike,
+    labels: Iterable[object],
     *,
     ax: Axes | None = None,
     n_labels: int | None = None,
@@ -128,12 +129,12 @@ def baujat_plot(
 
     Parameters
     ----------
-    x : sequence of float
+    x : array_like of float
         Each study's contribution to the overall heterogeneity statistic Q.
-    y : sequence of float
+    y : array_like of float
         Each study's influence on the pooled result (metafor ``baujat()``'s y axis).
-    labels : sequence of str
-        Study labels.
+    labels : iterable
+        Study labels (shown with ``str``).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; when None a square single-column Figure is created.
     n_labels : int, optional
@@ -176,8 +177,8 @@ def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
     """Greedy placement: the first of eight offsets whose box hits no label, point or edge."""
     to_points = ax.transData + ax.figure.dpi_scale_trans.inverted()
     points = to_points.transform(np.column_stack([xs, ys])) * 72.0
-    frame = (ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
-             .extents * 72.0)
+    frame = np.asarray(ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
+                       .extents) * 72.0
     height = style.TICK_LABEL_SIZE * 1.15
     taken: list[tuple[float, float, float, float]] = []
     for i in sorted(shown, key=lambda j: (-ys[j], xs[j])):

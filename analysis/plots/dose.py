@@ -11,6 +11,12 @@ from matplotlib.patches import Patch
 from analysis.plots import _common as c
 from analysis.plots import style
 
+
+def _first_rgba(colours: object) -> tuple[float, float, float, float]:
+    """Return the first RGBA colour of a collection's face colours (an N x 4 array)."""
+    red, green, blue, alpha = np.asarray(colours, dtype=float).reshape(-1, 4)[0].tolist()
+    return float(red), float(green), float(blue), float(alpha)
+
 __all__ = ["dose_response_plot"]
 
 
@@ -74,7 +80,7 @@ def dose_response_plot(
     handles: list[Line2D | Patch] = [
         Line2D([], [], color=style.COLOURS["curve"], lw=style.LINE_WIDTH * 1.4,
                label="Pooled estimate"),
-        Patch(facecolor=band.get_facecolor()[0], label=f"{level * 100:g}% CI"),
+        Patch(facecolor=_first_rgba(band.get_facecolor()), label=f"{level * 100:g}% CI"),
     ]
     if points is not None and len(points):
         handles.append(_draw_points(ax, points, measure))

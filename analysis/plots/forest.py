@@ -504,7 +504,7 @@ def _rob_block_in(n_rob: int) -> float:
 
 
 def _panel_width_in(ax: Axes) -> float:
-    return ax.get_position().width * ax.figure.get_figwidth()
+    return ax.get_position().width * c.figure_width_in(ax)
 
 
 def _default_limits(rows: list[_Row], ratio: bool, null_x: float) -> tuple[float, float]:

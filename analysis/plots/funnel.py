@@ -93,7 +93,8 @@ def funnel_plot(
     style.style_axes(ax)
     z_values = [NormalDist().inv_cdf(1 - p / 2) for p in levels]
     low, high = _limits(np.concatenate([yi, filled[0]]), centre, max(z_values) * se_max)
-    handles = _draw_contours(ax, levels, z_values, centre, se_max, (low, high), ratio)
+    handles: list[Patch | Line2D] = [
+        *_draw_contours(ax, levels, z_values, centre, se_max, (low, high), ratio)]
     handles += _draw_points(ax, yi, se, filled, ratio)
     handles += _draw_estimates(ax, result, trimfill, se_max, ratio)
 

@@ -150,7 +150,7 @@ def _sensitivity_forest(frame: pd.DataFrame, result: PoolResult | None, header: 
     ax.set_yticks([])
     ax.set_ylim(n - 0.5, -_HEADER_ROWS - 0.5)
 
-    panel_w = ax.get_position().width * ax.figure.get_figwidth()
+    panel_w = ax.get_position().width * c.figure_width_in(ax)
     trans = ax.get_yaxis_transform()
     label_x = -(_GAP_IN + effect_w + label_w) / panel_w
     effect_x = -(_GAP_IN + effect_w / 2 + _PAD_IN / 2) / panel_w

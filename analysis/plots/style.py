@@ -16,7 +16,7 @@ random; :func:`savefig_kwargs` removes the dates from the file metadata.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
@@ -71,7 +71,7 @@ OKABE_ITO = {
 }
 
 #: Semantic colours used by the plot functions.
-COLOURS = {
+COLOURS: dict[str, Any] = {
     "study": OKABE_ITO["blue"],
     "ci": OKABE_ITO["black"],
     "pooled": OKABE_ITO["black"],
@@ -125,7 +125,9 @@ def cm_to_inch(cm: float) -> float:
 
 def rc_context() -> AbstractContextManager[None]:
     """Return a context manager applying :data:`RC_PARAMS` (for drawing or saving)."""
-    return mpl.rc_context(RC_PARAMS)
+    # matplotlib types rc as a dict keyed by the literal rcParams names; RC_PARAMS holds only
+    # valid names (setting an unknown one raises), so the plain dict is passed as such.
+    return mpl.rc_context(cast("dict[Any, Any]", RC_PARAMS))
 
 
 def savefig_kwargs(fmt: str) -> dict[str, Any]:
@@ -208,8 +210,8 @@ def style_axes(ax: Axes, *, spines: tuple[str, ...] = ("left", "bottom")) -> Non
     ax.tick_params(which="minor", length=1.5)
     ax.xaxis.label.set_fontsize(FONT_SIZE)
     ax.yaxis.label.set_fontsize(FONT_SIZE)
-    ax.xaxis.label.set_family(FONT_FAMILY)
-    ax.yaxis.label.set_family(FONT_FAMILY)
+    ax.xaxis.label.set_fontfamily(FONT_FAMILY)
+    ax.yaxis.label.set_fontfamily(FONT_FAMILY)
     ax.set_facecolor("white")
 
 

@@ -81,6 +81,7 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> Axes:
 def _cumulative(run: AnalysisRun, plan: Plan) -> Axes:
     from analysis.plots import cumulative_plot
 
+    assert run.cumulative is not None
     return cumulative_plot(run.cumulative, run.result, measure=run.spec.measure,
                            label_column="added", favours=run.spec.favours)
 
@@ -142,4 +143,6 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
     if stem not in figure_stems(run) or stem not in drawers:
         raise ValueError(f"figure {stem!r} is not produced by analysis {analysis_id!r}; "
                          f"it produces {figure_stems(run)}")
-    return drawers[stem](run, plan).figure
+    figure = drawers[stem](run, plan).get_figure(root=True)
+    assert figure is not None
+    return figure

@@ -248,9 +248,9 @@ def estimator_sensitivity(data: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     arm_level = arm_level.astype(bool)
     if measure in BINARY_MEASURES and arm_level.all() and len(data) >= 1:
         try:
-            result = mantel_haenszel(data["events_t"], data["n_t"], data["events_c"],
-                                     data["n_c"], measure=measure, level=plan.level)
-            rows.append(_row("Fixed effect, Mantel-Haenszel", result))
+            mh = mantel_haenszel(data["events_t"], data["n_t"], data["events_c"],
+                                 data["n_c"], measure=measure, level=plan.level)
+            rows.append(_row("Fixed effect, Mantel-Haenszel", mh))
         except (ValueError, ConvergenceError) as exc:
             rows.append({"model": "Fixed effect, Mantel-Haenszel", "k": len(data),
                          "note": str(exc)})

@@ -165,39 +165,40 @@ def study_characteristics(studies: pd.DataFrame, arms: pd.DataFrame) -> pd.DataF
         ``country``, ``design``, ``arms``, ``randomised``, ``weeks``, ``liver_disease``,
         ``detoxified``, ``psychosocial``, ``source``.
     """
-    arm_texts = (
-        arms.sort_values(["study_id", "role", "arm_id"], ascending=[True, False, True])
-        .groupby("study_id", sort=False)
-        .apply(lambda g: "; ".join(_arm_text(a) for _, a in g.iterrows()), include_groups=False)
-    )
+    ordered_arms = arms.sort_values(["study_id", "role", "arm_id"], ascending=[True, False, True])
+    arm_texts = {
+        study_id: "; ".join(_arm_text(arm) for _, arm in group.iterrows())
+        for study_id, group in ordered_arms.groupby("study_id", sort=False)
+    }
     ordered = studies.sort_values(["year", "study_id"], kind="stable")
     rows = []
-    for study in ordered.itertuples(index=False):
-        label = f"{study.first_author} {study.year}"
-        if pd.notna(study.acronym):
-            label += f" ({study.acronym})"
+    for study in ordered.to_dict("records"):
+        label = f"{study['first_author']} {study['year']}"
+        if pd.notna(study["acronym"]):
+            label += f" ({study['acronym']})"
         source = "; ".join(
             str(x) for x in (
-                None if pd.isna(study.doi) else f"doi:{study.doi}",
-                None if pd.isna(study.pmid) else f"PMID {study.pmid}",
+                None if pd.isna(study["doi"]) else f"doi:{study['doi']}",
+                None if pd.isna(study["pmid"]) else f"PMID {study['pmid']}",
             ) if x
         )
-        weeks = f"{study.treatment_weeks:g}"
-        if pd.notna(study.followup_weeks):
-            weeks += f" (follow-up {study.followup_weeks:g})"
+        weeks = f"{study['treatment_weeks']:g}"
+        if pd.notna(study["followup_weeks"]):
+            weeks += f" (follow-up {study['followup_weeks']:g})"
         rows.append(
             {
                 "study": label,
-                "country": study.country,
-                "design": study.design,
-                "arms": arm_texts.get(study.study_id, ""),
-                "randomised": "" if pd.isna(study.n_randomised_total)
-                else int(study.n_randomised_total),
+                "country": study["country"],
+                "design": study["design"],
+                "arms": arm_texts.get(study["study_id"], ""),
+                "randomised": "" if pd.isna(study["n_randomised_total"])
+                else int(study["n_randomised_total"]),
                 "weeks": weeks,
-                "liver_disease": "" if pd.isna(study.liver_disease) else study.liver_disease,
-                "detoxified": study.detoxified,
-                "psychosocial": study.psychosocial,
-                "source": source or study.citation,
+                "liver_disease": "" if pd.isna(study["liver_disease"])
+                else study["liver_disease"],
+                "detoxified": study["detoxified"],
+                "psychosocial": study["psychosocial"],
+                "source": source or study["citation"],
             }
         )
     return pd.DataFrame(rows)
