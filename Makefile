@@ -43,7 +43,7 @@ ifneq ($(filter report figures html,$(MAKECMDGOALS)),)
 include $(BUILD)/plan.mk
 endif
 
-.PHONY: help env report tables figures html notebooks validate test lint bench reference clean
+.PHONY: help env report tables figures html notebooks validate test test-fast lint bench reference clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -93,6 +93,9 @@ lint: | $(ENV_STAMP) ## ruff on the whole project, mypy on the package (it ships
 test: lint | $(ENV_STAMP) ## lint, then the whole test suite
 	$(PY) -m pytest -q
 
+test-fast: | $(ENV_STAMP) ## the test suite without the slow tests (Make runs, browser, notebooks, wheel install)
+	$(PY) -m pytest -q -m "not slow"
+
 bench: | $(ENV_STAMP) ## benchmarks (timings as ratios to baselines measured in the same run)
 	$(PY) benchmarks/run_all.py
 
@@ -102,6 +105,9 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	$(PY) tests/test_dose_response.py export
 	Rscript tests/reference/make_dose_reference.R
 	Rscript tests/reference/make_global_max_reference.R
+	@echo "Fixtures changed by this run (against the last commit):"
+	@git diff --stat -- tests/reference
+	@$(PY) tests/reference/fixture_diff.py
 
 clean: ## remove generated tables and figures (keeps .venv)
 	rm -rf $(TABLES) $(BUILD) $(FIGURES)/*.pdf $(FIGURES)/*.svg $(FIGURES)/*.png $(REPORT)

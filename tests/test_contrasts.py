@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tolerances import CLOSED_FORM, CLOSED_FORM_FIXTURE
 
 import analysis as ma
 from analysis.contrasts import _combine_continuous
@@ -65,8 +66,8 @@ def test_combined_sd_matches_pooled_raw_data() -> None:
     n, mean, sd = _combine_continuous(summary)
     everything = np.concatenate(groups)
     assert n == everything.size
-    assert mean == pytest.approx(everything.mean(), rel=1e-12)
-    assert sd == pytest.approx(everything.std(ddof=1), rel=1e-12)
+    assert mean == pytest.approx(everything.mean(), rel=CLOSED_FORM)
+    assert sd == pytest.approx(everything.std(ddof=1), rel=CLOSED_FORM)
 
 
 def test_continuous_rows_without_sd_are_skipped(trials: pd.DataFrame) -> None:
@@ -126,9 +127,9 @@ def test_shipped_contrasts_match_metafor_escalc_of_the_same_counts() -> None:
         counted = frame[~frame["from_reported_estimate"].astype(bool)]
         assert np.allclose(counted["events_t"], case["input"]["ai"])
         assert np.allclose(counted["n_c"], case["input"]["n2i"])
-        np.testing.assert_allclose(counted["yi"], case["expected"]["yi"], rtol=1e-10,
+        np.testing.assert_allclose(counted["yi"], case["expected"]["yi"], rtol=CLOSED_FORM_FIXTURE,
                                    err_msg=case["id"])
-        np.testing.assert_allclose(counted["vi"], case["expected"]["vi"], rtol=1e-10,
+        np.testing.assert_allclose(counted["vi"], case["expected"]["vi"], rtol=CLOSED_FORM_FIXTURE,
                                    err_msg=case["id"])
         checked += 1
     assert checked == 4
@@ -189,4 +190,4 @@ def test_shared_control_covariance_uses_escalc_corrected_control(measure: str) -
     a, n = 3.5, 21.0
     own = {"OR": 1 / a + 1 / (n - a), "RR": 1 / a - 1 / n,
            "RD": (a / n) * (1 - a / n) / n}[measure]
-    assert matrix[0, 1] == pytest.approx(treatment_part - own, rel=1e-12)
+    assert matrix[0, 1] == pytest.approx(treatment_part - own, rel=CLOSED_FORM)

@@ -347,6 +347,7 @@ def test_cli_validate_reports_and_exits_1(trials_copy: Path) -> None:
 
 # --- scale ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ten_thousand_generated_studies_validate(tmp_path: Path) -> None:
     """Correctness at scale; the time is reported by `make bench`, not asserted here."""
     from benchmarks.generate_trials import write_generated_trials

@@ -77,6 +77,7 @@ def test_notebook_imports_the_package(path: Path) -> None:
         assert forbidden not in source, f"{path.name} contains {forbidden!r}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_executes_without_errors_or_warnings_and_writes_nothing(path: Path) -> None:
     from nbclient import NotebookClient

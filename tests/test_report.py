@@ -188,6 +188,7 @@ def test_shipped_plan_runs() -> None:
     assert all(run.result is not None or run.note for run in runs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> None:
     from benchmarks.project_copy import copy_project
@@ -212,6 +213,7 @@ def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> No
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
                     "chromium; .ci/run installs it)")
 def test_html_report_opens_in_headless_chromium_without_console_errors(
