@@ -3,36 +3,25 @@ r"""The one rma.uni-style core: every heterogeneity estimator, written once.
 The model is :math:`y = X\beta + u + e`, :math:`u \sim N(0, \tau^2 I)`,
 :math:`e \sim N(0, \mathrm{diag}(v))`; the intercept-only model (:func:`analysis.pooling.pool`)
 is the case :math:`p = 1`, meta-regression (:func:`analysis.regression.meta_regression`) any
-full-rank :math:`X`. With :math:`W = (V + \tau^2 I)^{-1}` and
-:math:`P = W - W X (X^\top W X)^{-1} X^\top W`, every estimator, the standard error of
-:math:`\hat\tau^2`, Knapp-Hartung scaling, :math:`I^2`/:math:`H^2`, the Q-profile limits and the
-score and (restricted) log-likelihood are written once here, against the small interface of
-:class:`Projection` (the quantities at one set of weights):
+full-rank :math:`X`. Every estimator (FE, DL, HS, HE, SJ, PM, EB, ML, REML), the standard
+error of :math:`\hat\tau^2`, metafor's likelihood check at 0, Knapp-Hartung scaling,
+:math:`I^2`/:math:`H^2`, the Q-profile limits and the (restricted) likelihood are written once
+here, against the interface of :mod:`analysis.algebra` (the quantities of
+:math:`P = W - WX(X^\top WX)^{-1}X^\top W` at given weights), whose back-ends are batched
+intercept-only rows, one scalar intercept-only analysis, and a general design.
 
-=============  ==========================================================================
-``sw``         :math:`\mathrm{tr}\,W = \sum w_i`
-``trp``        :math:`\mathrm{tr}\,P`
-``q``          :math:`y^\top P y` (the generalised Q; at :math:`\tau^2 = 0` Cochran's Q / QE)
-``ypp``        :math:`y^\top P^2 y`
-``yppp()``     :math:`y^\top P^3 y`
-``psq(a, b)``  :math:`\sum_{ij} P_{ij}^2 a_i b_j` (``psq()`` is :math:`\mathrm{tr}\,P^2`)
-``diag()``     :math:`\mathrm{diag}\,P`
-``logdet``     :math:`\log\det X^\top W X`
-=============  ==========================================================================
-
-Two back-ends supply the algebra, both vectorised over rows (one row = one analysis; padding
-cells have weight 0): :class:`InterceptRows` in closed form (:math:`P = W - ww^\top/\sum w`) and
-:class:`DesignRows` with explicit matrices for any :math:`X`. The iteration drivers (root of
-Q for PM/EB and the Q-profile; the global maximiser for ML/REML; metafor's Fisher scoring) act on
-all rows at once.
+Only the iteration drivers exist twice, vectorised over rows and scalar (a single analysis,
+Python floats): the root of :math:`Q(\tau^2) = c` (PM, EB, Q-profile limits) and the global
+maximiser of ML/REML; a property test holds them together. metafor's Fisher scoring runs
+vectorised only.
 
 ML and REML return the **global** maximum of the (restricted) log-likelihood over
 :math:`[0, \infty)`: the score is evaluated on a grid in :math:`\log \tau^2` over
 :math:`[0, T]`, where :math:`T` is an upper bound above which the score is provably negative
-(:func:`score_bound`); every bracket of a sign change from + to - is refined by safeguarded
-Newton iteration, :math:`\tau^2 = 0` is a candidate when the score there is not positive, and
-the candidate with the largest likelihood wins. metafor's Fisher scoring (one local root, then
-its likelihood check at 0) is ``control={"algorithm": "fisher"}``.
+(:func:`analysis.algebra.score_bound`); every bracket of a sign change from + to - is refined
+by safeguarded Newton iteration, :math:`\tau^2 = 0` is a candidate when the score there is not
+positive, and the candidate with the largest likelihood wins. metafor's Fisher scoring (one
+local root, then its likelihood check at 0) is ``control={"algorithm": "fisher"}``.
 
 References
 ----------
@@ -45,15 +34,26 @@ Viechtbauer W (2010). J Stat Softw 36(3) (metafor; the mixed-effects formulas).
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from analysis._checks import check_choice
+from analysis.algebra import (
+    DesignRows,
+    InterceptRows,
+    Projection,
+    Rows,
+    ScalarIntercept,
+    loglik,
+    score_bound,
+    score_deriv,
+)
 from analysis.errors import ConvergenceError
 
 __all__ = [
@@ -62,11 +62,9 @@ __all__ = [
     "DesignRows",
     "HeterogeneityFit",
     "InterceptRows",
-    "Projection",
-    "Rows",
+    "ScalarIntercept",
     "fit_heterogeneity",
-    "loglik",
-    "score_bound",
+    "fit_one",
     "wald",
 ]
 
@@ -75,8 +73,12 @@ _EPS = float(np.finfo(float).eps)
 #: Grid points per decade of tau^2 in the global search (ratio 10**(1/4) = 1.78 between
 #: neighbours); checked against a brute-force maximisation on a million generated data sets.
 GRID_PER_DECADE = 4
-#: Decades of tau^2 below the bound T covered by the grid (below them the score is linear).
+#: Lower end of the grid: this fraction of the smallest sampling variance (below it the score
+#: is linear in tau^2 to within 1%), but at most 14 decades below T.
+GRID_LOW = 1e-2
 GRID_DECADES_MAX = 14
+#: Batches are searched in chunks of this many rows (bounds the n x G x k work arrays).
+_CHUNK = 2048
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,277 +161,169 @@ class Control:
         return out
 
 
+
 # --------------------------------------------------------------------------------------------
-# the algebra interface and its two back-ends
+# the formulas (any back-end: arrays per row or floats)
 # --------------------------------------------------------------------------------------------
-
-_ONES: dict[int, np.ndarray] = {}
-
-
-def _rsum(x: np.ndarray) -> np.ndarray:
-    """Return row sums as a matrix-vector product (faster than ``sum(axis=1)`` on short rows)."""
-    k = x.shape[-1]
-    ones = _ONES.get(k)
-    if ones is None:
-        ones = _ONES.setdefault(k, np.ones(k))
-    return x @ ones
-
-
-class Projection(Protocol):
-    """Quantities of :math:`P` at one set of weights, one value per row."""
-
-    sw: np.ndarray
-    trp: np.ndarray
-    q: np.ndarray
-    ypp: np.ndarray
-    w: np.ndarray
-
-    @property
-    def logdet(self) -> np.ndarray: ...  # noqa: D102
-
-    def yppp(self) -> np.ndarray: ...  # noqa: D102
-
-    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray: ...  # noqa: D102
-
-    def diag(self) -> np.ndarray: ...  # noqa: D102
-
-    def coef(self) -> tuple[np.ndarray, np.ndarray]: ...  # noqa: D102
-
-
-class Rows(Protocol):
-    """Data of a batch of analyses: ``y``, ``v``, ``m`` (n x k), ``k`` studies and ``p``."""
-
-    y: np.ndarray
-    v: np.ndarray
-    m: np.ndarray
-    k: np.ndarray
-    p: int
-
-    def proj(self, w: np.ndarray) -> Projection: ...  # noqa: D102
-
-    def take(self, idx: np.ndarray) -> Rows: ...  # noqa: D102
-
-    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray: ...  # noqa: D102
-
-
-class _InterceptProjection:
-    r"""Closed forms for :math:`X = 1`: :math:`P = W - ww^\top/\sum w`, :math:`Py = w r`."""
-
-    __slots__ = ("mu", "q", "r", "sw", "trp", "w", "wr", "ypp")
-
-    def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
-        sw = _rsum(w)
-        mu = _rsum(w * y) / sw
-        r = y - mu[:, None]
-        wr = w * r
-        self.w, self.sw, self.mu, self.r, self.wr = w, sw, mu, r, wr
-        self.q = _rsum(wr * r)
-        self.ypp = _rsum(wr * wr)
-        self.trp = sw - _rsum(w * w) / sw
-
-    @property
-    def logdet(self) -> np.ndarray:
-        return np.log(self.sw)
-
-    def yppp(self) -> np.ndarray:
-        return _rsum(self.wr * self.wr * self.w) - _rsum(self.w * self.wr) ** 2 / self.sw
-
-    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
-        w, sw = self.w, self.sw
-        w2 = w * w
-        return (_rsum(a * b * w2) - 2 * _rsum(a * b * w2 * w) / sw
-                + _rsum(a * w2) * _rsum(b * w2) / sw**2)
-
-    def diag(self) -> np.ndarray:
-        return self.w - self.w * self.w / self.sw[:, None]
-
-    def coef(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.mu[:, None], (1.0 / self.sw)[:, None, None]
-
-
-class _DesignProjection:
-    r"""Explicit :math:`P` (n x k x k) for a general design (padding rows have weight 0)."""
-
-    __slots__ = ("A", "Ainv", "P", "beta", "q", "r", "sw", "trp", "w", "wr", "ypp")
-
-    def __init__(self, y: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
-        wx = x * w[:, :, None]
-        A = np.swapaxes(x, 1, 2) @ wx
-        Ainv = np.linalg.inv(A)
-        beta = (Ainv @ (np.swapaxes(wx, 1, 2) @ y[:, :, None]))[:, :, 0]
-        r = y - (x @ beta[:, :, None])[:, :, 0]
-        wr = w * r
-        P = -(wx @ Ainv @ np.swapaxes(wx, 1, 2))
-        idx = np.arange(w.shape[1])
-        P[:, idx, idx] += w
-        self.w, self.A, self.Ainv, self.P, self.beta, self.r, self.wr = w, A, Ainv, P, beta, r, wr
-        self.sw = _rsum(w)
-        self.q = _rsum(wr * r)
-        self.ypp = _rsum(wr * wr)
-        self.trp = np.trace(P, axis1=1, axis2=2)
-
-    @property
-    def logdet(self) -> np.ndarray:
-        return np.linalg.slogdet(self.A)[1]
-
-    def yppp(self) -> np.ndarray:
-        return np.einsum("ni,nij,nj->n", self.wr, self.P, self.wr)
-
-    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
-        p2 = self.P * self.P
-        a = np.broadcast_to(np.asarray(a, dtype=float), self.w.shape)
-        b = np.broadcast_to(np.asarray(b, dtype=float), self.w.shape)
-        return np.einsum("ni,nij,nj->n", a, p2, b)
-
-    def diag(self) -> np.ndarray:
-        return np.diagonal(self.P, axis1=1, axis2=2).copy()
-
-    def coef(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.beta, self.Ainv
 
 
 @dataclass(slots=True)
-class InterceptRows:
-    """Intercept-only analyses, one per row (``m`` marks the studies present)."""
+class _Basis:
+    r"""The data and the fixed-effect (:math:`\tau^2 = 0`) projection every estimator uses."""
 
-    y: np.ndarray
-    v: np.ndarray
-    m: np.ndarray
-    k: np.ndarray
-    p: int = 1
+    d: Rows
+    p0: Projection
+    keff: Any
 
     @classmethod
-    def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> InterceptRows:
-        """Zero the padding cells (y = 0, v = 1, weight 0) and count the studies."""
-        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
-                   m.sum(axis=1).astype(float))
-
-    def proj(self, w: np.ndarray) -> _InterceptProjection:
-        """Projection at weights ``w`` (n x k; 0 on padding)."""
-        return _InterceptProjection(self.y, w)
-
-    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
-        """Twice the score at every point of ``t`` (n x G), broadcast without copying rows."""
-        w = self.m[:, None, :] / (self.v[:, None, :] + t[:, :, None])
-        sw = _rsum(w)
-        mu = _rsum(w * self.y[:, None, :]) / sw
-        wr = w * (self.y[:, None, :] - mu[:, :, None])
-        ypp = _rsum(wr * wr)
-        return ypp - (sw - _rsum(w * w) / sw) if reml else ypp - sw
-
-    def take(self, idx: np.ndarray) -> InterceptRows:
-        """Return the rows ``idx``."""
-        if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
-            return self
-        return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx])
+    def of(cls, d: Rows) -> _Basis:
+        return cls(d, d.proj(d.fe_weights()), d.k - d.p)
 
 
-@dataclass(slots=True)
-class DesignRows:
-    """Analyses with a general design ``x`` (n x k x p), one per row."""
-
-    y: np.ndarray
-    v: np.ndarray
-    m: np.ndarray
-    k: np.ndarray
-    x: np.ndarray
-    p: int = 1
-
-    @classmethod
-    def build(cls, y: np.ndarray, v: np.ndarray, x: np.ndarray,
-              m: np.ndarray | None = None) -> DesignRows:
-        """From 1-D (one analysis) or batched arrays; padding rows of ``x`` are zeroed."""
-        if y.ndim == 1:
-            y, v, x = y[None, :], v[None, :], x[None, :, :]
-        m = np.ones(y.shape, dtype=bool) if m is None else m
-        x = np.where(m[:, :, None], x, 0.0)
-        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m, m.sum(axis=1).astype(float),
-                   x, int(x.shape[2]))
-
-    def proj(self, w: np.ndarray) -> _DesignProjection:
-        """Projection at weights ``w`` (n x k; 0 on padding)."""
-        return _DesignProjection(self.y, self.x, w)
-
-    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
-        """Twice the score at every point of ``t`` (n x G)."""
-        n, g = t.shape
-        return _score(self.take(np.repeat(np.arange(n), g)), t.ravel(), reml).reshape(n, g)
-
-    def take(self, idx: np.ndarray) -> DesignRows:
-        """Return the rows ``idx``."""
-        if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
-            return self
-        return DesignRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx], self.x[idx],
-                          self.p)
+def _tau2_he(b: _Basis) -> tuple[Any, Projection]:
+    r"""HE: :math:`(y^\top \hat P y - \mathrm{tr}(\hat P V))/(k - p)`, :math:`\hat P` of OLS."""
+    ph = b.d.proj(b.d.unit_weights())
+    return (ph.q - ph.trdiag(b.d.v)) / b.keff, ph
 
 
-# --------------------------------------------------------------------------------------------
-# quantities at a given tau^2 (every row)
-# --------------------------------------------------------------------------------------------
+def _tau2_sj0(d: Rows) -> Any:
+    """SJ's start: the unweighted variance of y with divisor k (metafor, any design)."""
+    y = d.masked_y()
+    dev = y - np.nanmean(y, axis=1, keepdims=True)
+    out = np.nansum(dev * dev, axis=1) / d.k
+    return float(out[0]) if isinstance(d, ScalarIntercept) else out
 
 
-def _weights(d: Rows, tau2: np.ndarray) -> np.ndarray:
-    return d.m / (d.v + tau2[:, None])
+def _pm_upper(d: Rows, con: Control) -> Any:
+    """Upper end of the PM search: ``max(100, 10 mad(y)^2)`` (metafor) or ``tau2_max``."""
+    n = 1 if isinstance(d, ScalarIntercept) else d.k.size
+    if con.tau2_max is not None:
+        out = np.full(n, float(con.tau2_max))
+    else:
+        y = d.masked_y()
+        med = np.nanmedian(y, axis=1)
+        mad = 1.4826 * np.nanmedian(np.abs(y - med[:, None]), axis=1)
+        out = np.maximum(100.0, 10 * mad**2)
+    return float(out[0]) if isinstance(d, ScalarIntercept) else out
 
 
-def loglik(d: Rows, tau2: np.ndarray, reml: bool) -> np.ndarray:
-    r"""(Restricted) log-likelihood of every row at ``tau2``, without constants.
-
-    ML: :math:`-\frac12[\sum \log(v_i + \tau^2) + y^\top P y]`; REML adds
-    :math:`-\frac12 \log\det X^\top W X`. metafor's ``logLik`` adds
-    :math:`-\frac{k}{2}\log 2\pi` (ML) or :math:`-\frac{k-p}{2}\log 2\pi +
-    \frac12\log\det X^\top X` (REML), which do not depend on :math:`\tau^2`.
-    """
-    pr = d.proj(_weights(d, tau2))
-    ll = -0.5 * (_rsum(d.m * np.log(d.v + tau2[:, None])) + pr.q)
-    if reml:
-        ll = ll - 0.5 * pr.logdet
-    return ll
-
-
-def _score(d: Rows, tau2: np.ndarray, reml: bool) -> np.ndarray:
-    r"""Return twice the score.
-
-    REML :math:`y^\top P^2 y - \mathrm{tr} P`, ML :math:`y^\top P^2y - \mathrm{tr} W`.
-    """
-    pr = d.proj(_weights(d, tau2))
-    return pr.ypp - (pr.trp if reml else pr.sw)
+def _closed_form(b: _Basis, method: str) -> Any:
+    """Return the non-iterative estimates (truncated at 0)."""
+    d = b.d
+    if method == "FE":
+        return 0.0 * b.keff
+    if method == "DL":
+        return np.maximum(0.0, (b.p0.q - b.keff) / b.p0.trp)
+    if method == "HS":
+        return np.maximum(0.0, (b.p0.q - d.k) / b.p0.sw)
+    if method == "HE":
+        return np.maximum(0.0, _tau2_he(b)[0])
+    t0 = _tau2_sj0(d)  # SJ
+    return np.maximum(0.0, t0 * d.proj(d.weights(t0)).q / b.keff)
 
 
-def _score_deriv(d: Rows, tau2: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    r"""Return twice the score and its derivative.
+def _se_tau2(b: _Basis, method: str, tau2: Any, pr: Projection) -> Any:
+    """Return the standard error of the tau^2 estimate (metafor's formula per estimator)."""
+    d, k, kp, t = b.d, b.d.k, b.keff, tau2
+    if method == "FE":
+        return np.nan * k
+    if method in ("DL", "HS"):
+        inner = 2 * kp + 4 * t * b.p0.trp + 2 * t**2 * b.p0.psq()
+        return np.sqrt(inner) / (b.p0.trp if method == "DL" else b.p0.sw)
+    if method == "HE":
+        _, ph = _tau2_he(b)
+        inner = 2 * ph.psq(d.v, d.v) + 4 * t * ph.trdiag(d.v) + 2 * t**2 * kp
+        return np.sqrt(inner) / kp
+    if method == "SJ":
+        t0 = _tau2_sj0(d)
+        ps = d.proj(d.weights(t0))
+        inner = 2 * ps.psq(d.v, d.v) + 4 * t * ps.psq(1.0, d.v) + 2 * t**2 * ps.psq()
+        return np.sqrt(t0**2 / kp**2 * inner)
+    if method == "ML":
+        return np.sqrt(2 / pr.sw2)
+    if method == "REML":
+        return np.sqrt(2 / pr.psq())
+    return np.sqrt(2 * k**2 / kp / pr.sw**2)  # EB, PM
 
-    The derivative is :math:`-2y^\top P^3 y + \mathrm{tr}P^2` (ML: :math:`+\mathrm{tr}W^2`).
-    """
-    pr = d.proj(_weights(d, tau2))
-    if reml:
-        return pr.ypp - pr.trp, -2 * pr.yppp() + pr.psq()
-    return pr.ypp - pr.sw, -2 * pr.yppp() + _rsum(pr.w * pr.w)
 
-
-def _vrange(d: Rows) -> tuple[np.ndarray, np.ndarray]:
-    vmin = np.min(np.where(d.m, d.v, np.inf), axis=1)
-    vmax = np.max(np.where(d.m, d.v, -np.inf), axis=1)
-    return vmin, vmax
-
-
-def score_bound(d: Rows, reml: bool) -> np.ndarray:
-    r"""Return a bound :math:`T` with score < 0 for every :math:`\tau^2 > T` (0: never positive).
-
-    With :math:`w_{max} = 1/(v_{min} + \tau^2)`, :math:`w_{min} = 1/(v_{max} + \tau^2)` and
-    :math:`RSS` the OLS residual sum of squares: :math:`y^\top P^2 y \le w_{max}\, y^\top P y
-    \le w_{max}^2 RSS`, and :math:`\mathrm{tr} P \ge (k - p) w_{min}` (ML:
-    :math:`\mathrm{tr} W \ge k w_{min}`), so the score is negative where
-    :math:`RSS (v_{max} + \tau^2) < k' (v_{min} + \tau^2)^2`, i.e. beyond the larger root of
-    that quadratic.
-    """
-    rss = np.maximum(d.proj(d.m.astype(float)).q, 0.0)
-    keff = d.k - (d.p if reml else 0)
-    vmin, vmax = _vrange(d)
-    disc = rss**2 + 4 * keff * rss * (vmax - vmin)
+def _kh_scale(pr: Projection, keff: Any, ci: str) -> Any:
+    r"""Knapp-Hartung factor :math:`y^\top P y/(k - p)` (0 at exact fit; adhoc: at least 1)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (rss - 2 * keff * vmin + np.sqrt(disc)) / (2 * keff)
-    return np.where(np.isfinite(t), np.maximum(t, 0.0), 0.0)
+        s2w = np.where(pr.q <= _EPS, 0.0, pr.q / keff)
+    return np.maximum(s2w, 1.0) if ci == "hksj_adhoc" else s2w
+
+
+def _i2_h2(q: Any, keff: Any, trp0: Any, tau2: Any, method: str,
+           convention: str) -> tuple[Any, Any, Any]:
+    r"""I² (percent), H² and the typical within-study variance :math:`(k-p)/\mathrm{tr}P_0`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vt = keff / trp0
+        if method == "FE" or convention == "revman5":
+            i2 = np.where(q == 0, 0.0, np.maximum(0.0, 100 * (q - keff) / q))
+            h2 = q / keff
+        else:
+            i2 = 100 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1
+    return i2, h2, vt
+
+
+def _qprofile_cases(q0: np.ndarray, qmax: np.ndarray, tmax: np.ndarray, crit_u: np.ndarray,
+                    crit_l: np.ndarray, solve: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Q-profile limits exactly as metafor ``confint.rma.uni`` (type="QP"), rows as arrays.
+
+    ``solve(rows, targets)`` returns the roots of Q(tau^2) = target on [0, tmax] for those rows.
+    """
+    lb = np.full(q0.shape, np.nan)
+    ub = np.full(q0.shape, np.nan)
+    null = q0 < crit_l
+    lb[null] = 0.0
+    ub[null] = 0.0
+    ub_max = ~null & (qmax > crit_l)
+    ub[ub_max] = tmax[ub_max]
+    ub_root = ~null & ~ub_max
+    both_max = qmax > crit_u
+    lb[both_max] = tmax[both_max]
+    ub[both_max] = tmax[both_max]
+    ub_root &= ~both_max
+    lb_zero = ~both_max & ~null & (q0 < crit_u)
+    lb[lb_zero] = 0.0
+    lb_root = ~both_max & ~null & ~lb_zero
+    rows = np.concatenate([np.flatnonzero(lb_root), np.flatnonzero(ub_root)])
+    if rows.size:
+        roots = solve(rows, np.concatenate([crit_u[lb_root], crit_l[ub_root]]))
+        n_lb = int(lb_root.sum())
+        lb[np.flatnonzero(lb_root)] = roots[:n_lb]
+        ub[np.flatnonzero(ub_root)] = roots[n_lb:]
+    return lb, ub
+
+
+def _qprofile(b: _Basis, tau2: Any, level: float, tol: float) -> tuple[Any, Any]:
+    """Q-profile limits for tau^2 (any back-end; the roots by the matching driver)."""
+    d = b.d
+    alpha = 1 - level
+    crit_u = np.atleast_1d(special.chdtri(b.keff, alpha / 2))
+    crit_l = np.atleast_1d(special.chdtri(b.keff, 1 - alpha / 2))
+    tmax = np.atleast_1d(np.maximum(100.0, 10 * tau2))
+    if isinstance(d, ScalarIntercept):
+        qmax = np.array([d.proj(d.weights(float(tmax[0]))).q])
+
+        def solve(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+            return np.array([_root_q_one(d, float(t), float(tmax[0]), tol) for t in targets])
+
+        lb, ub = _qprofile_cases(np.array([b.p0.q]), qmax, tmax, crit_u, crit_l, solve)
+        return float(lb[0]), float(ub[0])
+    qmax = d.proj(d.weights(tmax)).q
+
+    def solve_rows(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return _solve_q(d.take(rows), targets, tmax[rows], tol)
+
+    return _qprofile_cases(b.p0.q, qmax, tmax, crit_u, crit_l, solve_rows)
+
+
+# --------------------------------------------------------------------------------------------
+# iteration drivers, vectorised over rows
+# --------------------------------------------------------------------------------------------
 
 
 def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarray:
@@ -440,7 +334,7 @@ def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndar
     is :math:`-y^\top P^2 y`), safeguarded by bisection whenever a step leaves the current
     bracket; exact to far below metafor's ``uniroot`` tolerance.
     """
-    n = d.k.size
+    n = target.size
     x = np.zeros(n)
     lo = np.zeros(n)
     up = hi.astype(float).copy()
@@ -451,7 +345,7 @@ def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndar
     sub, ta = d, target
     for _ in range(300):
         xa = x[act]
-        pr = sub.proj(_weights(sub, xa))
+        pr = sub.proj(sub.weights(xa))
         f = pr.q - ta
         la = np.where(f > 0, xa, lo[act])
         ua = np.where(f < 0, xa, up[act])
@@ -467,49 +361,12 @@ def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndar
             return x
         keep = ~done
         act, ta = act[keep], ta[keep]
-        sub = sub.take(np.flatnonzero(keep)) if keep.size == sub.k.size else sub
-    raise ConvergenceError(
-        "root finding for tau^2 (PM/EB estimator or Q-profile limit) did not converge in 300 "
-        "iterations; check the data for extreme variances or try another method"
-    )
+        sub = sub.take(np.flatnonzero(keep))
+    raise ConvergenceError(_ROOT_FAIL)
 
 
-# --------------------------------------------------------------------------------------------
-# the estimators (rows with k > p)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Basis:
-    r"""The fixed-effect (:math:`\tau^2 = 0`) projection every estimator starts from."""
-
-    d: Rows
-    p0: Projection
-    keff: np.ndarray
-
-    @classmethod
-    def of(cls, d: Rows) -> _Basis:
-        return cls(d, d.proj(d.m / d.v), d.k - d.p)
-
-
-def _tau2_he(b: _Basis) -> tuple[np.ndarray, Projection]:
-    ph = b.d.proj(b.d.m.astype(float))
-    trpv = _rsum(ph.diag() * b.d.v)
-    return (ph.q - trpv) / b.keff, ph
-
-
-def _tau2_sj0(d: Rows) -> np.ndarray:
-    ybar = _rsum(d.y * d.m) / d.k
-    return _rsum(d.m * (d.y - ybar[:, None]) ** 2) / d.k
-
-
-def _pm_upper(d: Rows, con: Control) -> np.ndarray:
-    if con.tau2_max is not None:
-        return np.full(d.k.shape, float(con.tau2_max))
-    ynan = np.where(d.m, d.y, np.nan)
-    med = np.nanmedian(ynan, axis=1)
-    mad = 1.4826 * np.nanmedian(np.abs(ynan - med[:, None]), axis=1)
-    return np.maximum(100.0, 10 * mad**2)
+_ROOT_FAIL = ("root finding for tau^2 (PM/EB estimator or Q-profile limit) did not converge in "
+              "300 iterations; check the data for extreme variances or try another method")
 
 
 def _tau2_qroot(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
@@ -520,27 +377,23 @@ def _tau2_qroot(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.nd
     root.
     """
     d, target = b.d, b.keff.astype(float)
-    tau2 = np.zeros(d.k.shape)
-    conv = np.ones(d.k.shape, dtype=bool)
+    tau2 = np.zeros(target.size)
+    conv = np.ones(target.size, dtype=bool)
     need = b.p0.q > target if method == "EB" else b.p0.q >= target
     if not np.any(need):
         return tau2, conv
     idx = np.flatnonzero(need)
     sub, tg = d.take(idx), target[idx]
     hi = _pm_upper(sub, con)
-    q_hi = sub.proj(_weights(sub, hi)).q
-    if method == "PM":
-        ok = q_hi <= tg
-        conv[idx[~ok]] = False
-    else:
-        for _ in range(60):
-            low = q_hi > tg
-            if not np.any(low):
-                break
-            hi = np.where(low, hi * 10, hi)
-            q_hi = sub.proj(_weights(sub, hi)).q
-        ok = q_hi <= tg
-        conv[idx[~ok]] = False
+    q_hi = sub.proj(sub.weights(hi)).q
+    for _ in range(60 if method == "EB" else 0):
+        low = q_hi > tg
+        if not np.any(low):
+            break
+        hi = np.where(low, hi * 10, hi)
+        q_hi = sub.proj(sub.weights(hi)).q
+    ok = q_hi <= tg
+    conv[idx[~ok]] = False
     if np.any(ok):
         good = np.flatnonzero(ok)
         tau2[idx[good]] = _solve_q(sub.take(good), tg[good], hi[good],
@@ -560,13 +413,12 @@ def _halve(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:
 
 
 def _fisher_step(d: Rows, tau2: np.ndarray, method: str) -> np.ndarray:
-    pr = d.proj(_weights(d, tau2))
+    pr = d.proj(d.weights(tau2))
     if method == "ML":
-        return (pr.ypp - pr.sw) / _rsum(pr.w * pr.w)
+        return (pr.ypp - pr.sw) / pr.sw2
     if method == "REML":
         return (pr.ypp - pr.trp) / pr.psq()
-    keff = d.k - d.p
-    return (pr.q * d.k / keff - d.k) / pr.sw  # EB
+    return (pr.q * d.k / (d.k - d.p) - d.k) / pr.sw  # EB
 
 
 def _tau2_fisher(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
@@ -615,10 +467,13 @@ def _ll0check(d: Rows, tau2: np.ndarray, conv: np.ndarray, method: str,
     return tau2
 
 
-def _grid(d: Rows, bound: np.ndarray) -> np.ndarray:
-    """Grid (n x G) in log tau^2 from 1e-2 min(v) (at most 14 decades below T) up to T, and 0."""
-    vmin, _ = _vrange(d)
-    lo = np.minimum(np.maximum(1e-2 * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
+def _grid(vmin: Any, bound: Any) -> np.ndarray:
+    """Grid in log tau^2 from GRID_LOW * min(v) (at most 14 decades below T) up to T, and 0.
+
+    1-D for one analysis, n x G for rows.
+    """
+    vmin, bound = np.atleast_1d(vmin), np.atleast_1d(bound)
+    lo = np.minimum(np.maximum(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
     decades = np.log10(bound / lo)
     g = int(np.ceil(GRID_PER_DECADE * float(decades.max()))) + 1
     frac = np.linspace(0.0, 1.0, max(g, 2))
@@ -645,7 +500,7 @@ def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarra
     done = np.zeros(n, dtype=bool)
     for _ in range(con.maxiter):
         xa = x[act] if act.size < n else x
-        sc, ds = _score_deriv(sub, xa, reml)
+        sc, ds = score_deriv(sub, xa, reml)
         la = np.where(sc > 0, xa, lo[act])
         ha = np.where(sc < 0, xa, hi[act])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -675,35 +530,31 @@ def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarra
     return x, done
 
 
-_CHUNK = 2048
-
-
 def _tau2_global(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """ML/REML: the global maximum over [0, inf) (see the module docstring)."""
+    """ML/REML: the global maximum over [0, inf) for every row (see the module docstring)."""
     d = b.d
     reml = method == "REML"
-    n = d.k.size
+    n = b.keff.size
     tau2 = np.zeros(n)
     conv = np.ones(n, dtype=bool)
     bound = score_bound(d, reml)
     live = np.flatnonzero(bound > 0)
+    vmin, _ = d.vrange()
     for start in range(0, live.size, _CHUNK):
         idx = live[start:start + _CHUNK]
-        t, c = _global_rows(d.take(idx), bound[idx], reml, con)
+        t, c = _global_rows(d.take(idx), vmin[idx], bound[idx], reml, con)
         tau2[idx], conv[idx] = t, c
     return tau2, conv
 
 
-def _global_rows(d: Rows, bound: np.ndarray, reml: bool,
+def _global_rows(d: Rows, vmin: np.ndarray, bound: np.ndarray, reml: bool,
                  con: Control) -> tuple[np.ndarray, np.ndarray]:
-    n = d.k.size
-    grid = _grid(d, bound)
+    n = bound.size
+    grid = _grid(vmin, bound)
     s = d.score_grid(grid, reml)
-    up = (s[:, :-1] > 0) & (s[:, 1:] <= 0)
-    rows, cols = np.nonzero(up)
-    cand_row = [rows]
-    cand_t = []
+    rows, cols = np.nonzero((s[:, :-1] > 0) & (s[:, 1:] <= 0))
     conv = np.ones(n, dtype=bool)
+    cand_t = [np.zeros(0)]
     if rows.size:
         t, c = _refine(d.take(rows), grid[rows, cols], grid[rows, cols + 1], s[rows, cols],
                        s[rows, cols + 1], reml, con)
@@ -712,38 +563,24 @@ def _global_rows(d: Rows, bound: np.ndarray, reml: bool,
         np.logical_or.at(bad, rows, ~c)
         conv &= ~bad
     zero = np.flatnonzero(s[:, 0] <= 0)
-    cand_row.append(zero)
-    cand_t.append(np.zeros(zero.size))
-    crow = np.concatenate(cand_row)
-    ct = np.concatenate(cand_t)
-    if crow.size == rows.size + zero.size and np.unique(crow).size == crow.size:
-        out = np.zeros(n)
+    crow = np.concatenate([rows, zero])
+    ct = np.concatenate([*cand_t, np.zeros(zero.size)])
+    out = np.zeros(n)
+    if np.unique(crow).size == crow.size:
         out[crow] = ct
         return out, conv
     ll = loglik(d.take(crow), ct, reml)
     order = np.lexsort((-ll, crow))
     first = np.ones(order.size, dtype=bool)
     first[1:] = crow[order][1:] != crow[order][:-1]
-    out = np.zeros(n)
     out[crow[order][first]] = ct[order][first]
     return out, conv
 
 
 def _estimate(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
     """Return (tau2, converged) for every row (all rows have k > p)."""
-    d = b.d
-    ok = np.ones(d.k.shape, dtype=bool)
-    if method == "FE":
-        return np.zeros(d.k.shape), ok
-    if method == "DL":
-        return np.maximum(0.0, (b.p0.q - b.keff) / b.p0.trp), ok
-    if method == "HS":
-        return np.maximum(0.0, (b.p0.q - d.k) / b.p0.sw), ok
-    if method == "HE":
-        return np.maximum(0.0, _tau2_he(b)[0]), ok
-    if method == "SJ":
-        t0 = _tau2_sj0(d)
-        return np.maximum(0.0, t0 * d.proj(_weights(d, t0)).q / b.keff), ok
+    if method in ("FE", "DL", "HS", "HE", "SJ"):
+        return _closed_form(b, method), np.ones(b.keff.size, dtype=bool)
     if con.algorithm == "fisher" and method in ("ML", "REML", "EB"):
         return _tau2_fisher(b, method, con)
     if method in ("PM", "EB"):
@@ -751,67 +588,100 @@ def _estimate(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndar
     return _tau2_global(b, method, con)
 
 
-def _se_tau2(b: _Basis, method: str, tau2: np.ndarray) -> np.ndarray:
-    """Return the standard error of the tau^2 estimate (metafor's formula per estimator)."""
-    d, k, kp, t = b.d, b.d.k, b.keff, tau2
-    if method == "FE":
-        return np.full(k.shape, np.nan)
-    if method in ("DL", "HS"):
-        inner = 2 * kp + 4 * t * b.p0.trp + 2 * t**2 * b.p0.psq()
-        return np.sqrt(inner) / (b.p0.trp if method == "DL" else b.p0.sw)
-    if method == "HE":
-        _, ph = _tau2_he(b)
-        trpv = _rsum(ph.diag() * d.v)
-        inner = 2 * ph.psq(d.v, d.v) + 4 * t * trpv + 2 * t**2 * kp
-        return np.sqrt(inner) / kp
-    if method == "SJ":
-        t0 = _tau2_sj0(d)
-        ps = d.proj(_weights(d, t0))
-        inner = 2 * ps.psq(d.v, d.v) + 4 * t * ps.psq(1.0, d.v) + 2 * t**2 * ps.psq()
-        return np.sqrt(t0**2 / kp**2 * inner)
-    pr = d.proj(_weights(d, t))
-    if method == "ML":
-        return np.sqrt(2 / _rsum(pr.w * pr.w))
-    if method == "REML":
-        return np.sqrt(2 / pr.psq())
-    return np.sqrt(2 * k**2 / kp / pr.sw**2)  # EB, PM
+# --------------------------------------------------------------------------------------------
+# iteration drivers for one analysis (Python floats)
+# --------------------------------------------------------------------------------------------
 
 
-def _qprofile(b: _Basis, tau2: np.ndarray, level: float, tol: float) -> tuple[
-    np.ndarray, np.ndarray
-]:
-    """Q-profile limits for tau^2 exactly as metafor ``confint.rma.uni`` (type="QP")."""
+def _root_q_one(d: ScalarIntercept, target: float, hi: float, tol: float) -> float:
+    """Scalar twin of :func:`_solve_q` (same iteration, same stopping rule)."""
+    x, lo, up = 0.0, 0.0, hi
+    xtol = max(min(tol, 1e-13), 1e-8)
+    for _ in range(300):
+        pr = d.proj(d.weights(x))
+        f = pr.q - target
+        if f > 0:
+            lo = x
+        elif f < 0:
+            up = x
+        new = x + pr.q * f / (target * pr.ypp) if pr.ypp > 0 else math.nan
+        bad = not (lo < new < up)
+        if bad:
+            new = 0.5 * (lo + up)
+        scale = max(1.0, new)
+        if f == 0 or (abs(new - x) <= xtol * scale and not bad) or up - lo <= 4 * _EPS * scale:
+            return new
+        x = new
+    raise ConvergenceError(_ROOT_FAIL)
+
+
+def _qroot_one(b: _Basis, method: str, con: Control) -> tuple[float, bool]:
+    """Scalar twin of :func:`_tau2_qroot`."""
     d = b.d
-    alpha = 1 - level
-    df = b.keff
-    crit_u = special.chdtri(df, alpha / 2)
-    crit_l = special.chdtri(df, 1 - alpha / 2)
-    tmax = np.maximum(100.0, 10 * tau2)
-    q0 = b.p0.q
-    qmax = d.proj(_weights(d, tmax)).q
-    lb = np.full(tau2.shape, np.nan)
-    ub = np.full(tau2.shape, np.nan)
-    null = q0 < crit_l
-    lb[null] = 0.0
-    ub[null] = 0.0
-    ub_max = ~null & (qmax > crit_l)
-    ub[ub_max] = tmax[ub_max]
-    ub_root = ~null & ~ub_max
-    both_max = qmax > crit_u
-    lb[both_max] = tmax[both_max]
-    ub[both_max] = tmax[both_max]
-    ub_root &= ~both_max
-    lb_zero = ~both_max & ~null & (q0 < crit_u)
-    lb[lb_zero] = 0.0
-    lb_root = ~both_max & ~null & ~lb_zero
-    rows = np.concatenate([np.flatnonzero(lb_root), np.flatnonzero(ub_root)])
-    if rows.size:
-        targets = np.concatenate([crit_u[lb_root], crit_l[ub_root]])
-        roots = _solve_q(d.take(rows), targets, tmax[rows], tol)
-        n_lb = int(lb_root.sum())
-        lb[np.flatnonzero(lb_root)] = roots[:n_lb]
-        ub[np.flatnonzero(ub_root)] = roots[n_lb:]
-    return lb, ub
+    assert isinstance(d, ScalarIntercept)
+    target = float(b.keff)
+    if (b.p0.q <= target) if method == "EB" else (b.p0.q < target):
+        return 0.0, True
+    hi = _pm_upper(d, con)
+    q_hi = d.proj(d.weights(hi)).q
+    for _ in range(60 if method == "EB" else 0):
+        if q_hi <= target:
+            break
+        hi *= 10
+        q_hi = d.proj(d.weights(hi)).q
+    if q_hi > target:
+        return math.nan, False
+    return _root_q_one(d, target, hi, con.tol if method == "PM" else 1e-13), True
+
+
+def _refine_one(d: ScalarIntercept, a: float, b: float, sa: float, sb: float, reml: bool,
+                con: Control) -> tuple[float, bool]:
+    """Scalar twin of :func:`_refine`."""
+    x = b if sb == 0 else a + (b - a) * sa / (sa - sb)
+    if not (a < x <= b) or not math.isfinite(x):
+        x = 0.5 * (a + b)
+    lo, hi = a, b
+    floor = min(1e-10, 0.5 * b)
+    fine_tol = max(con.threshold, 1e-8)
+    for _ in range(con.maxiter):
+        sc, ds = score_deriv(d, x, reml)
+        if sc > 0:
+            lo = x
+        elif sc < 0:
+            hi = x
+        new = x - sc / ds if ds != 0 else math.nan
+        fine = ds < 0 and lo < new < hi
+        if not fine:
+            new = 0.5 * (lo + hi)
+        tol_step = fine_tol if fine else con.threshold
+        if sc == 0 or abs(new - x) <= tol_step * max(new, floor) or hi - lo <= 4 * _EPS * hi:
+            return new, True
+        x = new
+    return x, False
+
+
+def _global_one(b: _Basis, method: str, con: Control) -> tuple[float, bool]:
+    """Scalar twin of :func:`_tau2_global`."""
+    d = b.d
+    assert isinstance(d, ScalarIntercept)
+    reml = method == "REML"
+    bound = float(score_bound(d, reml))
+    if bound <= 0:
+        return 0.0, True
+    grid = _grid(d.vrange()[0], bound)[0]
+    s = d.score_grid(grid, reml)
+    ups = np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))
+    cands = [0.0] if s[0] <= 0 else []
+    conv = True
+    for j in ups:
+        t, c = _refine_one(d, float(grid[j]), float(grid[j + 1]), float(s[j]), float(s[j + 1]),
+                           reml, con)
+        cands.append(t)
+        conv &= c
+    if len(cands) == 1:
+        return cands[0], conv
+    ll = [loglik(d, t, reml) for t in cands]
+    return cands[int(np.argmax(ll))], conv
 
 
 # --------------------------------------------------------------------------------------------
@@ -826,7 +696,8 @@ class HeterogeneityFit:
     ``beta`` (n x p) and ``vb`` (n x p x p; Knapp-Hartung scaled when ``ci`` asks for it) at
     :math:`\hat\tau^2`; ``w`` the weights :math:`1/(v_i + \hat\tau^2)` (0 on padding); ``df``
     the t degrees of freedom (NaN for z); ``q`` (QE at :math:`\tau^2 = 0`) on ``q_df = k - p``
-    df; ``i2`` in percent; Q-profile limits (NaN unless asked for).
+    df; ``i2`` in percent; Q-profile limits (NaN unless asked for); ``loglik`` the
+    (restricted) log-likelihood without constants (ML/REML only).
     """
 
     tau2: np.ndarray
@@ -869,6 +740,33 @@ def _fail_message(method: str, con: Control) -> str:
         f"(threshold {con.threshold:g}); try control={{'maxiter': {10 * con.maxiter}}}, "
         f"{hint}or another method ('PM', 'DL')"
     )
+
+
+def _summaries(b: _Basis, method: str, tau2: Any, ci: str, convention: str) -> dict[str, Any]:
+    """Everything after the estimate (any back-end; rows with k > p)."""
+    d = b.d
+    pr = d.proj(d.weights(tau2))
+    use_kh = ci in ("hksj", "hksj_adhoc")
+    s2w = _kh_scale(pr, b.keff, ci) if use_kh else 1.0 + 0.0 * b.keff
+    beta, vb = pr.coef(s2w)
+    q = np.maximum(0.0, b.p0.q)
+    i2, h2, vt = _i2_h2(q, b.keff, b.p0.trp, tau2, method, convention)
+    out = {"tau2": tau2, "se_tau2": _se_tau2(b, method, tau2, pr), "beta": beta, "vb": vb,
+           "w": pr.w, "s2w": s2w, "df": b.keff + 0.0 if use_kh else np.nan * b.keff, "q": q,
+           "q_pvalue": special.chdtrc(b.keff, q), "i2": i2, "h2": h2, "vt": vt}
+    if method in ("ML", "REML"):
+        ll = -0.5 * (d.sum_log(tau2) + pr.q)
+        out["loglik"] = ll - 0.5 * pr.logdet if method == "REML" else ll
+    else:
+        out["loglik"] = np.nan * b.keff
+    return out
+
+
+def _ci_i2_h2(lb: Any, ub: Any, vt: Any) -> dict[str, Any]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"tau2_ci_low": lb, "tau2_ci_high": ub, "i2_ci_low": 100 * lb / (vt + lb),
+                "i2_ci_high": 100 * ub / (vt + ub), "h2_ci_low": lb / vt + 1,
+                "h2_ci_high": ub / vt + 1}
 
 
 def fit_heterogeneity(
@@ -917,17 +815,14 @@ def fit_heterogeneity(
     the (restricted) likelihood on a million generated data sets (``benchmarks``).
     """
     con = Control() if control is None else control
+    assert not isinstance(d, ScalarIntercept)
     n = d.k.size
     multi = d.k > d.p
-    tau2 = np.zeros(n)
+    idx = np.flatnonzero(multi)
+    fields: dict[str, np.ndarray] = {}
     conv = np.ones(n, dtype=bool)
-    se_tau2 = np.full(n, np.nan)
-    lb = np.full(n, np.nan)
-    ub = np.full(n, np.nan)
-    q = np.zeros(n)
-    trp0 = np.full(n, np.nan)
-    if np.any(multi):
-        idx = np.flatnonzero(multi)
+    tau2 = np.zeros(n)
+    if idx.size:
         b = _Basis.of(d.take(idx))
         t, c = _estimate(b, method, con)
         if not np.all(c) and errors == "raise":
@@ -935,58 +830,72 @@ def fit_heterogeneity(
             where = "" if n == 1 else f" (rows {rows[:10]}{'...' if len(rows) > 10 else ''})"
             raise ConvergenceError(_fail_message(method, con) + where)
         tau2[idx], conv[idx] = t, c
-        se_tau2[idx] = _se_tau2(b, method, t)
-        q[idx] = np.maximum(0.0, b.p0.q)
-        trp0[idx] = b.p0.trp
+        part = _summaries(b, method, t, ci, convention)
+        lb = ub = np.full(idx.size, np.nan)
         if tau2_ci and method != "FE":
-            lb[idx], ub[idx] = _qprofile(b, t, level, con.tol)
-    pr = d.proj(_weights(d, tau2))
+            lb, ub = _qprofile(b, t, level, con.tol)
+        part.update(_ci_i2_h2(lb, ub, part.pop("vt")))
+    pr = d.proj(d.weights(tau2))
     beta, vb = pr.coef()
-    keff = d.k - d.p
-    s2w = np.ones(n)
-    df = np.full(n, np.nan)
-    if ci in ("hksj", "hksj_adhoc"):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s2w = np.where(pr.q <= _EPS, 0.0, pr.q / keff)
-        if ci == "hksj_adhoc":
-            s2w = np.maximum(s2w, 1.0)
-        s2w = np.where(multi, s2w, 1.0)
-        df = np.where(multi, keff, np.nan)
-        vb = vb * s2w[:, None, None]
-    reml = method == "REML"
-    ll = loglik(d, tau2, reml) if method in ("ML", "REML") else np.full(n, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vt = keff / trp0
-        if method == "FE" or convention == "revman5":
-            i2 = np.maximum(0.0, 100 * (q - keff) / q)
-            h2 = q / keff
-        else:
-            i2 = 100 * tau2 / (vt + tau2)
-            h2 = tau2 / vt + 1
-        q_p = special.chdtrc(np.maximum(keff, 1), q)
-        i2 = np.where(multi, np.where(np.isnan(i2) & (q == 0), 0.0, i2), 0.0)
-        fit = HeterogeneityFit(
-            tau2=tau2, se_tau2=se_tau2, converged=conv, beta=beta, vb=vb, w=pr.w, df=df,
-            s2w=s2w, q=q, q_df=keff.astype(int), q_pvalue=np.where(multi, q_p, 1.0),
-            i2=i2, h2=np.where(multi, h2, 1.0), tau2_ci_low=lb, tau2_ci_high=ub,
-            i2_ci_low=100 * lb / (vt + lb), i2_ci_high=100 * ub / (vt + ub),
-            h2_ci_low=lb / vt + 1, h2_ci_high=ub / vt + 1, loglik=ll,
-        )
+    empty = {"se_tau2": np.nan, "s2w": 1.0, "df": np.nan, "q": 0.0, "q_pvalue": 1.0,
+             "i2": 0.0, "h2": 1.0, "loglik": np.nan, "tau2_ci_low": np.nan,
+             "tau2_ci_high": np.nan, "i2_ci_low": np.nan, "i2_ci_high": np.nan,
+             "h2_ci_low": np.nan, "h2_ci_high": np.nan}
+    for name, fill in empty.items():
+        fields[name] = np.full(n, fill)
+        if idx.size:
+            fields[name][idx] = part[name]
+    if idx.size:
+        beta[idx], vb[idx] = part["beta"], part["vb"]
+    fit = HeterogeneityFit(tau2=tau2, converged=conv, beta=beta, vb=vb, w=pr.w,
+                           q_df=(d.k - d.p).astype(int), **fields)
     if not np.all(conv):
-        for name in fit.__slots__:  # type: ignore[attr-defined]
-            val = getattr(fit, name)
-            if name not in ("converged", "q_df", "w") and val.dtype.kind == "f":
-                val[~conv] = np.nan
+        for name in ("tau2", *empty):
+            getattr(fit, name)[~conv] = np.nan
+        fit.beta[~conv] = np.nan
+        fit.vb[~conv] = np.nan
     return fit
 
 
-def wald(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray
-]:
+def fit_one(
+    d: ScalarIntercept,
+    method: str,
+    ci: str = "z",
+    level: float = 0.95,
+    *,
+    tau2_ci: bool = False,
+    control: Control | None = None,
+) -> dict[str, Any]:
+    """Fit one intercept-only analysis with k >= 2 (the scalar drivers; metafor convention).
+
+    The same formulas as :func:`fit_heterogeneity`, with Python floats; returns the fields of
+    :class:`HeterogeneityFit` as floats (``beta`` the pooled estimate, ``vb`` its variance).
+    ``algorithm="fisher"`` is not available here (use :func:`fit_heterogeneity`).
+    """
+    con = Control() if control is None else control
+    b = _Basis.of(d)
+    if method in ("FE", "DL", "HS", "HE", "SJ"):
+        t, conv = float(_closed_form(b, method)), True
+    elif method in ("PM", "EB"):
+        t, conv = _qroot_one(b, method, con)
+    else:
+        t, conv = _global_one(b, method, con)
+    if not conv:
+        raise ConvergenceError(_fail_message(method, con))
+    out = _summaries(b, method, t, ci, "metafor")
+    lb = ub = math.nan
+    if tau2_ci and method != "FE":
+        lb, ub = _qprofile(b, t, level, con.tol)
+    out.update(_ci_i2_h2(lb, ub, out.pop("vt")))
+    out["q_df"] = int(b.keff)
+    return out
+
+
+def wald(estimate: Any, se: Any, df: Any, level: float) -> tuple[Any, Any, Any]:
     """Test statistic, two-sided p-value and critical value: t on ``df`` where finite, else z."""
     qq = 1 - (1 - level) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = estimate / se
+        stat = np.divide(estimate, se)
         use_t = np.isfinite(df)
         dfx = np.where(use_t, df, 1.0)
         crit = np.where(use_t, special.stdtrit(dfx, qq), special.ndtri(qq))

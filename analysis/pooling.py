@@ -24,6 +24,7 @@ Biometrics 41:55-68 (MH RR). Sato T, Greenland S, Robins JM (1989). Biometrics 4
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -33,14 +34,8 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis.heterogeneity import (
-    METHODS,
-    Control,
-    InterceptRows,
-    _rsum,
-    fit_heterogeneity,
-    wald,
-)
+from analysis.algebra import InterceptRows, ScalarIntercept, rsum
+from analysis.heterogeneity import METHODS, Control, fit_heterogeneity, fit_one, wald
 from analysis.results import BatchPoolResult, MantelHaenszelResult, PoolResult
 
 __all__ = ["METHODS", "Control", "mantel_haenszel", "peto", "pool"]
@@ -92,7 +87,7 @@ def _engine(
     out["pi_low"] = mu - half
     out["pi_high"] = mu + half
     with np.errstate(invalid="ignore"):
-        out["weights"] = np.where(m, 100 * fit.w / _rsum(fit.w)[:, None], np.nan)
+        out["weights"] = np.where(m, 100 * fit.w / rsum(fit.w)[:, None], np.nan)
     out["converged"] = fit.converged
     if not np.all(fit.converged):
         bad = ~fit.converged
@@ -100,6 +95,27 @@ def _engine(
             if key not in ("k", "q_df", "converged", "weights") and val.dtype.kind == "f":
                 val[bad] = np.nan
     return out
+
+
+def _single(y: np.ndarray, v: np.ndarray, method: str, ci: str, level: float, tau2_ci: bool,
+            con: Control) -> dict[str, Any]:
+    """One analysis through the scalar drivers: the fields of :func:`_engine`, as floats."""
+    fit = fit_one(ScalarIntercept.build(y, v), method, ci, level, tau2_ci=tau2_ci, control=con)
+    mu, var = fit["beta"], fit["vb"]
+    se = math.sqrt(var)
+    zval, pval, crit = (float(x) for x in wald(mu, se, fit["df"], level))
+    half = crit * math.sqrt(var + fit["tau2"])
+    k = y.size
+    return {
+        "estimate": mu, "se": se, "zval": zval, "pvalue": pval, "ci_low": mu - crit * se,
+        "ci_high": mu + crit * se, "tau2": fit["tau2"], "se_tau2": float(fit["se_tau2"]),
+        "df": float(fit["df"]), "k": k, "q": float(fit["q"]), "q_df": fit["q_df"],
+        "q_pvalue": float(fit["q_pvalue"]), "i2": float(fit["i2"]), "h2": float(fit["h2"]),
+        "tau2_ci_low": fit["tau2_ci_low"], "tau2_ci_high": fit["tau2_ci_high"],
+        "i2_ci_low": fit["i2_ci_low"], "i2_ci_high": fit["i2_ci_high"],
+        "h2_ci_low": fit["h2_ci_low"], "h2_ci_high": fit["h2_ci_high"],
+        "pi_low": mu - half, "pi_high": mu + half, "weights": 100 * fit["w"] / fit["w"].sum(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,13 +279,17 @@ def pool(
             UserWarning, stacklevel=2,
         )
     weights = np.full(y.size, np.nan)
-    out = _engine(
-        y[None, keep], v[None, keep], np.ones((1, keep.size), dtype=bool),
-        method, ci, level, tau2_ci, con, convention, "raise",
-    )
-    weights[keep] = out["weights"][0]
-    single = {key: val[0].item() for key, val in out.items()
-              if key not in ("weights", "converged")}
+    if keep.size >= 2 and convention == "metafor" and con.algorithm != "fisher":
+        single = _single(y[keep], v[keep], method, ci, level, tau2_ci, con)
+        weights[keep] = single.pop("weights")
+    else:
+        out = _engine(
+            y[None, keep], v[None, keep], np.ones((1, keep.size), dtype=bool),
+            method, ci, level, tau2_ci, con, convention, "raise",
+        )
+        weights[keep] = out["weights"][0]
+        single = {key: val[0].item() for key, val in out.items()
+                  if key not in ("weights", "converged")}
     single["k"] = int(single["k"])
     single["q_df"] = int(single["q_df"])
     return PoolResult(

@@ -29,7 +29,7 @@ from analysis._checks import as_float_array, check_choice, check_level
 from analysis.errors import ConvergenceError
 from analysis.heterogeneity import METHODS, Control, DesignRows, fit_heterogeneity, wald
 from analysis.pooling import pool
-from analysis.results import MetaRegressionResult, PoolResult, SubgroupResult
+from analysis.results import BatchPoolResult, MetaRegressionResult, PoolResult, SubgroupResult
 
 __all__ = ["design_matrix", "meta_regression", "subgroup_analysis"]
 
@@ -155,9 +155,11 @@ def _r2(y: np.ndarray, v: np.ndarray, x: np.ndarray, model: _Model, method: str,
         r2 = 1 - np.sum(w * (y - fitted) ** 2) / np.sum(w * (y - ybar) ** 2)
         return max(0.0, 100 * (1 - (1 - r2) * (k - 1) / (k - p)))
     try:
-        tau2_re = pool(y, v, method=method, tau2_ci=False, control=con).tau2
+        fit = pool(y, v, method=method, tau2_ci=False, control=con)
     except (ConvergenceError, ValueError):
         return np.nan
+    assert isinstance(fit, PoolResult)  # one analysis (1-D input)
+    tau2_re = float(fit.tau2)
     if tau2_re == 0:
         return 0.0
     return max(0.0, 100 * (tau2_re - model.tau2) / tau2_re)
@@ -379,6 +381,7 @@ def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], met
         sel = (g == lev).to_numpy()
         yb[row, : sizes[row]], vb[row, : sizes[row]] = y[sel], v[sel]
     batch = pool(yb, vb, method=method, ci=ci, level=level, control=con, tau2_ci=False)
+    assert isinstance(batch, BatchPoolResult)  # 2-D input
     results: dict[str, PoolResult] = {}
     for row, lev in enumerate(levels):
         results[str(lev)] = batch.row(row, sizes[row])

@@ -1,0 +1,474 @@
+r"""The algebra of the rma.uni core: what every heterogeneity estimator needs at one :math:`\tau^2`.
+
+For the model :math:`y = X\beta + u + e` with :math:`W = (V + \tau^2 I)^{-1}` and
+:math:`P = W - W X (X^\top W X)^{-1} X^\top W`, a *projection* (the quantities of :math:`P` at
+one set of weights) offers
+
+=================  ======================================================================
+``sw``             :math:`\mathrm{tr}\,W = \sum w_i`
+``sw2``            :math:`\mathrm{tr}\,W^2 = \sum w_i^2`
+``trp``            :math:`\mathrm{tr}\,P`
+``q``              :math:`y^\top P y` (the generalised Q; at :math:`\tau^2 = 0` Cochran's Q)
+``ypp``            :math:`y^\top P^2 y`
+``yppp()``         :math:`y^\top P^3 y`
+``psq(a, b)``      :math:`\sum_{ij} P_{ij}^2 a_i b_j` (``psq()`` is :math:`\mathrm{tr}\,P^2`)
+``trdiag(a)``      :math:`\sum_i P_{ii} a_i`
+``logdet``         :math:`\log\det X^\top W X`
+``coef(scale)``    :math:`\hat\beta` and ``scale`` :math:`\times (X^\top W X)^{-1}`
+=================  ======================================================================
+
+and a *back-end* (the data of one or many analyses) offers the weights at a given
+:math:`\tau^2`, :math:`\sum \log(v_i + \tau^2)`, the range of the sampling variances, and a
+projection for any weights. Three back-ends supply the same interface:
+
+* :class:`InterceptRows`: intercept-only analyses, one per row of an n x k array (padding cells
+  have weight 0), closed forms :math:`P = W - ww^\top/\sum w`, :math:`Py = w r`;
+* :class:`ScalarIntercept`: one intercept-only analysis, the same closed forms on 1-D arrays
+  with Python floats (the fast path of a single fit);
+* :class:`DesignRows`: any design matrix, explicit :math:`P` (n x k x k).
+
+The formulas of the estimators are written once against this interface in
+:mod:`analysis.heterogeneity`; the tests check every back-end against metafor and against each
+other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "DesignRows",
+    "InterceptRows",
+    "Projection",
+    "Rows",
+    "ScalarIntercept",
+    "loglik",
+    "rsum",
+    "score",
+    "score_bound",
+    "score_deriv",
+]
+
+_ONES: dict[int, np.ndarray] = {}
+
+
+def rsum(x: np.ndarray) -> np.ndarray:
+    """Return sums over the last axis as a matrix-vector product (fast on short rows)."""
+    k = x.shape[-1]
+    ones = _ONES.get(k)
+    if ones is None:
+        ones = _ONES.setdefault(k, np.ones(k))
+    return x @ ones
+
+
+class Projection(Protocol):
+    """Quantities of :math:`P` at one set of weights (arrays per row, or floats)."""
+
+    w: Any
+    sw: Any
+    sw2: Any
+    trp: Any
+    q: Any
+    ypp: Any
+
+    @property
+    def logdet(self) -> Any: ...  # noqa: D102
+
+    def yppp(self) -> Any: ...  # noqa: D102
+
+    def psq(self, a: Any = 1.0, b: Any = 1.0) -> Any: ...  # noqa: D102
+
+    def trdiag(self, a: Any) -> Any: ...  # noqa: D102
+
+    def coef(self, scale: Any = 1.0) -> tuple[Any, Any]: ...  # noqa: D102
+
+
+class Rows(Protocol):
+    """Data of one or many analyses: ``k`` studies, ``p`` coefficients, ``y`` and ``v``."""
+
+    y: np.ndarray
+    v: np.ndarray
+    k: Any
+    p: int
+
+    def weights(self, tau2: Any) -> np.ndarray: ...  # noqa: D102
+
+    def fe_weights(self) -> np.ndarray: ...  # noqa: D102
+
+    def unit_weights(self) -> np.ndarray: ...  # noqa: D102
+
+    def sum_log(self, tau2: Any) -> Any: ...  # noqa: D102
+
+    def vrange(self) -> tuple[Any, Any]: ...  # noqa: D102
+
+    def masked_y(self) -> np.ndarray: ...  # noqa: D102
+
+    def proj(self, w: np.ndarray) -> Projection: ...  # noqa: D102
+
+    def take(self, idx: np.ndarray) -> Rows: ...  # noqa: D102
+
+    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray: ...  # noqa: D102
+
+
+# --------------------------------------------------------------------------------------------
+# projections
+# --------------------------------------------------------------------------------------------
+
+
+class _InterceptProjection:
+    r"""Closed forms for :math:`X = 1` on rows: :math:`P = W - ww^\top/\sum w`, :math:`Py = wr`."""
+
+    __slots__ = ("mu", "q", "r", "sw", "sw2", "trp", "w", "wr", "ypp")
+
+    def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
+        sw = rsum(w)
+        mu = rsum(w * y) / sw
+        r = y - mu[:, None]
+        wr = w * r
+        self.w, self.sw, self.mu, self.r, self.wr = w, sw, mu, r, wr
+        self.q = rsum(wr * r)
+        self.ypp = rsum(wr * wr)
+        self.sw2 = rsum(w * w)
+        self.trp = sw - self.sw2 / sw
+
+    @property
+    def logdet(self) -> np.ndarray:
+        return np.log(self.sw)
+
+    def yppp(self) -> np.ndarray:
+        return rsum(self.wr * self.wr * self.w) - rsum(self.w * self.wr) ** 2 / self.sw
+
+    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
+        w, sw = self.w, self.sw
+        w2 = w * w
+        return (rsum(a * b * w2) - 2 * rsum(a * b * w2 * w) / sw
+                + rsum(a * w2) * rsum(b * w2) / sw**2)
+
+    def trdiag(self, a: Any) -> np.ndarray:
+        return rsum((self.w - self.w * self.w / self.sw[:, None]) * a)
+
+    def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        return self.mu[:, None], (scale / self.sw)[:, None, None]
+
+
+class _ScalarProjection:
+    """The closed forms of :class:`_InterceptProjection` for one analysis (Python floats)."""
+
+    __slots__ = ("mu", "q", "sw", "sw2", "trp", "w", "wr", "ypp")
+
+    def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
+        sw = float(w.sum())
+        mu = float(w @ y) / sw
+        wr = w * (y - mu)
+        self.w, self.sw, self.mu, self.wr = w, sw, mu, wr
+        self.q = float(wr @ (y - mu))
+        self.ypp = float(wr @ wr)
+        self.sw2 = float(w @ w)
+        self.trp = sw - self.sw2 / sw
+
+    @property
+    def logdet(self) -> float:
+        return math.log(self.sw)
+
+    def yppp(self) -> float:
+        return float((self.wr * self.wr) @ self.w) - float(self.w @ self.wr) ** 2 / self.sw
+
+    def psq(self, a: Any = 1.0, b: Any = 1.0) -> float:
+        w, sw = self.w, self.sw
+        w2 = w * w
+        return float((a * b * w2).sum() - 2 * (a * b * w2 * w).sum() / sw
+                     + (a * w2).sum() * (b * w2).sum() / sw**2)
+
+    def trdiag(self, a: Any) -> float:
+        return float(((self.w - self.w * self.w / self.sw) * a).sum())
+
+    def coef(self, scale: Any = 1.0) -> tuple[float, float]:
+        return self.mu, float(scale) / self.sw
+
+
+class _DesignProjection:
+    r"""Explicit :math:`P` (n x k x k) for a general design (padding rows have weight 0)."""
+
+    __slots__ = ("A", "Ainv", "P", "beta", "q", "sw", "sw2", "trp", "w", "wr", "ypp")
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
+        wx = x * w[:, :, None]
+        A = np.swapaxes(x, 1, 2) @ wx
+        Ainv = np.linalg.inv(A)
+        beta = (Ainv @ (np.swapaxes(wx, 1, 2) @ y[:, :, None]))[:, :, 0]
+        r = y - (x @ beta[:, :, None])[:, :, 0]
+        wr = w * r
+        P = -(wx @ Ainv @ np.swapaxes(wx, 1, 2))
+        idx = np.arange(w.shape[1])
+        P[:, idx, idx] += w
+        self.w, self.A, self.Ainv, self.P, self.beta, self.wr = w, A, Ainv, P, beta, wr
+        self.sw = rsum(w)
+        self.sw2 = rsum(w * w)
+        self.q = rsum(wr * r)
+        self.ypp = rsum(wr * wr)
+        self.trp = np.trace(P, axis1=1, axis2=2)
+
+    @property
+    def logdet(self) -> np.ndarray:
+        return np.linalg.slogdet(self.A)[1]
+
+    def yppp(self) -> np.ndarray:
+        return np.einsum("ni,nij,nj->n", self.wr, self.P, self.wr)
+
+    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
+        a = np.broadcast_to(np.asarray(a, dtype=float), self.w.shape)
+        b = np.broadcast_to(np.asarray(b, dtype=float), self.w.shape)
+        return np.einsum("ni,nij,nj->n", a, self.P * self.P, b)
+
+    def trdiag(self, a: Any) -> np.ndarray:
+        return rsum(np.diagonal(self.P, axis1=1, axis2=2) * a)
+
+    def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        return self.beta, self.Ainv * np.asarray(scale, dtype=float).reshape(-1, 1, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# back-ends
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class InterceptRows:
+    """Intercept-only analyses, one per row (``m`` marks the studies present)."""
+
+    y: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    k: np.ndarray
+    p: int = 1
+
+    @classmethod
+    def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> InterceptRows:
+        """Zero the padding cells (y = 0, v = 1, weight 0) and count the studies."""
+        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
+                   m.sum(axis=1).astype(float))
+
+    def weights(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
+        return self.m / (self.v + tau2[:, None])
+
+    def fe_weights(self) -> np.ndarray:
+        """Return :math:`1/v_i` (0 on padding)."""
+        return self.m / self.v
+
+    def unit_weights(self) -> np.ndarray:
+        """Return 1 for every study (0 on padding): the OLS projection."""
+        return self.m.astype(float)
+
+    def sum_log(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`\sum_i \log(v_i + \tau^2)` per row."""
+        return rsum(self.m * np.log(self.v + tau2[:, None]))
+
+    def vrange(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the smallest and largest sampling variance of each row."""
+        return (np.min(np.where(self.m, self.v, np.inf), axis=1),
+                np.max(np.where(self.m, self.v, -np.inf), axis=1))
+
+    def masked_y(self) -> np.ndarray:
+        """Return ``y`` with NaN on padding."""
+        return np.where(self.m, self.y, np.nan)
+
+    def proj(self, w: np.ndarray) -> _InterceptProjection:
+        """Return the projection at weights ``w`` (n x k; 0 on padding)."""
+        return _InterceptProjection(self.y, w)
+
+    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
+        """Return twice the score at every point of ``t`` (n x G), broadcast without copies."""
+        w = self.m[:, None, :] / (self.v[:, None, :] + t[:, :, None])
+        sw = rsum(w)
+        mu = rsum(w * self.y[:, None, :]) / sw
+        wr = w * (self.y[:, None, :] - mu[:, :, None])
+        ypp = rsum(wr * wr)
+        return ypp - (sw - rsum(w * w) / sw) if reml else ypp - sw
+
+    def take(self, idx: np.ndarray) -> InterceptRows:
+        """Return the rows ``idx``."""
+        if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
+            return self
+        return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx])
+
+
+@dataclass(slots=True)
+class ScalarIntercept:
+    """One intercept-only analysis (1-D ``y``, ``v``; every study present)."""
+
+    y: np.ndarray
+    v: np.ndarray
+    k: float
+    p: int = 1
+
+    @classmethod
+    def build(cls, y: np.ndarray, v: np.ndarray) -> ScalarIntercept:
+        """From the 1-D effect sizes and sampling variances of one analysis."""
+        return cls(y, v, float(y.size))
+
+    def weights(self, tau2: Any) -> np.ndarray:
+        r"""Return :math:`1/(v_i + \tau^2)`."""
+        return 1.0 / (self.v + tau2)
+
+    def fe_weights(self) -> np.ndarray:
+        """Return :math:`1/v_i`."""
+        return 1.0 / self.v
+
+    def unit_weights(self) -> np.ndarray:
+        """Return ones: the OLS projection."""
+        return np.ones(self.y.size)
+
+    def sum_log(self, tau2: Any) -> float:
+        r"""Return :math:`\sum_i \log(v_i + \tau^2)`."""
+        return float(np.log(self.v + tau2).sum())
+
+    def vrange(self) -> tuple[float, float]:
+        """Return the smallest and largest sampling variance."""
+        return float(self.v.min()), float(self.v.max())
+
+    def masked_y(self) -> np.ndarray:
+        """Return ``y`` as a one-row array."""
+        return self.y[None, :]
+
+    def proj(self, w: np.ndarray) -> _ScalarProjection:
+        """Return the projection at weights ``w``."""
+        return _ScalarProjection(self.y, w)
+
+    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
+        """Return twice the score at every point of ``t`` (1-D grid)."""
+        w = 1.0 / (self.v[None, :] + t[:, None])
+        sw = rsum(w)
+        mu = rsum(w * self.y) / sw
+        wr = w * (self.y - mu[:, None])
+        ypp = rsum(wr * wr)
+        return ypp - (sw - rsum(w * w) / sw) if reml else ypp - sw
+
+    def take(self, idx: np.ndarray) -> ScalarIntercept:
+        """Return itself (the only row)."""
+        return self
+
+
+@dataclass(slots=True)
+class DesignRows:
+    """Analyses with a general design ``x`` (n x k x p), one per row."""
+
+    y: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    k: np.ndarray
+    x: np.ndarray
+    p: int = 1
+
+    @classmethod
+    def build(cls, y: np.ndarray, v: np.ndarray, x: np.ndarray,
+              m: np.ndarray | None = None) -> DesignRows:
+        """From 1-D (one analysis) or batched arrays; padding rows of ``x`` are zeroed."""
+        if y.ndim == 1:
+            y, v, x = y[None, :], v[None, :], x[None, :, :]
+        m = np.ones(y.shape, dtype=bool) if m is None else m
+        x = np.where(m[:, :, None], x, 0.0)
+        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m, m.sum(axis=1).astype(float),
+                   x, int(x.shape[2]))
+
+    def weights(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
+        return self.m / (self.v + tau2[:, None])
+
+    def fe_weights(self) -> np.ndarray:
+        """Return :math:`1/v_i` (0 on padding)."""
+        return self.m / self.v
+
+    def unit_weights(self) -> np.ndarray:
+        """Return 1 for every study (0 on padding): the OLS projection."""
+        return self.m.astype(float)
+
+    def sum_log(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`\sum_i \log(v_i + \tau^2)` per row."""
+        return rsum(self.m * np.log(self.v + tau2[:, None]))
+
+    def vrange(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the smallest and largest sampling variance of each row."""
+        return (np.min(np.where(self.m, self.v, np.inf), axis=1),
+                np.max(np.where(self.m, self.v, -np.inf), axis=1))
+
+    def masked_y(self) -> np.ndarray:
+        """Return ``y`` with NaN on padding."""
+        return np.where(self.m, self.y, np.nan)
+
+    def proj(self, w: np.ndarray) -> _DesignProjection:
+        """Return the projection at weights ``w`` (n x k; 0 on padding)."""
+        return _DesignProjection(self.y, self.x, w)
+
+    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
+        """Return twice the score at every point of ``t`` (n x G)."""
+        n, g = t.shape
+        return score(self.take(np.repeat(np.arange(n), g)), t.ravel(), reml).reshape(n, g)
+
+    def take(self, idx: np.ndarray) -> DesignRows:
+        """Return the rows ``idx``."""
+        if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
+            return self
+        return DesignRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx], self.x[idx],
+                          self.p)
+
+
+# --------------------------------------------------------------------------------------------
+# the likelihood and its score (any back-end)
+# --------------------------------------------------------------------------------------------
+
+
+def loglik(d: Rows, tau2: Any, reml: bool) -> Any:
+    r"""Return the (restricted) log-likelihood at ``tau2``, without constants.
+
+    ML: :math:`-\frac12[\sum \log(v_i + \tau^2) + y^\top P y]`; REML adds
+    :math:`-\frac12 \log\det X^\top W X`. metafor's ``logLik`` adds
+    :math:`-\frac{k}{2}\log 2\pi` (ML) or :math:`-\frac{k-p}{2}\log 2\pi +
+    \frac12\log\det X^\top X` (REML), which do not depend on :math:`\tau^2`.
+    """
+    pr = d.proj(d.weights(tau2))
+    ll = -0.5 * (d.sum_log(tau2) + pr.q)
+    return ll - 0.5 * pr.logdet if reml else ll
+
+
+def score(d: Rows, tau2: Any, reml: bool) -> Any:
+    r"""Return twice the score of the (restricted) log-likelihood.
+
+    REML :math:`y^\top P^2 y - \mathrm{tr} P`, ML :math:`y^\top P^2y - \mathrm{tr} W`.
+    """
+    pr = d.proj(d.weights(tau2))
+    return pr.ypp - (pr.trp if reml else pr.sw)
+
+
+def score_deriv(d: Rows, tau2: Any, reml: bool) -> tuple[Any, Any]:
+    r"""Return twice the score and its derivative in :math:`\tau^2`.
+
+    The derivative is :math:`-2y^\top P^3 y + \mathrm{tr}P^2` (ML: :math:`+\mathrm{tr}W^2`).
+    """
+    pr = d.proj(d.weights(tau2))
+    if reml:
+        return pr.ypp - pr.trp, -2 * pr.yppp() + pr.psq()
+    return pr.ypp - pr.sw, -2 * pr.yppp() + pr.sw2
+
+
+def score_bound(d: Rows, reml: bool) -> Any:
+    r"""Return a bound :math:`T` with score < 0 for every :math:`\tau^2 > T` (0: never positive).
+
+    With :math:`w_{max} = 1/(v_{min} + \tau^2)`, :math:`w_{min} = 1/(v_{max} + \tau^2)` and
+    :math:`RSS` the OLS residual sum of squares: :math:`y^\top P^2 y \le w_{max}\, y^\top P y
+    \le w_{max}^2 RSS`, and :math:`\mathrm{tr} P \ge (k - p) w_{min}` (ML:
+    :math:`\mathrm{tr} W \ge k w_{min}`), so the score is negative where
+    :math:`RSS (v_{max} + \tau^2) < k' (v_{min} + \tau^2)^2`, i.e. beyond the larger root of
+    that quadratic.
+    """
+    rss = np.maximum(d.proj(d.unit_weights()).q, 0.0)
+    keff = d.k - (d.p if reml else 0)
+    vmin, vmax = d.vrange()
+    disc = rss**2 + 4 * keff * rss * (vmax - vmin)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (rss - 2 * keff * vmin + np.sqrt(disc)) / (2 * keff)
+    return np.where(np.isfinite(t), np.maximum(t, 0.0), 0.0)
