@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tolerances import ITERATIVE
 
 from analysis.algebra import DesignRows, InterceptRows, ScalarIntercept, loglik, score, score_bound
 from analysis.heterogeneity import METHODS, Control, fit_heterogeneity, fit_one
-from tolerances import ITERATIVE
 
 # Both drivers iterate the same formulas to the same stopping rule; what separates them is
 # floating-point summation order (1-D dot products vs row sums), so 1e-9 relative.
