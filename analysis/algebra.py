@@ -180,6 +180,8 @@ class _ScalarProjection:
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> float:
         w, sw = self.w, self.sw
         w2 = w * w
+        if isinstance(a, float) and isinstance(b, float):
+            return a * b * (self.sw2 - 2 * float(w2 @ w) / sw + self.sw2**2 / sw**2)
         return float((a * b * w2).sum() - 2 * (a * b * w2 * w).sum() / sw
                      + (a * w2).sum() * (b * w2).sum() / sw**2)
 
@@ -282,13 +284,24 @@ class InterceptRows:
         return _InterceptProjection(self.y, w)
 
     def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
-        """Return twice the score at every point of ``t`` (n x G), broadcast without copies."""
+        r"""Return twice the score at every point of ``t`` (n x G).
+
+        From five weighted sums per point (two batched matrix products):
+        :math:`y^\top P^2 y = \sum w^2 y^2 - 2\mu \sum w^2 y + \mu^2 \sum w^2` with
+        :math:`\mu = \sum wy / \sum w`, on ``y`` centred per row (the score does not depend
+        on a shift of ``y``; centring keeps the cancellation small). Only the signs are used
+        (brackets for :func:`score_deriv`'s exact refinement).
+        """
+        yc = np.where(self.m, self.y - rsum(self.y * self.m)[:, None] / self.k[:, None], 0.0)
         w = self.m[:, None, :] / (self.v[:, None, :] + t[:, :, None])
-        sw = rsum(w)
-        mu = rsum(w * self.y[:, None, :]) / sw
-        wr = w * (self.y[:, None, :] - mu[:, :, None])
-        ypp = rsum(wr * wr)
-        return ypp - (sw - rsum(w * w) / sw) if reml else ypp - sw
+        a = w @ np.stack([self.m.astype(float), yc], axis=2)
+        w *= w
+        b = w @ np.stack([self.m.astype(float), yc, yc * yc], axis=2)
+        sw, swy = a[..., 0], a[..., 1]
+        sw2, sw2y, sw2y2 = b[..., 0], b[..., 1], b[..., 2]
+        mu = swy / sw
+        ypp = sw2y2 - 2 * mu * sw2y + mu * mu * sw2
+        return ypp - (sw - sw2 / sw) if reml else ypp - sw
 
     def take(self, idx: np.ndarray) -> InterceptRows:
         """Return the rows ``idx``."""

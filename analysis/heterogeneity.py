@@ -467,6 +467,9 @@ def _ll0check(d: Rows, tau2: np.ndarray, conv: np.ndarray, method: str,
     return tau2
 
 
+_FRACTIONS: dict[int, np.ndarray] = {}
+
+
 def _grid(vmin: Any, bound: Any) -> np.ndarray:
     """Grid in log tau^2 from GRID_LOW * min(v) (at most 14 decades below T) up to T, and 0.
 
@@ -475,8 +478,10 @@ def _grid(vmin: Any, bound: Any) -> np.ndarray:
     vmin, bound = np.atleast_1d(vmin), np.atleast_1d(bound)
     lo = np.minimum(np.maximum(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
     decades = np.log10(bound / lo)
-    g = int(np.ceil(GRID_PER_DECADE * float(decades.max()))) + 1
-    frac = np.linspace(0.0, 1.0, max(g, 2))
+    g = max(int(np.ceil(GRID_PER_DECADE * float(decades.max()))) + 1, 2)
+    frac = _FRACTIONS.get(g)
+    if frac is None:
+        frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
     grid = lo[:, None] * (bound / lo)[:, None] ** frac[None, :]
     return np.concatenate([np.zeros((bound.size, 1)), grid], axis=1)
 
@@ -668,7 +673,13 @@ def _global_one(b: _Basis, method: str, con: Control) -> tuple[float, bool]:
     bound = float(score_bound(d, reml))
     if bound <= 0:
         return 0.0, True
-    grid = _grid(d.vrange()[0], bound)[0]
+    vmin = float(d.v.min())
+    lo = min(max(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
+    g = max(math.ceil(GRID_PER_DECADE * math.log10(bound / lo)) + 1, 2)
+    frac = _FRACTIONS.get(g)
+    if frac is None:
+        frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
+    grid = np.concatenate([[0.0], lo * (bound / lo) ** frac])  # as _grid, for one analysis
     s = d.score_grid(grid, reml)
     ups = np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))
     cands = [0.0] if s[0] <= 0 else []
@@ -894,6 +905,14 @@ def fit_one(
 def wald(estimate: Any, se: Any, df: Any, level: float) -> tuple[Any, Any, Any]:
     """Test statistic, two-sided p-value and critical value: t on ``df`` where finite, else z."""
     qq = 1 - (1 - level) / 2
+    if isinstance(estimate, float) and isinstance(se, float) and isinstance(df, float):
+        if se > 0:
+            stat = estimate / se
+        else:
+            stat = math.copysign(math.inf, estimate) if estimate != 0 else math.nan
+        if math.isfinite(df):
+            return stat, float(2 * special.stdtr(df, -abs(stat))), float(special.stdtrit(df, qq))
+        return stat, float(2 * special.ndtr(-abs(stat))), float(special.ndtri(qq))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.divide(estimate, se)
         use_t = np.isfinite(df)
