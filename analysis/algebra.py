@@ -238,21 +238,13 @@ class _DesignProjection:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class InterceptRows:
-    """Intercept-only analyses, one per row (``m`` marks the studies present)."""
+class _MaskedRows:
+    """What both row back-ends share: padded n x k ``y``, ``v`` and the mask ``m``."""
 
+    __slots__ = ()
     y: np.ndarray
     v: np.ndarray
     m: np.ndarray
-    k: np.ndarray
-    p: int = 1
-
-    @classmethod
-    def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> InterceptRows:
-        """Zero the padding cells (y = 0, v = 1, weight 0) and count the studies."""
-        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
-                   m.sum(axis=1).astype(float))
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
@@ -278,6 +270,23 @@ class InterceptRows:
     def masked_y(self) -> np.ndarray:
         """Return ``y`` with NaN on padding."""
         return np.where(self.m, self.y, np.nan)
+
+
+@dataclass(slots=True)
+class InterceptRows(_MaskedRows):
+    """Intercept-only analyses, one per row (``m`` marks the studies present)."""
+
+    y: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    k: np.ndarray
+    p: int = 1
+
+    @classmethod
+    def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> InterceptRows:
+        """Zero the padding cells (y = 0, v = 1, weight 0) and count the studies."""
+        return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
+                   m.sum(axis=1).astype(float))
 
     def proj(self, w: np.ndarray) -> _InterceptProjection:
         """Return the projection at weights ``w`` (n x k; 0 on padding)."""
@@ -367,7 +376,7 @@ class ScalarIntercept:
 
 
 @dataclass(slots=True)
-class DesignRows:
+class DesignRows(_MaskedRows):
     """Analyses with a general design ``x`` (n x k x p), one per row."""
 
     y: np.ndarray
@@ -387,31 +396,6 @@ class DesignRows:
         x = np.where(m[:, :, None], x, 0.0)
         return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m, m.sum(axis=1).astype(float),
                    x, int(x.shape[2]))
-
-    def weights(self, tau2: np.ndarray) -> np.ndarray:
-        r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
-        return self.m / (self.v + tau2[:, None])
-
-    def fe_weights(self) -> np.ndarray:
-        """Return :math:`1/v_i` (0 on padding)."""
-        return self.m / self.v
-
-    def unit_weights(self) -> np.ndarray:
-        """Return 1 for every study (0 on padding): the OLS projection."""
-        return self.m.astype(float)
-
-    def sum_log(self, tau2: np.ndarray) -> np.ndarray:
-        r"""Return :math:`\sum_i \log(v_i + \tau^2)` per row."""
-        return rsum(self.m * np.log(self.v + tau2[:, None]))
-
-    def vrange(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the smallest and largest sampling variance of each row."""
-        return (np.min(np.where(self.m, self.v, np.inf), axis=1),
-                np.max(np.where(self.m, self.v, -np.inf), axis=1))
-
-    def masked_y(self) -> np.ndarray:
-        """Return ``y`` with NaN on padding."""
-        return np.where(self.m, self.y, np.nan)
 
     def proj(self, w: np.ndarray) -> _DesignProjection:
         """Return the projection at weights ``w`` (n x k; 0 on padding)."""
