@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = [
+    "Basis",
     "DesignRows",
     "InterceptRows",
     "Projection",
@@ -412,6 +413,20 @@ class DesignRows(_MaskedRows):
             return self
         return DesignRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx], self.x[idx],
                           self.p)
+
+
+@dataclass(slots=True)
+class Basis:
+    r"""The data and the fixed-effect (:math:`\tau^2 = 0`) projection every estimator uses."""
+
+    d: Rows
+    p0: Projection
+    keff: Any
+
+    @classmethod
+    def of(cls, d: Rows) -> Basis:
+        """Return the basis of ``d``: :math:`P` at :math:`w = 1/v` and :math:`k - p`."""
+        return cls(d, d.proj(d.fe_weights()), d.k - d.p)
 
 
 # --------------------------------------------------------------------------------------------

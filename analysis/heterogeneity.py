@@ -10,10 +10,11 @@ here, against the interface of :mod:`analysis.algebra` (the quantities of
 :math:`P = W - WX(X^\top WX)^{-1}X^\top W` at given weights), whose back-ends are batched
 intercept-only rows, one scalar intercept-only analysis, and a general design.
 
-Only the iteration drivers exist twice, vectorised over rows and scalar (a single analysis,
-Python floats): the root of :math:`Q(\tau^2) = c` (PM, EB, Q-profile limits) and the global
-maximiser of ML/REML; a property test holds them together. metafor's Fisher scoring runs
-vectorised only.
+Only the iteration drivers (:mod:`analysis.solvers`) exist twice, vectorised over rows and
+scalar (a single analysis, Python floats): the root of :math:`Q(\tau^2) = c` (PM, EB,
+Q-profile limits) and the global maximiser of ML/REML; a property test holds them together.
+metafor's Fisher scoring runs vectorised only. The settings are :class:`~analysis.control.
+Control`.
 
 ML and REML return the **global** maximum of the (restricted) log-likelihood over
 :math:`[0, \infty)`: the score is evaluated on a grid in :math:`\log \tau^2` over
@@ -35,26 +36,25 @@ Viechtbauer W (2010). J Stat Softw 36(3) (metafor; the mixed-effects formulas).
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import special
 
-from analysis._checks import check_choice
-from analysis.algebra import (
-    DesignRows,
-    InterceptRows,
-    Projection,
-    Rows,
-    ScalarIntercept,
-    loglik,
-    score_bound,
-    score_deriv,
-)
+from analysis.algebra import Basis, DesignRows, InterceptRows, Projection, Rows, ScalarIntercept
+from analysis.control import METHODS, Control
 from analysis.errors import ConvergenceError
+from analysis.solvers import (
+    global_one,
+    qroot_one,
+    root_q_one,
+    solve_q,
+    tau2_fisher,
+    tau2_global,
+    tau2_qroot,
+)
 
 __all__ = [
     "METHODS",
@@ -68,98 +68,7 @@ __all__ = [
     "wald",
 ]
 
-METHODS = ("FE", "DL", "REML", "PM", "SJ", "HE", "HS", "ML", "EB")
 _EPS = float(np.finfo(float).eps)
-#: Grid points per decade of tau^2 in the global search (ratio 10**(1/4) = 1.78 between
-#: neighbours); checked against a brute-force maximisation on a million generated data sets.
-GRID_PER_DECADE = 4
-#: Lower end of the grid: this fraction of the smallest sampling variance (below it the score
-#: is linear in tau^2 to within 1%), but at most 14 decades below T.
-GRID_LOW = 1e-2
-GRID_DECADES_MAX = 14
-#: Batches are searched in chunks of this many rows (bounds the n x G x k work arrays).
-_CHUNK = 2048
-
-
-# --------------------------------------------------------------------------------------------
-# control settings
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Control:
-    r"""Settings of the iterative estimators (names follow metafor's ``control`` list).
-
-    One meaning for :func:`analysis.pooling.pool`, :func:`analysis.regression.meta_regression`
-    and :func:`analysis.regression.subgroup_analysis`.
-
-    Attributes
-    ----------
-    threshold : float
-        Convergence of the ML/REML iterations: Fisher scoring stops when
-        :math:`|\tau^2_{new} - \tau^2_{old}|` is at most this (metafor default 1e-5; ours
-        1e-12 so that results are exact to ~1e-10); the Newton refinement stops at a step
-        below ``threshold`` relative to :math:`\tau^2` (1e-8 for full Newton steps, after
-        which the error left is ~1e-16).
-    maxiter : int
-        Maximum number of iterations (metafor default 100).
-    tol : float
-        Absolute tolerance of the root finders (PM estimator, Q-profile limits) and of the
-        log-likelihood check at :math:`\tau^2 = 0` (metafor default ``eps**0.25``).
-    tau2_max : float or None
-        Upper end of the PM search interval (default ``max(100, 10 mad(y)^2)`` as metafor).
-    ll0check : bool
-        With ``algorithm="fisher"``: after convergence, set :math:`\tau^2 = 0` when the
-        (restricted) likelihood at 0 is larger, as metafor does (the global search compares
-        :math:`\tau^2 = 0` with every local maximum anyway).
-    stepadj : float
-        Step length factor of Fisher scoring.
-    algorithm : {"global", "newton", "fisher"}
-        ML/REML solver. ``"global"`` (default; ``"newton"`` is an alias): the global maximum
-        of the (restricted) likelihood, see the module docstring. ``"fisher"``: metafor's
-        Fisher scoring step for step (same iterates, same stopping rule, same failures, same
-        local maximum); with ``threshold=1e-5, maxiter=100`` it reproduces metafor's defaults
-        digit for digit. EB with ``"fisher"`` uses metafor's EB scoring step.
-    """
-
-    threshold: float = 1e-12
-    maxiter: int = 1000
-    tol: float = 1e-12
-    tau2_max: float | None = None
-    ll0check: bool = True
-    stepadj: float = 1.0
-    algorithm: str = "global"
-
-    @classmethod
-    def from_any(cls, control: Control | Mapping[str, Any] | None) -> Control:
-        """Build from ``None``, a ``Control`` or a mapping of field names."""
-        if control is None:
-            return cls()
-        if isinstance(control, Control):
-            return control
-        if not isinstance(control, Mapping):
-            raise ValueError(
-                f"argument 'control' = {control!r} is not allowed; use a dict with keys "
-                "threshold, maxiter, tol, tau2_max, ll0check, stepadj, algorithm"
-            )
-        allowed = ("threshold", "maxiter", "tol", "tau2_max", "ll0check", "stepadj", "algorithm")
-        unknown = [key for key in control if key not in allowed]
-        if unknown:
-            raise ValueError(
-                f"argument 'control' has unknown key(s) {unknown}; allowed: {', '.join(allowed)}"
-            )
-        out = cls(**dict(control))
-        check_choice("control['algorithm']", out.algorithm, ("global", "newton", "fisher"))
-        for name in ("threshold", "tol"):
-            value = getattr(out, name)
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-                raise ValueError(f"control[{name!r}] = {value!r} is not allowed; use a number > 0")
-        if not (isinstance(out.maxiter, int) and out.maxiter >= 1):
-            raise ValueError(
-                f"control['maxiter'] = {out.maxiter!r} is not allowed; use an integer >= 1"
-            )
-        return out
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,20 +76,7 @@ class Control:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Basis:
-    r"""The data and the fixed-effect (:math:`\tau^2 = 0`) projection every estimator uses."""
-
-    d: Rows
-    p0: Projection
-    keff: Any
-
-    @classmethod
-    def of(cls, d: Rows) -> _Basis:
-        return cls(d, d.proj(d.fe_weights()), d.k - d.p)
-
-
-def _tau2_he(b: _Basis) -> tuple[Any, Projection]:
+def _tau2_he(b: Basis) -> tuple[Any, Projection]:
     r"""HE: :math:`(y^\top \hat P y - \mathrm{tr}(\hat P V))/(k - p)`, :math:`\hat P` of OLS."""
     ph = b.d.proj(b.d.unit_weights())
     return (ph.q - ph.trdiag(b.d.v)) / b.keff, ph
@@ -194,20 +90,7 @@ def _tau2_sj0(d: Rows) -> Any:
     return float(out[0]) if isinstance(d, ScalarIntercept) else out
 
 
-def _pm_upper(d: Rows, con: Control) -> Any:
-    """Upper end of the PM search: ``max(100, 10 mad(y)^2)`` (metafor) or ``tau2_max``."""
-    n = 1 if isinstance(d, ScalarIntercept) else d.k.size
-    if con.tau2_max is not None:
-        out = np.full(n, float(con.tau2_max))
-    else:
-        y = d.masked_y()
-        med = np.nanmedian(y, axis=1)
-        mad = 1.4826 * np.nanmedian(np.abs(y - med[:, None]), axis=1)
-        out = np.maximum(100.0, 10 * mad**2)
-    return float(out[0]) if isinstance(d, ScalarIntercept) else out
-
-
-def _closed_form(b: _Basis, method: str) -> Any:
+def _closed_form(b: Basis, method: str) -> Any:
     """Return the non-iterative estimates (truncated at 0)."""
     d = b.d
     if method == "FE":
@@ -222,7 +105,7 @@ def _closed_form(b: _Basis, method: str) -> Any:
     return np.maximum(0.0, t0 * d.proj(d.weights(t0)).q / b.keff)
 
 
-def _se_tau2(b: _Basis, method: str, tau2: Any, pr: Projection) -> Any:
+def _se_tau2(b: Basis, method: str, tau2: Any, pr: Projection) -> Any:
     """Return the standard error of the tau^2 estimate (metafor's formula per estimator)."""
     d, k, kp, t = b.d, b.d.k, b.keff, tau2
     if method == "FE":
@@ -298,7 +181,7 @@ def _qprofile_cases(q0: np.ndarray, qmax: np.ndarray, tmax: np.ndarray, crit_u: 
     return lb, ub
 
 
-def _qprofile(b: _Basis, tau2: Any, level: float, tol: float) -> tuple[Any, Any]:
+def _qprofile(b: Basis, tau2: Any, level: float, tol: float) -> tuple[Any, Any]:
     """Q-profile limits for tau^2 (any back-end; the roots by the matching driver)."""
     d = b.d
     alpha = 1 - level
@@ -309,390 +192,27 @@ def _qprofile(b: _Basis, tau2: Any, level: float, tol: float) -> tuple[Any, Any]
         qmax = np.array([d.proj(d.weights(float(tmax[0]))).q])
 
         def solve(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-            return np.array([_root_q_one(d, float(t), float(tmax[0]), tol) for t in targets])
+            return np.array([root_q_one(d, float(t), float(tmax[0]), tol) for t in targets])
 
         lb, ub = _qprofile_cases(np.array([b.p0.q]), qmax, tmax, crit_u, crit_l, solve)
         return float(lb[0]), float(ub[0])
     qmax = d.proj(d.weights(tmax)).q
 
     def solve_rows(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return _solve_q(d.take(rows), targets, tmax[rows], tol)
+        return solve_q(d.take(rows), targets, tmax[rows], tol)
 
     return _qprofile_cases(b.p0.q, qmax, tmax, crit_u, crit_l, solve_rows)
 
 
-# --------------------------------------------------------------------------------------------
-# iteration drivers, vectorised over rows
-# --------------------------------------------------------------------------------------------
-
-
-def _solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarray:
-    r"""Solve :math:`Q(\tau^2) = y^\top P y = \text{target}` on :math:`[0, hi]` for every row.
-
-    Requires :math:`Q(0) \ge \text{target} \ge Q(hi)` (Q is decreasing). Newton iteration on
-    :math:`1/Q(\tau^2) - 1/\text{target}` (nearly linear in :math:`\tau^2`; the derivative of Q
-    is :math:`-y^\top P^2 y`), safeguarded by bisection whenever a step leaves the current
-    bracket; exact to far below metafor's ``uniroot`` tolerance.
-    """
-    n = target.size
-    x = np.zeros(n)
-    lo = np.zeros(n)
-    up = hi.astype(float).copy()
-    act = np.arange(n)
-    # Newton converges quadratically: once a step is below 1e-8 (relative), the error left
-    # after taking it is of order 1e-16, so stop there (checked against 300-step bisection).
-    xtol = max(min(tol, 1e-13), 1e-8)
-    sub, ta = d, target
-    for _ in range(300):
-        xa = x[act]
-        pr = sub.proj(sub.weights(xa))
-        f = pr.q - ta
-        la = np.where(f > 0, xa, lo[act])
-        ua = np.where(f < 0, xa, up[act])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = xa + pr.q * f / (ta * pr.ypp)
-        bad = ~(new > la) | ~(new < ua)
-        new = np.where(bad, 0.5 * (la + ua), new)
-        scale = np.maximum(1.0, new)
-        done = (f == 0) | (np.abs(new - xa) <= xtol * scale) & ~bad | (
-            ua - la <= 4 * _EPS * scale)
-        lo[act], up[act], x[act] = la, ua, new
-        if done.all():
-            return x
-        keep = ~done
-        act, ta = act[keep], ta[keep]
-        sub = sub.take(np.flatnonzero(keep))
-    raise ConvergenceError(_ROOT_FAIL)
-
-
-_ROOT_FAIL = ("root finding for tau^2 (PM/EB estimator or Q-profile limit) did not converge in "
-              "300 iterations; check the data for extreme variances or try another method")
-
-
-def _tau2_qroot(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    r"""PM and EB: the root of :math:`y^\top P y = k - p` (0 when Q(0) is below k - p).
-
-    PM searches :math:`[0, \tau^2_{max}]` and fails when the root lies above it (metafor);
-    EB (its fixed point is the same equation) widens the interval tenfold until it holds the
-    root.
-    """
-    d, target = b.d, b.keff.astype(float)
-    tau2 = np.zeros(target.size)
-    conv = np.ones(target.size, dtype=bool)
-    need = b.p0.q > target if method == "EB" else b.p0.q >= target
-    if not np.any(need):
-        return tau2, conv
-    idx = np.flatnonzero(need)
-    sub, tg = d.take(idx), target[idx]
-    hi = _pm_upper(sub, con)
-    q_hi = sub.proj(sub.weights(hi)).q
-    for _ in range(60 if method == "EB" else 0):
-        low = q_hi > tg
-        if not np.any(low):
-            break
-        hi = np.where(low, hi * 10, hi)
-        q_hi = sub.proj(sub.weights(hi)).q
-    ok = q_hi <= tg
-    conv[idx[~ok]] = False
-    if np.any(ok):
-        good = np.flatnonzero(ok)
-        tau2[idx[good]] = _solve_q(sub.take(good), tg[good], hi[good],
-                                   con.tol if method == "PM" else 1e-13)
-    return tau2, conv
-
-
-def _halve(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:
-    """Metafor's ``while (tau2 + adj < 0) adj <- adj/2`` (which ends at -0 when tau2 == 0)."""
-    adj = np.where(np.isnan(adj), 0.0, adj)
-    adj = np.where((tau2 == 0) & (adj < 0), 0.0, adj)
-    neg = tau2 + adj < 0
-    while np.any(neg):
-        adj = np.where(neg, adj / 2, adj)
-        neg = tau2 + adj < 0
-    return adj
-
-
-def _fisher_step(d: Rows, tau2: np.ndarray, method: str) -> np.ndarray:
-    pr = d.proj(d.weights(tau2))
-    if method == "ML":
-        return (pr.ypp - pr.sw) / pr.sw2
-    if method == "REML":
-        return (pr.ypp - pr.trp) / pr.psq()
-    return (pr.q * d.k / (d.k - d.p) - d.k) / pr.sw  # EB
-
-
-def _tau2_fisher(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """Metafor's Fisher scoring for ML, REML and EB from the (truncated) HE estimate."""
-    d = b.d
-    tau2 = np.maximum(0.0, _tau2_he(b)[0])
-    conv = np.ones(tau2.shape, dtype=bool)
-    active = np.arange(tau2.size)
-    it = 0
-    while active.size:
-        it += 1
-        sub = d.take(active)
-        adj = _halve(tau2[active], _fisher_step(sub, tau2[active], method) * con.stepadj)
-        new = tau2[active] + adj
-        change = np.abs(new - tau2[active])
-        tau2[active] = new
-        if it > con.maxiter:
-            conv[active] = False
-            break
-        active = active[change > con.threshold]
-    if method in ("ML", "REML") and con.ll0check:
-        tau2 = _ll0check(d, tau2, conv, method, con)
-    return tau2, conv
-
-
-def _ll0check(d: Rows, tau2: np.ndarray, conv: np.ndarray, method: str,
-              con: Control) -> np.ndarray:
-    """Metafor's check: set tau^2 = 0 where the likelihood at 0 is larger (by > tol)."""
-    check = conv & (tau2 > con.threshold)
-    if not np.any(check):
-        return tau2
-    idx = np.flatnonzero(check)
-    sub = d.take(idx)
-    reml = method == "REML"
-    worse = loglik(sub, np.zeros(idx.size), reml) - loglik(sub, tau2[idx], reml) > con.tol
-    if np.any(worse):
-        warnings.warn(
-            f"{method}: Fisher scoring stopped at a local maximum of the likelihood; tau^2 set "
-            "to 0 as metafor does (the default control={'algorithm': 'global'} finds the "
-            "global maximum)",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-    tau2 = tau2.copy()
-    tau2[idx[worse]] = 0.0
-    return tau2
-
-
-_FRACTIONS: dict[int, np.ndarray] = {}
-
-
-def _grid(vmin: Any, bound: Any) -> np.ndarray:
-    """Grid in log tau^2 from GRID_LOW * min(v) (at most 14 decades below T) up to T, and 0.
-
-    1-D for one analysis, n x G for rows.
-    """
-    vmin, bound = np.atleast_1d(vmin), np.atleast_1d(bound)
-    lo = np.minimum(np.maximum(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
-    decades = np.log10(bound / lo)
-    g = max(int(np.ceil(GRID_PER_DECADE * float(decades.max()))) + 1, 2)
-    frac = _FRACTIONS.get(g)
-    if frac is None:
-        frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
-    grid = lo[:, None] * (bound / lo)[:, None] ** frac[None, :]
-    return np.concatenate([np.zeros((bound.size, 1)), grid], axis=1)
-
-
-def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray,
-            reml: bool, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """Safeguarded Newton on the score inside brackets with score(a) > 0 >= score(b).
-
-    Rows that have converged leave the active set only in large batches (in small ones the
-    bookkeeping costs more than the arithmetic it saves).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(sb == 0, b, a + (b - a) * sa / (sa - sb))
-    x = np.where(np.isfinite(x) & (x > a) & (x <= b), x, 0.5 * (a + b))
-    lo, hi = a.copy(), b.copy()
-    n = x.size
-    act = np.arange(n)
-    floor = np.minimum(1e-10, 0.5 * b)
-    fine_tol = max(con.threshold, 1e-8)
-    sub = d
-    done = np.zeros(n, dtype=bool)
-    for _ in range(con.maxiter):
-        xa = x[act] if act.size < n else x
-        sc, ds = score_deriv(sub, xa, reml)
-        la = np.where(sc > 0, xa, lo[act])
-        ha = np.where(sc < 0, xa, hi[act])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = xa - sc / ds
-            fine = (ds < 0) & (new > la) & (new < ha)
-        new = np.where(fine, new, 0.5 * (la + ha))
-        # Quadratic convergence: after a Newton step below 1e-8 (relative) the remaining error
-        # is ~1e-16; bisection steps must shrink to `threshold` itself.
-        tol_step = np.where(fine, fine_tol, con.threshold)
-        fl = floor[act] if act.size < n else floor
-        stop = ((sc == 0) | (np.abs(new - xa) <= tol_step * np.maximum(new, fl))
-                | (ha - la <= 4 * _EPS * ha))
-        if act.size < n:
-            lo[act], hi[act] = la, ha
-            x[act] = np.where(done[act], xa, new)
-            done[act] |= stop
-        else:
-            lo, hi = la, ha
-            x = np.where(done, xa, new)
-            done |= stop
-        if done.all():
-            return x, np.ones(n, dtype=bool)
-        if n > 64 and act.size > 2 * int((~done[act]).sum()):
-            keep = ~done[act]
-            act = act[keep]
-            sub = sub.take(np.flatnonzero(keep)) if sub is not d else d.take(act)
-    return x, done
-
-
-def _tau2_global(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """ML/REML: the global maximum over [0, inf) for every row (see the module docstring)."""
-    d = b.d
-    reml = method == "REML"
-    n = b.keff.size
-    tau2 = np.zeros(n)
-    conv = np.ones(n, dtype=bool)
-    bound = score_bound(d, reml)
-    live = np.flatnonzero(bound > 0)
-    vmin, _ = d.vrange()
-    for start in range(0, live.size, _CHUNK):
-        idx = live[start:start + _CHUNK]
-        t, c = _global_rows(d.take(idx), vmin[idx], bound[idx], reml, con)
-        tau2[idx], conv[idx] = t, c
-    return tau2, conv
-
-
-def _global_rows(d: Rows, vmin: np.ndarray, bound: np.ndarray, reml: bool,
-                 con: Control) -> tuple[np.ndarray, np.ndarray]:
-    n = bound.size
-    grid = _grid(vmin, bound)
-    s = d.score_grid(grid, reml)
-    rows, cols = np.nonzero((s[:, :-1] > 0) & (s[:, 1:] <= 0))
-    conv = np.ones(n, dtype=bool)
-    cand_t = [np.zeros(0)]
-    if rows.size:
-        t, c = _refine(d.take(rows), grid[rows, cols], grid[rows, cols + 1], s[rows, cols],
-                       s[rows, cols + 1], reml, con)
-        cand_t.append(t)
-        bad = np.zeros(n, dtype=bool)
-        np.logical_or.at(bad, rows, ~c)
-        conv &= ~bad
-    zero = np.flatnonzero(s[:, 0] <= 0)
-    crow = np.concatenate([rows, zero])
-    ct = np.concatenate([*cand_t, np.zeros(zero.size)])
-    out = np.zeros(n)
-    if np.unique(crow).size == crow.size:
-        out[crow] = ct
-        return out, conv
-    ll = loglik(d.take(crow), ct, reml)
-    order = np.lexsort((-ll, crow))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = crow[order][1:] != crow[order][:-1]
-    out[crow[order][first]] = ct[order][first]
-    return out, conv
-
-
-def _estimate(b: _Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
+def _estimate(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
     """Return (tau2, converged) for every row (all rows have k > p)."""
     if method in ("FE", "DL", "HS", "HE", "SJ"):
         return _closed_form(b, method), np.ones(b.keff.size, dtype=bool)
     if con.algorithm == "fisher" and method in ("ML", "REML", "EB"):
-        return _tau2_fisher(b, method, con)
+        return tau2_fisher(b, method, con, np.maximum(0.0, _tau2_he(b)[0]))
     if method in ("PM", "EB"):
-        return _tau2_qroot(b, method, con)
-    return _tau2_global(b, method, con)
-
-
-# --------------------------------------------------------------------------------------------
-# iteration drivers for one analysis (Python floats)
-# --------------------------------------------------------------------------------------------
-
-
-def _root_q_one(d: ScalarIntercept, target: float, hi: float, tol: float) -> float:
-    """Scalar twin of :func:`_solve_q` (same iteration, same stopping rule)."""
-    x, lo, up = 0.0, 0.0, hi
-    xtol = max(min(tol, 1e-13), 1e-8)
-    for _ in range(300):
-        pr = d.proj(d.weights(x))
-        f = pr.q - target
-        if f > 0:
-            lo = x
-        elif f < 0:
-            up = x
-        new = x + pr.q * f / (target * pr.ypp) if pr.ypp > 0 else math.nan
-        bad = not (lo < new < up)
-        if bad:
-            new = 0.5 * (lo + up)
-        scale = max(1.0, new)
-        if f == 0 or (abs(new - x) <= xtol * scale and not bad) or up - lo <= 4 * _EPS * scale:
-            return new
-        x = new
-    raise ConvergenceError(_ROOT_FAIL)
-
-
-def _qroot_one(b: _Basis, method: str, con: Control) -> tuple[float, bool]:
-    """Scalar twin of :func:`_tau2_qroot`."""
-    d = b.d
-    assert isinstance(d, ScalarIntercept)
-    target = float(b.keff)
-    if (b.p0.q <= target) if method == "EB" else (b.p0.q < target):
-        return 0.0, True
-    hi = _pm_upper(d, con)
-    q_hi = d.proj(d.weights(hi)).q
-    for _ in range(60 if method == "EB" else 0):
-        if q_hi <= target:
-            break
-        hi *= 10
-        q_hi = d.proj(d.weights(hi)).q
-    if q_hi > target:
-        return math.nan, False
-    return _root_q_one(d, target, hi, con.tol if method == "PM" else 1e-13), True
-
-
-def _refine_one(d: ScalarIntercept, a: float, b: float, sa: float, sb: float, reml: bool,
-                con: Control) -> tuple[float, bool]:
-    """Scalar twin of :func:`_refine`."""
-    x = b if sb == 0 else a + (b - a) * sa / (sa - sb)
-    if not (a < x <= b) or not math.isfinite(x):
-        x = 0.5 * (a + b)
-    lo, hi = a, b
-    floor = min(1e-10, 0.5 * b)
-    fine_tol = max(con.threshold, 1e-8)
-    for _ in range(con.maxiter):
-        sc, ds = score_deriv(d, x, reml)
-        if sc > 0:
-            lo = x
-        elif sc < 0:
-            hi = x
-        new = x - sc / ds if ds != 0 else math.nan
-        fine = ds < 0 and lo < new < hi
-        if not fine:
-            new = 0.5 * (lo + hi)
-        tol_step = fine_tol if fine else con.threshold
-        if sc == 0 or abs(new - x) <= tol_step * max(new, floor) or hi - lo <= 4 * _EPS * hi:
-            return new, True
-        x = new
-    return x, False
-
-
-def _global_one(b: _Basis, method: str, con: Control) -> tuple[float, bool]:
-    """Scalar twin of :func:`_tau2_global`."""
-    d = b.d
-    assert isinstance(d, ScalarIntercept)
-    reml = method == "REML"
-    bound = float(score_bound(d, reml))
-    if bound <= 0:
-        return 0.0, True
-    vmin = float(d.v.min())
-    lo = min(max(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
-    g = max(math.ceil(GRID_PER_DECADE * math.log10(bound / lo)) + 1, 2)
-    frac = _FRACTIONS.get(g)
-    if frac is None:
-        frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
-    grid = np.concatenate([[0.0], lo * (bound / lo) ** frac])  # as _grid, for one analysis
-    s = d.score_grid(grid, reml)
-    ups = np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))
-    cands = [0.0] if s[0] <= 0 else []
-    conv = True
-    for j in ups:
-        t, c = _refine_one(d, float(grid[j]), float(grid[j + 1]), float(s[j]), float(s[j + 1]),
-                           reml, con)
-        cands.append(t)
-        conv &= c
-    if len(cands) == 1:
-        return cands[0], conv
-    ll = [loglik(d, t, reml) for t in cands]
-    return cands[int(np.argmax(ll))], conv
+        return tau2_qroot(b, method, con)
+    return tau2_global(b, method, con)
 
 
 # --------------------------------------------------------------------------------------------
@@ -753,7 +273,7 @@ def _fail_message(method: str, con: Control) -> str:
     )
 
 
-def _summaries(b: _Basis, method: str, tau2: Any, ci: str, convention: str) -> dict[str, Any]:
+def _summaries(b: Basis, method: str, tau2: Any, ci: str, convention: str) -> dict[str, Any]:
     """Everything after the estimate (any back-end; rows with k > p)."""
     d = b.d
     pr = d.proj(d.weights(tau2))
@@ -834,7 +354,7 @@ def fit_heterogeneity(
     conv = np.ones(n, dtype=bool)
     tau2 = np.zeros(n)
     if idx.size:
-        b = _Basis.of(d.take(idx))
+        b = Basis.of(d.take(idx))
         t, c = _estimate(b, method, con)
         if not np.all(c) and errors == "raise":
             rows = idx[~c].tolist()
@@ -884,13 +404,13 @@ def fit_one(
     ``algorithm="fisher"`` is not available here (use :func:`fit_heterogeneity`).
     """
     con = Control() if control is None else control
-    b = _Basis.of(d)
+    b = Basis.of(d)
     if method in ("FE", "DL", "HS", "HE", "SJ"):
         t, conv = float(_closed_form(b, method)), True
     elif method in ("PM", "EB"):
-        t, conv = _qroot_one(b, method, con)
+        t, conv = qroot_one(b, method, con)
     else:
-        t, conv = _global_one(b, method, con)
+        t, conv = global_one(b, method, con)
     if not conv:
         raise ConvergenceError(_fail_message(method, con))
     out = _summaries(b, method, t, ci, "metafor")

@@ -42,7 +42,7 @@ def test_leave_one_out_default_solver_is_never_below_metafor(case: dict) -> None
     # returns the global maximum of the (restricted) likelihood, so at every fit its likelihood
     # is at least metafor's; where tau2 differs, metafor stopped at a local maximum (egger2001
     # OR, ML, study 14 omitted: metafor tau2 = 0, logLik -14.93; global tau2 = 0.2952, -5.18).
-    from analysis.heterogeneity import InterceptRows, loglik
+    from analysis.algebra import InterceptRows, loglik
 
     opt = case["options"]
     yi = np.asarray(case["input"]["yi"], dtype=float)
