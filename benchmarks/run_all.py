@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BENCHMARKS = [
     "benchmarks.bench_loader",
     "benchmarks.bench_pooling",
+    "benchmarks.bench_pymare",
+    "benchmarks.bench_global_max",
     "benchmarks.bench_emax",
     "benchmarks.bench_report",
 ]
