@@ -13,6 +13,7 @@ one set of weights) offers
 ``yppp()``         :math:`y^\top P^3 y`
 ``psq(a, b)``      :math:`\sum_{ij} P_{ij}^2 a_i b_j` (``psq()`` is :math:`\mathrm{tr}\,P^2`)
 ``trdiag(a)``      :math:`\sum_i P_{ii} a_i`
+``trp2()``         :math:`\mathrm{tr}\,P^2`, computed without cancellation
 ``logdet``         :math:`\log\det X^\top W X`
 ``coef(scale)``    :math:`\hat\beta` and ``scale`` :math:`\times (X^\top W X)^{-1}`
 =================  ======================================================================
@@ -66,6 +67,30 @@ def rsum(x: np.ndarray) -> np.ndarray:
     return x @ ones
 
 
+def others(a: np.ndarray) -> np.ndarray:
+    """Return, for every entry, the sum of the other entries of its row (no cancellation).
+
+    Exclusive prefix plus exclusive suffix sums: ``sum(a) - a_i`` loses every digit when one
+    entry dominates the row (a sampling variance of 1e-6 next to 1e3).
+    """
+    zero = np.zeros(a.shape[:-1] + (1,))
+    pre = np.concatenate([zero, np.cumsum(a[..., :-1], axis=-1)], axis=-1)
+    suf = np.concatenate([np.cumsum(a[..., :0:-1], axis=-1)[..., ::-1], zero], axis=-1)
+    return pre + suf
+
+
+def _trp2_closed(w: np.ndarray, sw: Any) -> Any:
+    r"""Return :math:`\mathrm{tr}\,P^2` of the intercept-only model without cancellation.
+
+    :math:`\sum_i w_i^2[(1 - u_i)^2 + \sum_{j \ne i} u_j^2]` with :math:`u = w/\sum w`: the
+    value of ``psq()`` (:math:`\sum w^2 - 2\sum w^3/\sum w + (\sum w^2)^2/(\sum w)^2`, which
+    loses every digit when one weight dominates), for the standard error of REML.
+    """
+    total = np.asarray(sw)[..., None]
+    u = w / total
+    return (w * w * ((others(w) / total) ** 2 + others(u * u))).sum(axis=-1)
+
+
 class Projection(Protocol):
     """Quantities of :math:`P` at one set of weights (arrays per row, or floats)."""
 
@@ -84,6 +109,8 @@ class Projection(Protocol):
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> Any: ...  # noqa: D102
 
     def trdiag(self, a: Any) -> Any: ...  # noqa: D102
+
+    def trp2(self) -> Any: ...  # noqa: D102
 
     def coef(self, scale: Any = 1.0) -> tuple[Any, Any]: ...  # noqa: D102
 
@@ -152,6 +179,9 @@ class _InterceptProjection:
     def trdiag(self, a: Any) -> np.ndarray:
         return rsum((self.w - self.w * self.w / self.sw[:, None]) * a)
 
+    def trp2(self) -> np.ndarray:
+        return _trp2_closed(self.w, self.sw)
+
     def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
         return self.mu[:, None], (scale / self.sw)[:, None, None]
 
@@ -188,6 +218,9 @@ class _ScalarProjection:
 
     def trdiag(self, a: Any) -> float:
         return float(((self.w - self.w * self.w / self.sw) * a).sum())
+
+    def trp2(self) -> float:
+        return float(_trp2_closed(self.w, self.sw))
 
     def coef(self, scale: Any = 1.0) -> tuple[float, float]:
         return self.mu, float(scale) / self.sw
@@ -229,6 +262,9 @@ class _DesignProjection:
 
     def trdiag(self, a: Any) -> np.ndarray:
         return rsum(np.diagonal(self.P, axis1=1, axis2=2) * a)
+
+    def trp2(self) -> np.ndarray:
+        return np.einsum("nij,nij->n", self.P, self.P)
 
     def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
         return self.beta, self.Ainv * np.asarray(scale, dtype=float).reshape(-1, 1, 1)

@@ -125,7 +125,7 @@ def _se_tau2(b: Basis, method: str, tau2: Any, pr: Projection) -> Any:
     if method == "ML":
         return np.sqrt(2 / pr.sw2)
     if method == "REML":
-        return np.sqrt(2 / pr.psq())
+        return np.sqrt(2 / pr.trp2())
     return np.sqrt(2 * k**2 / kp / pr.sw**2)  # EB, PM
 
 
