@@ -479,7 +479,8 @@ def check_pool_chunk(chunk: int, size: int, keep: int = 50) -> dict:
                 st["worst"] = max(st["worst"], float(short[ok].max()))
             for i in np.nonzero(bad)[0][: max(0, keep - len(st["cases"]))]:
                 st["cases"].append({
-                    "chunk": chunk, "row": int(rows[i]), "scenario": SCENARIOS[scen[rows[i]]],
+                    "chunk": chunk, "size": size, "row": int(rows[i]),
+                    "scenario": SCENARIOS[scen[rows[i]]],
                     "yi": yb[i][np.isfinite(yb[i])].tolist(),
                     "vi": vb[i][np.isfinite(vb[i])].tolist(),
                     "tau2_ours": float(tau[i]), "loglik_ours": float(ll[i]),
@@ -539,7 +540,7 @@ def check_regression_chunk(chunk: int, size: int, keep: int = 50) -> dict:
             for j in np.nonzero(bad)[0][: max(0, keep - len(st["cases"]))]:
                 i = idx[j]
                 st["cases"].append({
-                    "chunk": chunk, "row": i, "scenario": int(data[i][3]),
+                    "chunk": chunk, "size": size, "row": i, "scenario": int(data[i][3]),
                     "yi": data[i][0].tolist(), "vi": data[i][1].tolist(),
                     "mods": data[i][2].tolist(),
                     "tau2_ours": float(tau[j]), "loglik_ours": float(ll[j]),
@@ -623,8 +624,10 @@ def export_cases(cases: dict[str, list[dict]], per_group: int = 10) -> list[dict
                       f"c{c['chunk']}r{c['row']}",
                 "kind": "pool" if kind == "pool" else "metareg", "method": method.upper(),
                 "origin": {"source": "benchmarks.global_max", "generator": kind,
-                           "scenario": scen, "chunk": c["chunk"], "row": c["row"],
-                           "tau2_project_at_generation": c["tau2_ours"]},
+                           "scenario": scen, "chunk": c["chunk"], "chunk_size": c.get("size"),
+                           "row": c["row"],
+                           "tau2_project_at_generation":
+                               c["tau2_ours"] if np.isfinite(c["tau2_ours"]) else None},
                 "yi": c["yi"], "vi": c["vi"], "mods": mods})
     return chosen
 

@@ -70,11 +70,11 @@ def test_checker_reproduces_metafor_loglik(case):
     if "error" in mf:
         pytest.skip(f"metafor failed: {mf['error']}")
     # metafor's logLik() is a double-precision value from X'WX: on the cases with variances
-    # from 1e-6 to 1e3 (and moderators of scale 30) it carries rounding noise up to ~1e-6;
-    # the R script's QR formula (logLik_formula) is accurate and must match to 1e-9
+    # from 1e-6 to 1e3 (and moderators of scale 30) it carries rounding noise up to ~3e-6
+    # (at tau2 = 0); the R script's QR formula (logLik_formula) is accurate to 1e-9
     f0 = case["metafor_tau2_0"]
-    assert _loglik(case, mf["tau2"]) == pytest.approx(mf["logLik"], rel=1e-10, abs=1e-6)
-    assert _loglik(case, 0.0) == pytest.approx(f0["logLik"], rel=1e-10, abs=1e-6)
+    assert _loglik(case, mf["tau2"]) == pytest.approx(mf["logLik"], rel=1e-7, abs=1e-6)
+    assert _loglik(case, 0.0) == pytest.approx(f0["logLik"], rel=1e-7, abs=1e-6)
     assert _loglik(case, mf["tau2"]) == pytest.approx(mf["logLik_formula"], abs=1e-9)
     assert _loglik(case, 0.0) == pytest.approx(f0["logLik_formula"], abs=1e-9)
     assert case["brute_force"]["logLik"] >= mf["logLik_formula"] - 1e-8
