@@ -366,19 +366,23 @@ def fit_heterogeneity(
         if tau2_ci and method != "FE":
             lb, ub = _qprofile(b, t, level, con.tol)
         part.update(_ci_i2_h2(lb, ub, part.pop("vt")))
-    pr = d.proj(d.weights(tau2))
-    beta, vb = pr.coef()
     empty = {"se_tau2": np.nan, "s2w": 1.0, "df": np.nan, "q": 0.0, "q_pvalue": 1.0,
              "i2": 0.0, "h2": 1.0, "loglik": np.nan, "tau2_ci_low": np.nan,
              "tau2_ci_high": np.nan, "i2_ci_low": np.nan, "i2_ci_high": np.nan,
              "h2_ci_low": np.nan, "h2_ci_high": np.nan}
-    for name, fill in empty.items():
-        fields[name] = np.full(n, fill)
+    if idx.size == n:  # every row has k > p (the usual case): nothing to fill in
+        fields = {name: np.asarray(part[name], dtype=float) for name in empty}
+        beta, vb, w = part["beta"], part["vb"], part["w"]
+    else:  # rows with k <= p: tau^2 = 0, the fixed-effect fit, no heterogeneity
+        pr = d.proj(d.weights(tau2))
+        (beta, vb), w = pr.coef(), pr.w
+        for name, fill in empty.items():
+            fields[name] = np.full(n, fill)
+            if idx.size:
+                fields[name][idx] = part[name]
         if idx.size:
-            fields[name][idx] = part[name]
-    if idx.size:
-        beta[idx], vb[idx] = part["beta"], part["vb"]
-    fit = HeterogeneityFit(tau2=tau2, converged=conv, beta=beta, vb=vb, w=pr.w,
+            beta[idx], vb[idx], w[idx] = part["beta"], part["vb"], part["w"]
+    fit = HeterogeneityFit(tau2=tau2, converged=conv, beta=beta, vb=vb, w=w,
                            q_df=(d.k - d.p).astype(int), **fields)
     if not np.all(conv):
         for name in ("tau2", *empty):

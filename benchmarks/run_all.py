@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BENCHMARKS = [
     "benchmarks.bench_loader",
     "benchmarks.bench_pooling",
+    "benchmarks.bench_engine_history",
     "benchmarks.bench_pymare",
     "benchmarks.bench_global_max",
     "benchmarks.bench_emax",
