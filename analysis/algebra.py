@@ -26,7 +26,8 @@ projection for any weights. Three back-ends supply the same interface:
   have weight 0), closed forms :math:`P = W - ww^\top/\sum w`, :math:`Py = w r`;
 * :class:`ScalarIntercept`: one intercept-only analysis, the same closed forms on 1-D arrays
   with Python floats (the fast path of a single fit);
-* :class:`DesignRows`: any design matrix, explicit :math:`P` (n x k x k).
+* :class:`DesignRows`: any design matrix, through the QR decomposition of
+  :math:`W^{1/2}X` (accurate where the normal equations are not).
 
 The formulas of the estimators are written once against this interface in
 :mod:`analysis.heterogeneity`; the tests check every back-end against metafor and against each
@@ -73,7 +74,7 @@ def others(a: np.ndarray) -> np.ndarray:
     Exclusive prefix plus exclusive suffix sums: ``sum(a) - a_i`` loses every digit when one
     entry dominates the row (a sampling variance of 1e-6 next to 1e3).
     """
-    zero = np.zeros(a.shape[:-1] + (1,))
+    zero = np.zeros((*a.shape[:-1], 1))
     pre = np.concatenate([zero, np.cumsum(a[..., :-1], axis=-1)], axis=-1)
     suf = np.concatenate([np.cumsum(a[..., :0:-1], axis=-1)[..., ::-1], zero], axis=-1)
     return pre + suf
@@ -227,47 +228,63 @@ class _ScalarProjection:
 
 
 class _DesignProjection:
-    r"""Explicit :math:`P` (n x k x k) for a general design (padding rows have weight 0)."""
+    r"""A general design through the QR decomposition of :math:`W^{1/2} X` (n x k x p).
 
-    __slots__ = ("A", "Ainv", "P", "beta", "q", "sw", "sw2", "trp", "w", "wr", "ypp")
+    With the complete QR :math:`W^{1/2}X = [Q_1\, Q_2] [R; 0]`,
+    :math:`P = W^{1/2} Q_2 Q_2^\top W^{1/2} = B B^\top` (:math:`B = W^{1/2}Q_2`, k x (k - p)),
+    :math:`\hat\beta = R^{-1} Q_1^\top W^{1/2} y` and :math:`\log\det X^\top W X =
+    2\sum \log|R_{jj}|`. Nothing is formed as a difference of large numbers, so the
+    quantities stay accurate where sampling variances differ by a factor of 1e9 (the normal
+    equations lose every digit there). Padding rows have weight 0 and drop out.
+    """
+
+    __slots__ = ("B", "R", "beta", "py", "q", "sw", "sw2", "trp", "w", "ypp")
 
     def __init__(self, y: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
-        wx = x * w[:, :, None]
-        A = np.swapaxes(x, 1, 2) @ wx
-        Ainv = np.linalg.inv(A)
-        beta = (Ainv @ (np.swapaxes(wx, 1, 2) @ y[:, :, None]))[:, :, 0]
-        r = y - (x @ beta[:, :, None])[:, :, 0]
-        wr = w * r
-        P = -(wx @ Ainv @ np.swapaxes(wx, 1, 2))
-        idx = np.arange(w.shape[1])
-        P[:, idx, idx] += w
-        self.w, self.A, self.Ainv, self.P, self.beta, self.wr = w, A, Ainv, P, beta, wr
+        p = x.shape[2]
+        sq = np.sqrt(w)
+        Q, R = np.linalg.qr(x * sq[:, :, None], mode="complete")
+        B = Q[:, :, p:] * sq[:, :, None]
+        By = np.einsum("nkj,nk->nj", B, y)
+        qty = np.einsum("nkj,nk->nj", Q[:, :, :p], sq * y)
+        self.R = R[:, :p, :p]
+        self.beta = np.linalg.solve(self.R, qty[:, :, None])[:, :, 0]
+        self.py = np.einsum("nkj,nj->nk", B, By)
+        self.w, self.B = w, B
         self.sw = rsum(w)
         self.sw2 = rsum(w * w)
-        self.q = rsum(wr * r)
-        self.ypp = rsum(wr * wr)
-        self.trp = np.trace(P, axis1=1, axis2=2)
+        self.q = rsum(By * By)
+        self.ypp = rsum(self.py * self.py)
+        self.trp = np.einsum("nkj,nkj->n", B, B)
 
     @property
     def logdet(self) -> np.ndarray:
-        return np.linalg.slogdet(self.A)[1]
+        return 2 * np.log(np.abs(np.diagonal(self.R, axis1=1, axis2=2))).sum(axis=1)
 
     def yppp(self) -> np.ndarray:
-        return np.einsum("ni,nij,nj->n", self.wr, self.P, self.wr)
+        bpy = np.einsum("nkj,nk->nj", self.B, self.py)
+        return rsum(bpy * bpy)
+
+    def _p(self) -> np.ndarray:
+        return self.B @ np.swapaxes(self.B, 1, 2)
 
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
         a = np.broadcast_to(np.asarray(a, dtype=float), self.w.shape)
         b = np.broadcast_to(np.asarray(b, dtype=float), self.w.shape)
-        return np.einsum("ni,nij,nj->n", a, self.P * self.P, b)
+        P = self._p()
+        return np.einsum("ni,nij,nj->n", a, P * P, b)
 
     def trdiag(self, a: Any) -> np.ndarray:
-        return rsum(np.diagonal(self.P, axis1=1, axis2=2) * a)
+        return rsum(np.einsum("nkj,nkj->nk", self.B, self.B) * a)
 
     def trp2(self) -> np.ndarray:
-        return np.einsum("nij,nij->n", self.P, self.P)
+        btb = np.swapaxes(self.B, 1, 2) @ self.B
+        return np.einsum("nij,nij->n", btb, btb)
 
     def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        return self.beta, self.Ainv * np.asarray(scale, dtype=float).reshape(-1, 1, 1)
+        rinv = np.linalg.inv(self.R)
+        vb = rinv @ np.swapaxes(rinv, 1, 2)
+        return self.beta, vb * np.asarray(scale, dtype=float).reshape(-1, 1, 1)
 
 
 # --------------------------------------------------------------------------------------------
