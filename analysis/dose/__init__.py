@@ -45,7 +45,7 @@ from analysis.dose._fit import (
     result_from_fit,
 )
 from analysis.dose._gl import GL_TYPES, gl_covariance, md_covariance
-from analysis.dose._results import DoseResponseResult
+from analysis.results import DoseResponseResult
 
 __all__ = [
     "DEFAULT_CUTS",

@@ -12,7 +12,7 @@ from analysis._checks import as_float_array
 from analysis.dose._basis import DoseBasis
 from analysis.dose._common import SparseDataError
 from analysis.dose._engine import CovarianceTerm, MixedFit, fit_mixed, psi_from_theta
-from analysis.dose._results import DoseResponseResult
+from analysis.results import DoseResponseResult
 
 __all__ = ["Data", "fit_linear_model", "prepare", "result_from_fit"]
 
