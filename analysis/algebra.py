@@ -95,12 +95,23 @@ def _trp2_closed(w: np.ndarray, sw: Any) -> Any:
 class Projection(Protocol):
     """Quantities of :math:`P` at one set of weights (arrays per row, or floats)."""
 
-    w: Any
-    sw: Any
-    sw2: Any
-    trp: Any
-    q: Any
-    ypp: Any
+    @property
+    def w(self) -> Any: ...  # noqa: D102
+
+    @property
+    def sw(self) -> Any: ...  # noqa: D102
+
+    @property
+    def sw2(self) -> Any: ...  # noqa: D102
+
+    @property
+    def trp(self) -> Any: ...  # noqa: D102
+
+    @property
+    def q(self) -> Any: ...  # noqa: D102
+
+    @property
+    def ypp(self) -> Any: ...  # noqa: D102
 
     @property
     def logdet(self) -> Any: ...  # noqa: D102
@@ -149,20 +160,55 @@ class Rows(Protocol):
 
 
 class _InterceptProjection:
-    r"""Closed forms for :math:`X = 1` on rows: :math:`P = W - ww^\top/\sum w`, :math:`Py = wr`."""
+    r"""Closed forms for :math:`X = 1` on rows: :math:`P = W - ww^\top/\sum w`, :math:`Py = wr`.
 
-    __slots__ = ("mu", "q", "r", "sw", "sw2", "trp", "w", "wr", "ypp")
+    The weighted mean and residuals are computed at once; every other quantity when first
+    asked for (an estimator needs a few of them), then kept.
+    """
+
+    __slots__ = ("_q", "_sw2", "_trp", "_w2", "_ypp", "mu", "r", "sw", "w", "wr")
+    _q: np.ndarray | None
+    _ypp: np.ndarray | None
+    _sw2: np.ndarray | None
+    _trp: np.ndarray | None
+    _w2: np.ndarray | None
 
     def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
         sw = rsum(w)
         mu = rsum(w * y) / sw
         r = y - mu[:, None]
-        wr = w * r
-        self.w, self.sw, self.mu, self.r, self.wr = w, sw, mu, r, wr
-        self.q = rsum(wr * r)
-        self.ypp = rsum(wr * wr)
-        self.sw2 = rsum(w * w)
-        self.trp = sw - self.sw2 / sw
+        self.w, self.sw, self.mu, self.r, self.wr = w, sw, mu, r, w * r
+        self._q = self._ypp = self._sw2 = self._trp = self._w2 = None
+
+    @property
+    def q(self) -> np.ndarray:
+        if self._q is None:
+            self._q = rsum(self.wr * self.r)
+        return self._q
+
+    @property
+    def ypp(self) -> np.ndarray:
+        if self._ypp is None:
+            self._ypp = rsum(self.wr * self.wr)
+        return self._ypp
+
+    @property
+    def w2(self) -> np.ndarray:
+        if self._w2 is None:
+            self._w2 = self.w * self.w
+        return self._w2
+
+    @property
+    def sw2(self) -> np.ndarray:
+        if self._sw2 is None:
+            self._sw2 = rsum(self.w2)
+        return self._sw2
+
+    @property
+    def trp(self) -> np.ndarray:
+        if self._trp is None:
+            self._trp = self.sw - self.sw2 / self.sw
+        return self._trp
 
     @property
     def logdet(self) -> np.ndarray:
@@ -172,13 +218,14 @@ class _InterceptProjection:
         return rsum(self.wr * self.wr * self.w) - rsum(self.w * self.wr) ** 2 / self.sw
 
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
-        w, sw = self.w, self.sw
-        w2 = w * w
+        w, sw, w2 = self.w, self.sw, self.w2
+        if isinstance(a, float) and isinstance(b, float):
+            return a * b * (self.sw2 - 2 * rsum(w2 * w) / sw + self.sw2**2 / sw**2)
         return (rsum(a * b * w2) - 2 * rsum(a * b * w2 * w) / sw
                 + rsum(a * w2) * rsum(b * w2) / sw**2)
 
     def trdiag(self, a: Any) -> np.ndarray:
-        return rsum((self.w - self.w * self.w / self.sw[:, None]) * a)
+        return rsum((self.w - self.w2 / self.sw[:, None]) * a)
 
     def trp2(self) -> np.ndarray:
         return _trp2_closed(self.w, self.sw)
@@ -299,14 +346,17 @@ class _MaskedRows:
     y: np.ndarray
     v: np.ndarray
     m: np.ndarray
+    full: bool  # no padding: the mask can be skipped
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
+        if self.full:
+            return 1.0 / (self.v + tau2[:, None])
         return self.m / (self.v + tau2[:, None])
 
     def fe_weights(self) -> np.ndarray:
         """Return :math:`1/v_i` (0 on padding)."""
-        return self.m / self.v
+        return 1.0 / self.v if self.full else self.m / self.v
 
     def unit_weights(self) -> np.ndarray:
         """Return 1 for every study (0 on padding): the OLS projection."""
@@ -314,7 +364,8 @@ class _MaskedRows:
 
     def sum_log(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`\sum_i \log(v_i + \tau^2)` per row."""
-        return rsum(self.m * np.log(self.v + tau2[:, None]))
+        logs = np.log(self.v + tau2[:, None])
+        return rsum(logs if self.full else self.m * logs)
 
     def vrange(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the smallest and largest sampling variance of each row."""
@@ -335,10 +386,13 @@ class InterceptRows(_MaskedRows):
     m: np.ndarray
     k: np.ndarray
     p: int = 1
+    full: bool = False
 
     @classmethod
     def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> InterceptRows:
         """Zero the padding cells (y = 0, v = 1, weight 0) and count the studies."""
+        if m.all():
+            return cls(y, v, m, np.full(y.shape[0], float(y.shape[1])), full=True)
         return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
                    m.sum(axis=1).astype(float))
 
@@ -370,7 +424,8 @@ class InterceptRows(_MaskedRows):
         """Return the rows ``idx``."""
         if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
             return self
-        return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx])
+        return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx],
+                             full=self.full)
 
 
 @dataclass(slots=True)
@@ -439,6 +494,7 @@ class DesignRows(_MaskedRows):
     k: np.ndarray
     x: np.ndarray
     p: int = 1
+    full: bool = False
 
     @classmethod
     def build(cls, y: np.ndarray, v: np.ndarray, x: np.ndarray,
@@ -449,7 +505,7 @@ class DesignRows(_MaskedRows):
         m = np.ones(y.shape, dtype=bool) if m is None else m
         x = np.where(m[:, :, None], x, 0.0)
         return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m, m.sum(axis=1).astype(float),
-                   x, int(x.shape[2]))
+                   x, int(x.shape[2]), full=bool(m.all()))
 
     def proj(self, w: np.ndarray) -> _DesignProjection:
         """Return the projection at weights ``w`` (n x k; 0 on padding)."""
@@ -465,7 +521,7 @@ class DesignRows(_MaskedRows):
         if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
             return self
         return DesignRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx], self.x[idx],
-                          self.p)
+                          self.p, self.full)
 
 
 @dataclass(slots=True)

@@ -38,8 +38,9 @@ GRID_PER_DECADE = 4
 #: is linear in tau^2 to within 1%), but at most 14 decades below T.
 GRID_LOW = 1e-2
 GRID_DECADES_MAX = 14
-#: Batches are searched in chunks of this many rows (bounds the n x G x k work arrays).
-_CHUNK = 2048
+#: The grid of a batch is scored in blocks of this many rows (n x G x k work arrays that fit
+#: in the cache; measured fastest at 10,000 x 16).
+_CHUNK = 256
 
 
 def pm_upper(d: Rows, con: Control) -> Any:
@@ -271,7 +272,12 @@ def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarra
 
 
 def tau2_global(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
-    """ML/REML: the global maximum over [0, inf) for every row (see the module docstring)."""
+    """ML/REML: the global maximum over [0, inf) for every row (see the module docstring).
+
+    The grid is scored in blocks of ``_CHUNK`` rows (the n x G x k work arrays then stay in
+    the cache, which halves the time), each block with as many points as its widest row
+    needs; the brackets of all blocks are refined together.
+    """
     d = b.d
     reml = method == "REML"
     n = b.keff.size
@@ -280,41 +286,40 @@ def tau2_global(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.nda
     bound = score_bound(d, reml)
     live = np.flatnonzero(bound > 0)
     vmin, _ = d.vrange()
+    rows_l, lo_l, hi_l, slo_l, shi_l, zero_l = [], [], [], [], [], []
     for start in range(0, live.size, _CHUNK):
         idx = live[start:start + _CHUNK]
-        t, c = _global_rows(d.take(idx), vmin[idx], bound[idx], reml, con)
-        tau2[idx], conv[idx] = t, c
-    return tau2, conv
-
-
-def _global_rows(d: Rows, vmin: np.ndarray, bound: np.ndarray, reml: bool,
-                 con: Control) -> tuple[np.ndarray, np.ndarray]:
-    n = bound.size
-    grid = _grid(vmin, bound)
-    s = d.score_grid(grid, reml)
-    rows, cols = np.nonzero((s[:, :-1] > 0) & (s[:, 1:] <= 0))
-    conv = np.ones(n, dtype=bool)
-    cand_t = [np.zeros(0)]
+        grid = _grid(vmin[idx], bound[idx])
+        sc = d.take(idx).score_grid(grid, reml)
+        r, c = np.nonzero((sc[:, :-1] > 0) & (sc[:, 1:] <= 0))
+        rows_l.append(idx[r])
+        lo_l.append(grid[r, c])
+        hi_l.append(grid[r, c + 1])
+        slo_l.append(sc[r, c])
+        shi_l.append(sc[r, c + 1])
+        zero_l.append(idx[sc[:, 0] <= 0])
+    if not live.size:
+        return tau2, conv
+    rows = np.concatenate(rows_l)
+    zero = np.concatenate(zero_l)
+    cand = np.zeros(0)
     if rows.size:
-        t, c = _refine(d.take(rows), grid[rows, cols], grid[rows, cols + 1], s[rows, cols],
-                       s[rows, cols + 1], reml, con)
-        cand_t.append(t)
-        bad = np.zeros(n, dtype=bool)
-        np.logical_or.at(bad, rows, ~c)
-        conv &= ~bad
-    zero = np.flatnonzero(s[:, 0] <= 0)
+        cand, ok = _refine(d.take(rows), np.concatenate(lo_l), np.concatenate(hi_l),
+                           np.concatenate(slo_l), np.concatenate(shi_l), reml, con)
+        conv[rows[~ok]] = False
     crow = np.concatenate([rows, zero])
-    ct = np.concatenate([*cand_t, np.zeros(zero.size)])
-    out = np.zeros(n)
-    if np.unique(crow).size == crow.size:
-        out[crow] = ct
-        return out, conv
-    ll = loglik(d.take(crow), ct, reml)
-    order = np.lexsort((-ll, crow))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = crow[order][1:] != crow[order][:-1]
-    out[crow[order][first]] = ct[order][first]
-    return out, conv
+    ct = np.concatenate([cand, np.zeros(zero.size)])
+    counts = np.bincount(crow, minlength=n)
+    single = counts[crow] == 1
+    tau2[crow[single]] = ct[single]
+    if not np.all(single):  # several candidates: the largest likelihood wins
+        crow, ct = crow[~single], ct[~single]
+        ll = loglik(d.take(crow), ct, reml)
+        order = np.lexsort((-ll, crow))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = crow[order][1:] != crow[order][:-1]
+        tau2[crow[order][first]] = ct[order][first]
+    return tau2, conv
 
 
 # --------------------------------------------------------------------------------------------
