@@ -228,7 +228,11 @@ class _InterceptProjection:
         return rsum((self.w - self.w2 / self.sw[:, None]) * a)
 
     def trp2(self) -> np.ndarray:
-        return _trp2_closed(self.w, self.sw)
+        fast = self.psq()
+        bad = ~(fast > 1e-6 * self.sw2)  # the closed form cancels where one weight dominates
+        if np.any(bad):
+            fast = np.where(bad, _trp2_closed(self.w, self.sw), fast)
+        return fast
 
     def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
         return self.mu[:, None], (scale / self.sw)[:, None, None]
@@ -268,7 +272,9 @@ class _ScalarProjection:
         return float(((self.w - self.w * self.w / self.sw) * a).sum())
 
     def trp2(self) -> float:
-        return float(_trp2_closed(self.w, self.sw))
+        fast = self.psq()
+        # the closed form cancels only where one weight dominates: then the stable sums
+        return fast if fast > 1e-6 * self.sw2 else float(_trp2_closed(self.w, self.sw))
 
     def coef(self, scale: Any = 1.0) -> tuple[float, float]:
         return self.mu, float(scale) / self.sw
