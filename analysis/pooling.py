@@ -207,8 +207,9 @@ def pool(
         ``"revman5"``: only FE/DL with z, I² = (Q - df)/Q and the prediction interval on
         t with k - 2 df (Higgins, Thompson & Spiegelhalter 2009), as RevMan 5.
     errors : {"raise", "nan"}
-        For 2-D input: raise :class:`ConvergenceError` on any failing row, or return NaN for
-        those rows (flagged in ``converged``). 1-D input always raises.
+        When an estimator fails: raise :class:`ConvergenceError` (naming the rows of a 2-D
+        input), or return NaN estimates for those analyses (flagged in ``converged`` for 2-D
+        input); the same meaning as in :func:`analysis.regression.meta_regression`.
     measure : str, optional
         Recorded on the result (e.g. ``"OR"``, so that display code knows to exponentiate);
         taken from a ``measure`` column when ``yi`` is a DataFrame that has one.
@@ -279,13 +280,14 @@ def pool(
             UserWarning, stacklevel=2,
         )
     weights = np.full(y.size, np.nan)
-    if keep.size >= 2 and convention == "metafor" and con.algorithm != "fisher":
+    if keep.size >= 2 and convention == "metafor" and con.algorithm != "fisher" and (
+            errors == "raise"):
         single = _single(y[keep], v[keep], method, ci, level, tau2_ci, con)
         weights[keep] = single.pop("weights")
     else:
         out = _engine(
             y[None, keep], v[None, keep], np.ones((1, keep.size), dtype=bool),
-            method, ci, level, tau2_ci, con, convention, "raise",
+            method, ci, level, tau2_ci, con, convention, errors,
         )
         weights[keep] = out["weights"][0]
         single = {key: val[0].item() for key, val in out.items()

@@ -117,3 +117,24 @@ def test_egger2001_leave_one_out_ml_interior_maximum() -> None:
                                "ML", control=Control(algorithm="fisher", maxiter=10000))
     assert case["expected"]["tau2"][13] == pytest.approx(0.0, abs=ITERATIVE)
     assert fisher.tau2[0] == pytest.approx(0.0, abs=ITERATIVE)
+
+
+def test_errors_nan_means_the_same_in_pool_and_meta_regression() -> None:
+    # One meaning of errors= (issue 9): a failing iteration raises, or gives NaN estimates.
+    import pandas as pd
+
+    import analysis as ma
+    from analysis.errors import ConvergenceError
+
+    y = np.array([0.1, 0.5, 1.2, -0.3, 0.8])
+    v = np.array([0.01, 0.02, 0.05, 0.03, 0.04])
+    mods = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    con = {"algorithm": "fisher", "maxiter": 1}
+    with pytest.raises(ConvergenceError, match="did not converge in 1 iterations"):
+        ma.pool(y, v, control=con)
+    with pytest.raises(ConvergenceError, match="did not converge in 1 iterations"):
+        ma.meta_regression(y, v, mods, control=con)
+    pooled = ma.pool(y, v, control=con, errors="nan")
+    assert np.isnan(pooled.estimate) and np.isnan(pooled.tau2)
+    reg = ma.meta_regression(y, v, mods, control=con, errors="nan")
+    assert np.isnan(reg.coef).all() and np.isnan(reg.tau2) and not reg.converged
