@@ -241,7 +241,8 @@ class _InterceptProjection:
 class _ScalarProjection:
     """The closed forms of :class:`_InterceptProjection` for one analysis (Python floats)."""
 
-    __slots__ = ("mu", "q", "sw", "sw2", "trp", "w", "wr", "ypp")
+    __slots__ = ("_sw2", "mu", "q", "sw", "w", "wr", "ypp")
+    _sw2: float | None
 
     def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
         sw = float(w.sum())
@@ -250,8 +251,17 @@ class _ScalarProjection:
         self.w, self.sw, self.mu, self.wr = w, sw, mu, wr
         self.q = float(wr @ (y - mu))
         self.ypp = float(wr @ wr)
-        self.sw2 = float(w @ w)
-        self.trp = sw - self.sw2 / sw
+        self._sw2 = None
+
+    @property
+    def sw2(self) -> float:
+        if self._sw2 is None:
+            self._sw2 = float(self.w @ self.w)
+        return self._sw2
+
+    @property
+    def trp(self) -> float:
+        return self.sw - self.sw2 / self.sw
 
     @property
     def logdet(self) -> float:
