@@ -178,6 +178,34 @@ def _inputs(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, v
 
 
+def _moderator_frame(moderators: Any) -> pd.DataFrame:
+    """Moderators as a DataFrame: a frame as is, a Series as one column, an array as x1, x2..."""
+    if isinstance(moderators, str):
+        raise ValueError(
+            f"argument 'moderators' = {moderators!r} is not allowed: formula moderators are not "
+            "supported yet; use a pandas DataFrame with one column per moderator (or a numeric "
+            "array, one column per moderator)"
+        )
+    if isinstance(moderators, pd.Series):
+        return moderators.to_frame()
+    if isinstance(moderators, pd.DataFrame):
+        return moderators
+    if isinstance(moderators, np.ndarray):
+        if moderators.ndim not in (1, 2):
+            raise ValueError(
+                f"argument 'moderators' is a {moderators.ndim}-D array of shape "
+                f"{moderators.shape}; use a 1-D array (one moderator) or a 2-D array (one row "
+                "per study, one column per moderator)"
+            )
+        matrix = moderators.reshape(-1, 1) if moderators.ndim == 1 else moderators
+        names = [f"x{j + 1}" for j in range(matrix.shape[1])]
+        return pd.DataFrame(matrix, columns=names)
+    raise ValueError(
+        f"argument 'moderators' = {type(moderators).__name__} is not allowed; use a pandas "
+        "DataFrame with one column per moderator, a Series, or a 1-D/2-D numpy array"
+    )
+
+
 def _check_common(method: str, ci: str, level: float) -> float:
     check_choice("method", method, METHODS)
     check_choice("ci", ci, ("z", "hksj", "hksj_adhoc"))
@@ -187,7 +215,7 @@ def _check_common(method: str, ci: str, level: float) -> float:
 def meta_regression(
     yi: Any,
     vi: Any = None,
-    moderators: pd.DataFrame | None = None,
+    moderators: pd.DataFrame | pd.Series | np.ndarray | None = None,
     method: str = "REML",
     ci: str = "z",
     level: float = 0.95,
@@ -202,9 +230,12 @@ def meta_regression(
     ----------
     yi, vi : array_like
         Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi`` as ``yi``).
-    moderators : pandas.DataFrame
-        One column per moderator; an intercept is added; categorical columns are dummy-coded
-        with the first level (alphabetical) as reference, as R factors (:func:`design_matrix`).
+    moderators : pandas.DataFrame, pandas.Series or numpy.ndarray
+        One column per moderator, one row per study; an intercept is added; categorical
+        columns are dummy-coded with the first level (alphabetical) as reference, as R
+        factors (:func:`design_matrix`). A 1-D or 2-D numeric array is taken as the
+        moderator matrix (metafor ``mods = matrix``) with columns ``x1, x2, ...``. Formula
+        strings (``"~ ablat"``) are not supported yet and raise ``ValueError``.
     method : str
         :math:`\tau^2` estimator, as in :func:`analysis.pooling.pool`.
     ci : {"z", "hksj", "hksj_adhoc"}
@@ -247,8 +278,7 @@ def meta_regression(
     y, v = _inputs(yi, vi)
     if moderators is None:
         raise ValueError("argument 'moderators' is missing; use pool() for no moderators")
-    if isinstance(moderators, pd.Series):
-        moderators = moderators.to_frame()
+    moderators = _moderator_frame(moderators)
     if len(moderators) != y.size:
         raise ValueError(
             f"argument 'moderators' has {len(moderators)} rows but there are {y.size} studies"

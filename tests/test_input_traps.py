@@ -1,0 +1,60 @@
+"""Input traps of issue 10 ("Silent or misleading failures"): each gives a clear error or warning.
+
+Every test here failed on the code before the fix (a silent wrong result, an empty frame, an
+internal error or a malformed message).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis as ma
+
+FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
+
+# BCG vaccine trials (metafor's dat.bcg): log risk ratios, variances, absolute latitude.
+BCG_YI = np.array([-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120,
+                   -0.4694, -1.3713, -0.3394, 0.4459, -0.0173])
+BCG_VI = np.array([0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040, 0.0564,
+                   0.0730, 0.0124, 0.5325, 0.0714])
+BCG_ABLAT = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33], dtype=float)
+
+
+# 1. moderators ---------------------------------------------------------------------------
+
+
+def test_formula_string_moderators_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"moderators.*'~ ablat'.*formula.*DataFrame"):
+        ma.meta_regression(BCG_YI, BCG_VI, moderators="~ ablat")
+
+
+def test_numpy_1d_moderators_equals_dataframe():
+    ref = ma.meta_regression(BCG_YI, BCG_VI, moderators=pd.DataFrame({"x1": BCG_ABLAT}))
+    fit = ma.meta_regression(BCG_YI, BCG_VI, moderators=BCG_ABLAT)
+    assert list(fit.coef.index) == ["intrcpt", "x1"]
+    np.testing.assert_allclose(fit.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-12)
+
+
+def test_numpy_2d_moderators_columns_x1_x2():
+    year = np.arange(13, dtype=float)
+    frame = pd.DataFrame({"x1": BCG_ABLAT, "x2": year})
+    ref = ma.meta_regression(BCG_YI, BCG_VI, moderators=frame)
+    fit = ma.meta_regression(BCG_YI, BCG_VI, moderators=np.column_stack([BCG_ABLAT, year]))
+    assert list(fit.coef.index) == ["intrcpt", "x1", "x2"]
+    np.testing.assert_allclose(fit.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-12)
+
+
+def test_numpy_moderators_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="moderators"):
+        ma.meta_regression(BCG_YI, BCG_VI, moderators=np.zeros((13, 2, 2)))
+    with pytest.raises(ValueError, match=r"moderators.*12 rows.*13"):
+        ma.meta_regression(BCG_YI, BCG_VI, moderators=BCG_ABLAT[:12])
+
+
+def test_dataframe_moderators_wrong_rows_still_errors():
+    with pytest.raises(ValueError, match=r"moderators.*12 rows"):
+        ma.meta_regression(BCG_YI, BCG_VI, moderators=pd.DataFrame({"ablat": BCG_ABLAT[:12]}))
