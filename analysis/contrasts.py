@@ -285,7 +285,10 @@ def contrasts(
     Raises
     ------
     ValueError
-        For an unknown measure, multi-arm choice or time point.
+        For an unknown measure, multi-arm choice or time point; for an outcome absent from
+        ``trials`` (the message lists the outcomes present); for a measure that does not fit
+        the outcome (a binary measure on a continuous outcome or the reverse, unless the
+        outcome has reported estimates of that measure).
     """
     check_choice("measure", measure, BINARY_MEASURES + CONTINUOUS_MEASURES)
     check_choice("multiarm", multiarm, MULTIARM)
@@ -293,6 +296,7 @@ def contrasts(
         check_choice("timepoint", timepoint, ("end_of_treatment", "last"))
     kind = "binary" if measure in BINARY_MEASURES else "continuous"
     rows = trials[trials["outcome"] == outcome]
+    _check_outcome(trials, rows, outcome, measure, kind)
     if not include_derived:
         rows = rows[~rows["derived"]]
     arm_rows = _arm_data(rows[rows["data_type"] == kind], kind)
@@ -350,6 +354,32 @@ def contrasts(
                                            vi=effects["vi"].to_numpy())
                 frame = pd.concat([frame, reported], ignore_index=True)
     return _finish(frame, trials, measure, outcome)
+
+
+def _check_outcome(trials: pd.DataFrame, rows: pd.DataFrame, outcome: str, measure: str,
+                   kind: str) -> None:
+    """Refuse an outcome that is not in the data, or a measure the outcome's rows cannot give."""
+    if rows.empty:
+        present = sorted(str(o) for o in trials["outcome"].dropna().unique())
+        raise ValueError(
+            f"argument 'outcome' = {outcome!r} is not in the data; outcomes present: "
+            + ", ".join(repr(o) for o in present)
+        )
+    types = set(rows["data_type"].dropna())
+    reported = set(rows.loc[rows["data_type"] == "contrast", "contrast_measure"].dropna())
+    if kind in types or measure in reported:
+        return
+    allowed: list[str] = []
+    kinds = [k for k in ("binary", "continuous") if k in types]
+    for k in kinds:
+        allowed += list(BINARY_MEASURES if k == "binary" else CONTINUOUS_MEASURES)
+    allowed += sorted(str(m) for m in reported if m not in allowed)
+    what = (f"is {' and '.join(kinds)}" if kinds
+            else "is reported only as estimates with a CI")
+    raise ValueError(
+        f"argument 'measure' = {measure!r} is not allowed: outcome {outcome!r} {what}; use "
+        + (", ".join(allowed) if allowed else "another outcome (no usable rows)")
+    )
 
 
 def _with_effects(frame: pd.DataFrame, kind: str, measure: str,

@@ -58,3 +58,27 @@ def test_numpy_moderators_wrong_shape_is_refused():
 def test_dataframe_moderators_wrong_rows_still_errors():
     with pytest.raises(ValueError, match=r"moderators.*12 rows"):
         ma.meta_regression(BCG_YI, BCG_VI, moderators=pd.DataFrame({"ablat": BCG_ABLAT[:12]}))
+
+
+# 2. contrasts ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trials() -> pd.DataFrame:
+    return ma.load_trials()
+
+
+def test_misspelled_outcome_lists_outcomes_present(trials):
+    with pytest.raises(ValueError, match=r"outcome.*'abstinance'.*'abstinence'.*'dropout'"):
+        ma.contrasts(trials, outcome="abstinance", measure="OR")
+
+
+def test_binary_measure_on_continuous_outcome(trials):
+    with pytest.raises(ValueError,
+                       match=r"measure.*'OR'.*'percent_days_abstinent' is continuous; use MD, SMD"):
+        ma.contrasts(trials, outcome="percent_days_abstinent", measure="OR")
+
+
+def test_continuous_measure_on_binary_outcome(trials):
+    with pytest.raises(ValueError, match=r"measure.*'SMD'.*'dropout' is binary; use OR, RR, RD"):
+        ma.contrasts(trials, outcome="dropout", measure="SMD")
