@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
+from analysis.results import RATIO_MEASURES
 
 __all__ = [
     "counts_from_percent",
@@ -32,7 +33,6 @@ __all__ = [
 
 BINARY_MEASURES = ("OR", "RR", "RD")
 CONTINUOUS_MEASURES = ("MD", "SMD")
-LOG_MEASURES = ("OR", "RR", "HR")
 
 
 def _arrays(**named: Any) -> dict[str, np.ndarray]:
@@ -259,6 +259,36 @@ def _z(level: float) -> float:
     return float(special.ndtri(1 - (1 - level) / 2))
 
 
+def _check_positive(name: str, values: np.ndarray, measure: str) -> None:
+    bad = values <= 0
+    if np.any(bad):
+        rows = np.flatnonzero(bad).tolist()
+        raise ValueError(
+            f"argument {name!r} has non-positive value(s) {values[bad].tolist()} (row(s) {rows}); "
+            f"ratio measure {measure!r} is given on its natural scale and must be > 0"
+        )
+
+
+def _check_interval(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Refuse reversed limits (ci_low > ci_high) and an estimate outside its own interval."""
+    reversed_ = lo > hi
+    if np.any(reversed_):
+        rows = np.flatnonzero(reversed_).tolist()
+        pairs = ", ".join(f"ci_low {lo[i]:g} > ci_high {hi[i]:g}" for i in rows)
+        raise ValueError(
+            f"arguments 'ci_low'/'ci_high' are reversed in row(s) {rows} ({pairs}); "
+            "the lower limit must be <= the upper limit"
+        )
+    outside = (est < lo) | (est > hi)
+    if np.any(outside):
+        rows = np.flatnonzero(outside).tolist()
+        values = ", ".join(f"estimate {est[i]:g} outside [{lo[i]:g}, {hi[i]:g}]" for i in rows)
+        raise ValueError(
+            f"argument 'estimate' lies outside its own confidence interval in row(s) {rows} "
+            f"({values}); the estimate must satisfy ci_low <= estimate <= ci_high"
+        )
+
+
 def effect_from_estimate(
     estimate: Any,
     ci_low: Any = None,
@@ -272,13 +302,16 @@ def effect_from_estimate(
     Parameters
     ----------
     estimate : array_like
-        Reported estimates (ratios on their natural scale for OR/RR/HR).
+        Reported estimates (ratios on their natural scale, > 0, for the ratio measures).
     ci_low, ci_high : array_like, optional
-        Reported confidence limits at ``level``.
+        Reported confidence limits at ``level``; each row must satisfy
+        ``ci_low <= estimate <= ci_high``.
     se : array_like, optional
         Standard errors on the analysis scale (log scale for ratios); used where given.
     measure : str
-        ``"OR"``, ``"RR"``, ``"HR"`` are log-transformed; anything else is used as is.
+        The ratio measures (``analysis.results.RATIO_MEASURES``: ``"OR"``, ``"RR"``,
+        ``"HR"``, ``"IRR"``, ``"ROM"``, ``"PETO"``) are log-transformed, estimate and limits
+        alike; anything else is used as is.
     level : float
         Confidence level of the reported interval.
 
@@ -286,6 +319,12 @@ def effect_from_estimate(
     -------
     pandas.DataFrame
         Columns ``yi``, ``vi``.
+
+    Raises
+    ------
+    ValueError
+        For reversed limits, an estimate outside its interval (the message names the rows
+        and values), or a non-positive estimate or limit of a ratio measure.
 
     Notes
     -----
@@ -295,18 +334,27 @@ def effect_from_estimate(
     level = check_level(level)
     if not isinstance(measure, str):
         raise ValueError(f"argument 'measure' = {measure!r} is not allowed; use a measure code")
+    ratio = measure in RATIO_MEASURES
     est = as_float_array("estimate", estimate)
-    transform = np.log if measure in LOG_MEASURES else (lambda x: x)
-    if measure in LOG_MEASURES and np.any(est <= 0):
-        raise ValueError(f"argument 'estimate' must be > 0 for ratio measure {measure!r}")
-    yi = transform(est)
+    if ratio:
+        _check_positive("estimate", est, measure)
+    yi = np.log(est) if ratio else est
     sei = np.full(est.shape, np.nan)
     if ci_low is not None and ci_high is not None:
         lo = as_float_array("ci_low", ci_low)
         hi = as_float_array("ci_high", ci_high)
-        if measure in LOG_MEASURES and (np.any(lo <= 0) or np.any(hi <= 0)):
-            raise ValueError("arguments 'ci_low'/'ci_high' must be > 0 for ratio measures")
-        sei = (transform(hi) - transform(lo)) / (2 * _z(level))
+        if not lo.shape == hi.shape == est.shape:
+            raise ValueError(
+                f"arguments 'estimate', 'ci_low', 'ci_high' differ in shape: {est.shape}, "
+                f"{lo.shape}, {hi.shape}"
+            )
+        if ratio:
+            _check_positive("ci_low", lo, measure)
+            _check_positive("ci_high", hi, measure)
+        _check_interval(est, lo, hi)
+        if ratio:
+            lo, hi = np.log(lo), np.log(hi)
+        sei = (hi - lo) / (2 * _z(level))
     if se is not None:
         given = as_float_array("se", se)
         sei = np.where(np.isnan(given), sei, given)

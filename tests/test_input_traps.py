@@ -82,3 +82,31 @@ def test_binary_measure_on_continuous_outcome(trials):
 def test_continuous_measure_on_binary_outcome(trials):
     with pytest.raises(ValueError, match=r"measure.*'SMD'.*'dropout' is binary; use OR, RR, RD"):
         ma.contrasts(trials, outcome="dropout", measure="SMD")
+
+
+# 3. effect_from_estimate ----------------------------------------------------------------
+
+
+def test_reversed_ci_limits_are_refused():
+    with pytest.raises(ValueError, match=r"row\(s\) \[1\].*ci_low.*2.*ci_high.*1"):
+        ma.effect_from_estimate([1.0, 1.5], [0.5, 2.0], [2.0, 1.0], measure="MD")
+
+
+def test_estimate_outside_its_ci_is_refused():
+    with pytest.raises(ValueError, match=r"row\(s\) \[0\].*estimate.*3.*outside"):
+        ma.effect_from_estimate([3.0, 1.0], [0.5, 0.5], [2.0, 2.0], measure="OR")
+
+
+@pytest.mark.parametrize("measure", ["IRR", "ROM", "HR"])
+def test_every_ratio_measure_is_log_transformed(measure):
+    out = ma.effect_from_estimate([2.0], [1.0], [4.0], measure=measure)
+    assert out["yi"].iloc[0] == pytest.approx(np.log(2.0), rel=1e-12)
+    se = (np.log(4.0) - np.log(1.0)) / (2 * 1.959963984540054)
+    assert out["vi"].iloc[0] == pytest.approx(se**2, rel=1e-9)
+
+
+def test_non_positive_ratio_is_refused():
+    with pytest.raises(ValueError, match=r"estimate.*IRR"):
+        ma.effect_from_estimate([0.0], [0.5], [2.0], measure="IRR")
+    with pytest.raises(ValueError, match=r"ci_low.*IRR"):
+        ma.effect_from_estimate([1.0], [-0.5], [2.0], measure="IRR")
