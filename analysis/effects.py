@@ -14,6 +14,7 @@ algorithms in Review Manager 5. Higgins JPT et al. (eds). Cochrane Handbook v6.4
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,15 @@ def _continuous(
     mi = big_n - 2
     with np.errstate(divide="ignore", invalid="ignore"):
         sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / mi)
+    zero_sd = sp == 0
+    if np.any(zero_sd):
+        rows = np.flatnonzero(zero_sd).tolist()
+        warnings.warn(
+            f"{len(rows)} stud(y/ies) with pooled SD = 0 (sd_t and sd_c both 0) have no "
+            f"estimable SMD; yi and vi set to NaN (rows {rows[:10]}), as metafor's escalc",
+            UserWarning, stacklevel=3,
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
         d = (m1 - m2) / sp
         if convention == "revman5":
             g = (1 - 3 / (4 * big_n - 9)) * d
@@ -213,6 +223,12 @@ def effect_sizes(
     pandas.DataFrame
         Columns ``yi`` and ``vi``; NaN where not estimable (e.g. a zero cell with
         ``to="none"``).
+
+    Warns
+    -----
+    UserWarning
+        SMD for studies whose pooled SD is 0 (both SDs 0): NaN, as metafor 3.8-1 ``escalc``
+        (which recodes the infinite value to NA), and the warning names the rows.
 
     Notes
     -----

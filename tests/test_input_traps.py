@@ -6,6 +6,7 @@ internal error or a malformed message).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,23 @@ def test_non_positive_ratio_is_refused():
         ma.effect_from_estimate([0.0], [0.5], [2.0], measure="IRR")
     with pytest.raises(ValueError, match=r"ci_low.*IRR"):
         ma.effect_from_estimate([1.0], [-0.5], [2.0], measure="IRR")
+
+
+# 4. SMD with SD = 0 ----------------------------------------------------------------------
+
+
+def test_smd_with_zero_sd_warns_naming_rows():
+    # metafor 3.8.1: escalc("SMD", m1i=c(1,2,3), sd1i=c(0,1,1), n1i=10, m2i=c(0,1,2),
+    # sd2i=c(0,1,0), n2i=10) gives yi NA, 0.9576, 1.3543 (a warning about +-Inf recoded to NA).
+    with pytest.warns(UserWarning, match=r"SD.*0.*rows? \[0\]"):
+        out = ma.effect_sizes("SMD", mean_t=[1, 2, 3], sd_t=[0, 1, 1], n_t=[10, 10, 10],
+                              mean_c=[0, 1, 2], sd_c=[0, 1, 0], n_c=[10, 10, 10])
+    assert np.isnan(out["yi"].iloc[0])
+    np.testing.assert_allclose(out["yi"].iloc[1:], [0.9576, 1.3543], atol=5e-5)
+
+
+def test_smd_without_zero_sd_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ma.effect_sizes("SMD", mean_t=[1, 2], sd_t=[1, 1], n_t=[10, 10],
+                        mean_c=[0, 1], sd_c=[1, 1], n_c=[10, 10])
