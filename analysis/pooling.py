@@ -321,7 +321,9 @@ def _pool_batch(
 # --------------------------------------------------------------------------------------------
 
 
-def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any) -> tuple[np.ndarray, ...]:
+def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any,
+            analysis: str) -> tuple[np.ndarray, ...]:
+    """Return the complete 2x2 tables (a, b, c, d); drop incomplete ones with a warning."""
     arrs = [as_float_array(nm, x) for nm, x in
             (("events_t", events_t), ("n_t", n_t), ("events_c", events_c), ("n_c", n_c))]
     if len({a.shape for a in arrs}) > 1:
@@ -336,6 +338,12 @@ def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any) -> tuple[np.ndarra
     keep = np.isfinite(a) & np.isfinite(n1) & np.isfinite(c) & np.isfinite(n2)
     if not np.any(keep):
         raise ValueError("no complete 2x2 table (k = 0)")
+    if not np.all(keep):
+        warnings.warn(
+            f"{int((~keep).sum())} stud(y/ies) with missing events_t, n_t, events_c or n_c "
+            f"omitted from the {analysis} (rows {np.flatnonzero(~keep)[:10].tolist()})",
+            UserWarning, stacklevel=3,
+        )
     return a[keep], n1[keep] - a[keep], c[keep], n2[keep] - c[keep]
 
 
@@ -487,6 +495,9 @@ def mantel_haenszel(
     escalc's ``yi``/``vi`` (1/2 added to zero-cell tables, double-zero tables dropped) and
     :math:`I^2 = (Q - df)/Q`.
 
+    Studies with a missing count are omitted with a ``UserWarning`` naming their rows
+    (0-based positions), as metafor warns.
+
     Checked against metafor 3.8-1 ``rma.mh`` (fixture cases, rtol 1e-6) and RevMan 5's
     published Fleiss (1993) aspirin output (MH OR 0.8969, CI 0.8405 to 0.9570).
     """
@@ -497,7 +508,7 @@ def mantel_haenszel(
         raise ValueError("argument 'model' = 'random' needs convention='revman5' (metafor's "
                          "rma.mh is fixed-effect only; use pool() for random effects)")
     level = check_level(level)
-    a, b, c, d = _tables(events_t, n_t, events_c, n_c)
+    a, b, c, d = _tables(events_t, n_t, events_c, n_c, "Mantel-Haenszel analysis")
     k = int(a.size)
     ma, mb, mc, md = _revman_cells(a, b, c, d, measure) if convention == "revman5" else (a, b, c, d)
     extra: dict[str, float] = {}
@@ -561,10 +572,12 @@ def peto(
     :math:`V_i = (a_i + c_i)(b_i + d_i) n_{1i} n_{2i} / (N_i^2 (N_i - 1))`;
     :math:`Q = \sum (a_i - E_i)^2/V_i - (\sum(a_i - E_i))^2/\sum V_i` over tables with
     :math:`V_i > 0`; df from the tables with an estimable escalc PETO value. No continuity
-    correction. Checked against metafor 3.8-1 ``rma.peto`` (fixture cases, rtol 1e-6).
+    correction. Studies with a missing count are omitted with a ``UserWarning`` naming
+    their rows (0-based positions), as metafor warns. Checked against metafor 3.8-1
+    ``rma.peto`` (fixture cases, rtol 1e-6).
     """
     level = check_level(level)
-    a, b, c, d = _tables(events_t, n_t, events_c, n_c)
+    a, b, c, d = _tables(events_t, n_t, events_c, n_c, "Peto analysis")
     n1, n2 = a + b, c + d
     big_n = n1 + n2
     xt, yt = a + c, b + d

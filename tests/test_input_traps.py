@@ -131,3 +131,21 @@ def test_smd_without_zero_sd_does_not_warn():
         warnings.simplefilter("error")
         ma.effect_sizes("SMD", mean_t=[1, 2], sd_t=[1, 1], n_t=[10, 10],
                         mean_c=[0, 1], sd_c=[1, 1], n_c=[10, 10])
+
+
+# 5. MH and Peto name the omitted studies ---------------------------------------------------
+
+TABLES = dict(events_t=[4, np.nan, 6, 3], n_t=[50, 40, 60, 30],
+              events_c=[8, 5, 9, np.nan], n_c=[50, 40, 60, 30])
+
+
+def test_mantel_haenszel_warns_about_omitted_rows():
+    with pytest.warns(UserWarning, match=r"2 stud\(y/ies\).*omitted.*rows \[1, 3\]"):
+        res = ma.mantel_haenszel(**TABLES)
+    assert res.k == 2
+
+
+def test_peto_warns_about_omitted_rows():
+    with pytest.warns(UserWarning, match=r"2 stud\(y/ies\).*omitted.*rows \[1, 3\]"):
+        res = ma.peto(**TABLES)
+    assert res.k == 2
