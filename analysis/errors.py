@@ -41,7 +41,9 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         column = "" if self.column is None else f" column '{self.column}'"
         value = "" if self.value is None else f" value {self.value!r}"
-        return f"{where}:{column}{value}: {self.rule}"
+        # A whole-file problem has neither column nor value: "file: rule", not "file:: rule".
+        detail = f"{column}{value}"
+        return f"{where}:{detail}: {self.rule}" if detail else f"{where}: {self.rule}"
 
 
 class DataValidationError(ValueError):

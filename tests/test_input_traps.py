@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import analysis as ma
+from analysis.errors import DataValidationError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
 
@@ -149,3 +150,14 @@ def test_peto_warns_about_omitted_rows():
     with pytest.warns(UserWarning, match=r"2 stud\(y/ies\).*omitted.*rows \[1, 3\]"):
         res = ma.peto(**TABLES)
     assert res.k == 2
+
+
+# 6. load_trials on a missing directory -----------------------------------------------------
+
+
+def test_missing_directory_message_has_no_double_colon():
+    with pytest.raises(DataValidationError) as info:
+        ma.load_trials("/nonexistent")
+    message = str(info.value)
+    assert "::" not in message
+    assert "/nonexistent: trials directory does not exist" in message
