@@ -6,6 +6,7 @@ internal error or a malformed message).
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -161,3 +162,22 @@ def test_missing_directory_message_has_no_double_colon():
     message = str(info.value)
     assert "::" not in message
     assert "/nonexistent: trials directory does not exist" in message
+
+
+# 7. target dose <= maximum dose -------------------------------------------------------------
+
+
+def test_target_dose_above_maximum_is_a_located_problem(tmp_path):
+    copy = tmp_path / "trials"
+    shutil.copytree(FIXTURE, copy)
+    arms = (copy / "arms.csv").read_text().splitlines()
+    line = next(i for i, row in enumerate(arms) if row.startswith("Alpha2001,drug30,"))
+    arms[line] = arms[line].replace(",fixed,30,30,", ",fixed,30,20,")
+    (copy / "arms.csv").write_text("\n".join(arms) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        ma.load_trials(copy)
+    problems = [p for p in info.value.problems if p.column == "dose_target_mg_day"]
+    assert len(problems) == 1
+    problem = problems[0]
+    assert (problem.file, problem.line, problem.value) == ("arms.csv", line + 1, "30")
+    assert "dose_max_mg_day" in problem.rule and "20" in problem.rule

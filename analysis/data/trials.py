@@ -10,7 +10,8 @@ Semantic rules (on top of the schema's types, allowed values and keys):
 - keys are unique and foreign keys resolve (arms to studies, outcomes to arms, contrast
   rows' ``comparator_arm_id`` to an arm of the same study);
 - every study has at least one control arm and one treatment arm;
-- every treatment arm has a dose (``dose_target_mg_day``);
+- every treatment arm has a dose (``dose_target_mg_day``), and it does not exceed the
+  arm's maximum dose (``dose_target_mg_day <= dose_max_mg_day`` when both are known);
 - the arms' ``n_randomised`` add up to the study's ``n_randomised_total`` when both are known;
 - each outcome row fills exactly the field set of its ``data_type`` (binary: events and total;
   continuous: mean, optionally sd and n; contrast: estimate, CI, measure and comparator arm);
@@ -150,6 +151,16 @@ def _check_studies_and_arms(
     _mask_report(
         problems, arms, no_dose, "dose_target_mg_day", "every treatment arm needs a dose"
     )
+    if {"dose_target_mg_day", "dose_max_mg_day"} <= set(typed.columns):
+        target = _numeric(arms, "dose_target_mg_day")
+        maximum = _numeric(arms, "dose_max_mg_day")
+        for index in np.flatnonzero((target > maximum).to_numpy()):
+            problems.append(Problem(
+                arms.raw.name, int(arms.raw.lines.iloc[index]), "dose_target_mg_day",
+                arms.raw.frame["dose_target_mg_day"].iloc[index],
+                f"target dose must be <= the maximum dose (dose_max_mg_day = "
+                f"{arms.raw.frame['dose_max_mg_day'].iloc[index]})",
+            ))
     n_arms = _numeric(arms, "n_randomised")
     sums = n_arms.groupby(typed["study_id"]).sum(min_count=1)
     complete = n_arms.notna().groupby(typed["study_id"]).all()
