@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "trim_and_fill": "analysis.bias",
     "leave_one_out": "analysis.sensitivity",
     "cumulative": "analysis.sensitivity",
+    "influence": "analysis.sensitivity",
     "back_transform": "analysis.results",
     "dose_response": "analysis.dose",
     "gl_covariance": "analysis.dose",
@@ -65,6 +66,7 @@ __all__ = [
     "effect_sizes",
     "egger_test",
     "gl_covariance",
+    "influence",
     "leave_one_out",
     "load_trials",
     "mantel_haenszel",
@@ -96,7 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import meta_regression, subgroup_analysis
     from analysis.results import back_transform
-    from analysis.sensitivity import cumulative, leave_one_out
+    from analysis.sensitivity import cumulative, influence, leave_one_out
 
 
 def __getattr__(name: str) -> Any:

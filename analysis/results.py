@@ -542,3 +542,79 @@ class DoseResponseResult:
                      "model", "method", "stage", "random", "level"):
             frame[name] = getattr(self, name)
         return frame
+
+
+#: Columns of :meth:`InfluenceResult.to_frame` before the ``dfbetas_<coef>`` columns.
+INFLUENCE_COLUMNS = ("study", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del",
+                     "hat", "weight")
+
+
+@dataclass(frozen=True, slots=True)
+class InfluenceResult:
+    r"""Result of :func:`analysis.sensitivity.influence` (metafor ``influence.rma.uni``).
+
+    One value per study in every array (input order; NaN for a study with missing data or
+    whose deletion fit failed, as metafor's NA). ``dfbetas`` has one column per coefficient
+    (``"intrcpt"``, moderators named as in :func:`analysis.regression.design_matrix`).
+    ``influential`` is metafor's rule: :math:`|\mathrm{DFFITS}| > 3\sqrt{p/(k-p)}`,
+    :math:`P(\chi^2_p \le D) > 0.5` for Cook's distance D, hat :math:`> 3p/k`, or any
+    :math:`|\mathrm{DFBETAS}| > 1`. ``tau2`` and ``qe`` are the full model's.
+    """
+
+    study: np.ndarray
+    rstudent: np.ndarray
+    dffits: np.ndarray
+    cook_d: np.ndarray
+    cov_r: np.ndarray
+    tau2_del: np.ndarray
+    qe_del: np.ndarray
+    hat: np.ndarray
+    weight: np.ndarray
+    dfbetas: pd.DataFrame
+    influential: np.ndarray
+    tau2: float
+    qe: float
+    k: int
+    p: int
+    method: str
+    ci_method: str
+    level: float
+    measure: str | None = None
+
+    def cutoffs(self) -> dict[str, float]:
+        r"""Return the cut-offs of metafor's rule for ``influential``.
+
+        ``dffits``: :math:`3\sqrt{p/(k-p)}`; ``cook_d``: the median of :math:`\chi^2_p`;
+        ``hat``: :math:`3p/k`; ``dfbetas``: 1.
+        """
+        k, p = self.k, self.p
+        return {"dffits": 3 * float(np.sqrt(p / (k - p))) if k > p else float("nan"),
+                "cook_d": float(stats.chi2.ppf(0.5, p)), "hat": 3 * p / k, "dfbetas": 1.0}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per study.
+
+        Columns ``study, rstudent, dffits, cook_d, cov_r, tau2_del, qe_del, hat, weight,
+        dfbetas_<coef>..., influential``.
+        """
+        data: dict[str, object] = {name: getattr(self, name) for name in INFLUENCE_COLUMNS}
+        for coef in self.dfbetas.columns:
+            data[f"dfbetas_{coef}"] = self.dfbetas[coef].to_numpy()
+        data["influential"] = np.asarray(self.influential, dtype=bool)
+        return pd.DataFrame(data)
+
+    def __str__(self) -> str:
+        frame = self.to_frame()
+        table = frame.drop(columns=["influential"]).rename(columns={
+            "cook_d": "cook.d", "cov_r": "cov.r", "tau2_del": "tau2.del", "qe_del": "QE.del"})
+        table["inf"] = np.where(frame["influential"], "*", "")
+        table = table.set_index("study")
+        table.index.name = None
+        text = table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="NA")
+        head = (f"Influence diagnostics (metafor influence.rma.uni), {self.method} "
+                f"{'Knapp-Hartung' if self.ci_method.startswith('hksj') else 'z'}, "
+                f"k = {self.k}, p = {self.p}; tau2 = {self.tau2:.4f}, QE = {self.qe:.4f}")
+        return f"{head}\n\n{text}\n\n* influential (metafor's rule)"
+
+
+__all__ += ["INFLUENCE_COLUMNS", "InfluenceResult"]

@@ -7,7 +7,8 @@ statistics, returns the Axes, and never saves; the command line saves with
 
 Functions: :func:`forest_plot` (with :func:`forest_figure_size`), :func:`funnel_plot`,
 :func:`dose_response_plot`, :func:`cumulative_plot`, :func:`leave_one_out_plot`,
-:func:`labbe_plot`, :func:`baujat_plot`, :func:`bubble_plot`.
+:func:`labbe_plot`, :func:`baujat_plot`, :func:`bubble_plot`, :func:`influence_plot` (also
+as ``influence``; it takes ``fig=None`` and returns the Figure, having eight panels).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from analysis.plots.forest import (
     overall_effect_text,
 )
 from analysis.plots.funnel import funnel_plot
+from analysis.plots.influence_panels import influence_plot
 from analysis.plots.sensitivity import cumulative_plot, leave_one_out_plot
 from analysis.plots.style import savefig_kwargs
+
+#: ``plots.influence(result)``: the same function as :func:`influence_plot`.
+influence = influence_plot
 
 __all__ = [
     "baujat_plot",
@@ -34,6 +39,8 @@ __all__ = [
     "forest_plot",
     "funnel_plot",
     "heterogeneity_text",
+    "influence",
+    "influence_plot",
     "labbe_plot",
     "leave_one_out_plot",
     "overall_effect_text",
