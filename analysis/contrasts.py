@@ -286,7 +286,9 @@ def contrasts(
     ------
     ValueError
         For an unknown measure, multi-arm choice or time point; for an outcome absent from
-        ``trials`` (the message lists the outcomes present); for a measure that does not fit
+        ``trials`` and from its outcome vocabulary (``trials.attrs["outcome_vocabulary"]``,
+        set by :func:`analysis.load_trials`; the message lists the outcomes present; a
+        vocabulary code without data gives an empty frame); for a measure that does not fit
         the outcome (a binary measure on a continuous outcome or the reverse, unless the
         outcome has reported estimates of that measure).
     """
@@ -360,9 +362,13 @@ def _check_outcome(trials: pd.DataFrame, rows: pd.DataFrame, outcome: str, measu
                    kind: str) -> None:
     """Refuse an outcome that is not in the data, or a measure the outcome's rows cannot give."""
     if rows.empty:
+        vocabulary = trials.attrs.get("outcome_vocabulary") or ()
+        if outcome in vocabulary:
+            return  # a known outcome code without data: an empty result (a gap), not a typo
         present = sorted(str(o) for o in trials["outcome"].dropna().unique())
+        known = " (nor in the descriptor's outcome vocabulary)" if vocabulary else ""
         raise ValueError(
-            f"argument 'outcome' = {outcome!r} is not in the data; outcomes present: "
+            f"argument 'outcome' = {outcome!r} is not in the data{known}; outcomes present: "
             + ", ".join(repr(o) for o in present)
         )
     types = set(rows["data_type"].dropna())

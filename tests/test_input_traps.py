@@ -76,6 +76,12 @@ def test_misspelled_outcome_lists_outcomes_present(trials):
         ma.contrasts(trials, outcome="abstinance", measure="OR")
 
 
+def test_vocabulary_outcome_without_data_is_an_empty_result(trials):
+    # 'relapse' is in the shipped descriptor's outcome vocabulary but has no rows: a gap the
+    # report lists, not a typo.
+    assert ma.contrasts(trials, outcome="relapse", measure="OR").empty
+
+
 def test_binary_measure_on_continuous_outcome(trials):
     with pytest.raises(ValueError,
                        match=r"measure.*'OR'.*'percent_days_abstinent' is continuous; use MD, SMD"):

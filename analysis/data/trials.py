@@ -154,12 +154,12 @@ def _check_studies_and_arms(
     if {"dose_target_mg_day", "dose_max_mg_day"} <= set(typed.columns):
         target = _numeric(arms, "dose_target_mg_day")
         maximum = _numeric(arms, "dose_max_mg_day")
-        for index in np.flatnonzero((target > maximum).to_numpy()):
+        for row in np.flatnonzero((target > maximum).to_numpy()):
             problems.append(Problem(
-                arms.raw.name, int(arms.raw.lines.iloc[index]), "dose_target_mg_day",
-                arms.raw.frame["dose_target_mg_day"].iloc[index],
+                arms.raw.name, int(arms.raw.lines.iloc[row]), "dose_target_mg_day",
+                arms.raw.frame["dose_target_mg_day"].iloc[row],
                 f"target dose must be <= the maximum dose (dose_max_mg_day = "
-                f"{arms.raw.frame['dose_max_mg_day'].iloc[index]})",
+                f"{arms.raw.frame['dose_max_mg_day'].iloc[row]})",
             ))
     n_arms = _numeric(arms, "n_randomised")
     sums = n_arms.groupby(typed["study_id"]).sum(min_count=1)
@@ -315,7 +315,20 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
         _check_outcomes(checked["outcomes"], checked["arms"], problems)
     if problems:
         raise DataValidationError(problems, str(directory))
-    return {name: item.typed for name, item in checked.items()}
+    tables = {name: item.typed for name, item in checked.items()}
+    vocabulary = _outcome_vocabulary(checked["outcomes"].schema)
+    if vocabulary is not None:
+        tables["outcomes"].attrs["outcome_vocabulary"] = vocabulary
+    return tables
+
+
+def _outcome_vocabulary(schema: ResourceSchema) -> tuple[str, ...] | None:
+    """Return the descriptor's allowed outcome codes (the ``outcome`` field's enum), if any."""
+    for field in schema.fields:
+        if field.get("name") == "outcome":
+            enum = field.get("constraints", {}).get("enum")
+            return tuple(str(code) for code in enum) if enum else None
+    return None
 
 
 def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -330,7 +343,9 @@ def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per outcome observation with the arm's and the study's attributes.
+        One row per outcome observation with the arm's and the study's attributes;
+        ``attrs["outcome_vocabulary"]`` holds the descriptor's outcome codes (used by
+        :func:`analysis.contrasts` to tell a known outcome without data from a misspelling).
     """
     studies = tables["studies"].rename(
         columns={"source_location": "study_source_location", "notes": "study_notes"}
@@ -350,7 +365,10 @@ def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     )
     joined = joined.merge(comparators, on=["study_id", "comparator_arm_id"], how="left",
                           validate="many_to_one")
-    return joined.merge(studies, on="study_id", how="left", validate="many_to_one")
+    joined = joined.merge(studies, on="study_id", how="left", validate="many_to_one")
+    if "outcome_vocabulary" in tables["outcomes"].attrs:
+        joined.attrs["outcome_vocabulary"] = tables["outcomes"].attrs["outcome_vocabulary"]
+    return joined
 
 
 def load_trials(path: str | Path | None = None) -> pd.DataFrame:
