@@ -6,8 +6,10 @@ pools with weights :math:`w_i = 1/(v_i + \hat\tau^2)`, and reports heterogeneity
 Q-profile confidence intervals for :math:`\tau^2`, I² and H² (metafor ``confint``) and the
 prediction interval (metafor ``predict``).
 
-All estimators are written once, vectorised over rows of a 2-D array: a single analysis is a
-batch of one row, so ``pool(yi2d, vi2d)`` and a loop of ``pool(yi, vi)`` run the same code.
+The estimators are the rma.uni core's (:mod:`analysis.heterogeneity`, written once): a 2-D
+input runs its batched back-end (one row per analysis), a single analysis its scalar one, and
+the property tests hold the two together; ML and REML return the global maximum of the
+(restricted) likelihood.
 
 References
 ----------
