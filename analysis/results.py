@@ -128,6 +128,15 @@ class PoolResult:
         """Square root of ``tau2``."""
         return float(np.sqrt(self.tau2))
 
+    def summary(self) -> str:
+        """Return a readable summary (model, heterogeneity, estimate, intervals)."""
+        from analysis.summaries import summarise_pool
+
+        return summarise_pool(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame (without ``weights``).
 
@@ -200,6 +209,18 @@ class BatchPoolResult:
             single["ci_method"] = "z"
         return PoolResult(**single)  # type: ignore[arg-type]
 
+    def summary(self) -> str:
+        """Return a short description and the first rows of :meth:`to_frame`."""
+        frame = self.to_frame()
+        cols = ["k", "estimate", "se", "ci_low", "ci_high", "tau2", "i2", "q_pvalue"]
+        head = frame[cols].head(10).to_string(float_format=lambda x: f"{x:.4f}")
+        more = "" if len(self) <= 10 else f"\n... {len(self) - 10} more rows (to_frame())"
+        return (f"{len(self)} analyses; tau² estimator {self.method}; {self.ci_method} "
+                f"inference; {int((~self.converged).sum())} not converged\n{head}{more}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a tidy DataFrame with one row per analysis (without ``weights``)."""
         data = {
@@ -249,6 +270,15 @@ class MantelHaenszelResult:
     convention: str = "metafor"
     model: str = "fixed"
 
+    def summary(self) -> str:
+        """Return a readable summary (model, heterogeneity, estimate, intervals)."""
+        from analysis.summaries import summarise_pool
+
+        return summarise_pool(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame."""
         frame = pd.DataFrame([_scalar_row(self)])
@@ -292,6 +322,15 @@ class MetaRegressionResult:
     tau2_ci_high: float = float("nan")
     converged: bool = True
 
+    def summary(self) -> str:
+        """Return a readable summary in metafor's layout (tests, coefficient table)."""
+        from analysis.summaries import summarise_meta_regression
+
+        return summarise_meta_regression(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_frame(self) -> pd.DataFrame:
         """Return one row per coefficient with the model-level statistics repeated."""
         frame = pd.DataFrame(
@@ -331,6 +370,15 @@ class SubgroupResult:
     tau2_model: str
     level: float
     results: dict[str, PoolResult]
+
+    def summary(self) -> str:
+        """Return a readable summary (one line per subgroup, the test for differences)."""
+        from analysis.summaries import summarise_subgroups
+
+        return summarise_subgroups(self)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
         """Return the per-subgroup table with the test columns repeated on every row."""
