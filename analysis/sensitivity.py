@@ -41,20 +41,26 @@ def leave_one_out(
     level: float = 0.95,
     *,
     control: Control | Mapping[str, Any] | None = None,
+    study: Any = None,
 ) -> pd.DataFrame:
     """Refit the model omitting each study in turn.
 
     Parameters
     ----------
     yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
+        optionally a ``study`` or ``label`` column used as labels, as from
+        :func:`analysis.contrasts`).
     method, ci, level, control
         As in :func:`analysis.pooling.pool`.
+    study : array_like, optional
+        One label per study (default: the frame's ``study``/``label`` column, else
+        ``"1"``..``"k"`` as metafor's ``slab``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per omitted study (``study`` is its 0-based position): ``k, estimate, se,
+        One row per omitted study (``study`` is its label, a string): ``k, estimate, se,
         zval, pvalue, ci_low, ci_high, q, q_pvalue, tau2, i2, h2``. Rows whose fit fails are
         NaN, as metafor leaves them NA. Studies with missing ``yi``/``vi`` get NaN rows.
 
@@ -66,6 +72,7 @@ def leave_one_out(
     y, v = _inputs(yi, vi)
     ok = np.isfinite(y) & np.isfinite(v)
     k = y.size
+    labels = _study_labels(yi, study, k)
     if ok.sum() < 2:
         raise ValueError("leave-one-out needs at least 2 studies")
     ym = np.where(ok, y, np.nan)
@@ -74,7 +81,7 @@ def leave_one_out(
     yy[np.arange(k), np.arange(k)] = np.nan
     res = pool(yy, vv, method=method, ci=ci, level=level, tau2_ci=False, control=control,
                errors="nan")
-    frame = _frame(res, np.arange(k))
+    frame = _frame(res, labels)
     frame.loc[~ok, COLUMNS[1:]] = np.nan
     return frame
 
@@ -88,24 +95,28 @@ def cumulative(
     level: float = 0.95,
     *,
     control: Control | Mapping[str, Any] | None = None,
+    study: Any = None,
 ) -> pd.DataFrame:
     """Cumulative meta-analysis: add studies one at a time in the order of ``order``.
 
     Parameters
     ----------
     yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
+        optionally a ``study`` or ``label`` column used as labels).
     order : array_like, optional
         Sort key per study (e.g. publication year); ties keep the input order (R's stable
         ``order()``). Default: input order.
     method, ci, level, control
         As in :func:`analysis.pooling.pool`.
+    study : array_like, optional
+        One label per study, in input order (as :func:`leave_one_out`).
 
     Returns
     -------
     pandas.DataFrame
         Row j is the model fitted to the first j + 1 studies in that order; ``study`` is the
-        0-based position of the study added at that step. Columns as :func:`leave_one_out`.
+        label of the study added at that step. Columns as :func:`leave_one_out`.
 
     Notes
     -----
@@ -113,6 +124,7 @@ def cumulative(
     """
     y, v = _inputs(yi, vi)
     k = y.size
+    labels = _study_labels(yi, study, k)
     if order is None:
         idx = np.arange(k)
     else:
@@ -127,7 +139,7 @@ def cumulative(
     first = int(np.argmax(ok))
     res = pool(yy[first:], vv[first:], method=method, ci=ci, level=level, tau2_ci=False,
                control=control, errors="nan")
-    frame = _frame(res, idx[first:])
+    frame = _frame(res, labels[idx[first:]])
     return frame.reset_index(drop=True)
 
 

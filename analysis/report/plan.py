@@ -335,8 +335,9 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     loo = None
     if plan.leave_one_out and len(data) >= MIN_STUDIES_LEAVE_ONE_OUT:
         loo = leave_one_out(data["yi"].to_numpy(float), data["vi"].to_numpy(float),
-                            method=plan.method, ci=plan.ci, level=plan.level)
-        loo.insert(0, "omitted", data["label"].to_numpy())
+                            method=plan.method, ci=plan.ci, level=plan.level,
+                            study=data["label"].to_numpy())
+        loo.insert(0, "omitted", loo["study"].to_numpy())
 
     without = None
     if plan.exclude_derived:
@@ -350,9 +351,9 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     cumulative_frame = None
     if len(data) >= 2:
         cumulative_frame = cumulative(yi, vi, order=data["year"].to_numpy(float),
-                                      method=plan.method, ci=plan.ci, level=plan.level)
-        cumulative_frame.insert(0, "added", data["label"].to_numpy()[
-            cumulative_frame["study"].to_numpy(int)])
+                                      method=plan.method, ci=plan.ci, level=plan.level,
+                                      study=data["label"].to_numpy())
+        cumulative_frame.insert(0, "added", cumulative_frame["study"].to_numpy())
     enough = len(data) >= MIN_STUDIES_DIAGNOSTICS
     baujat_frame = baujat(yi, vi, method=plan.method) if enough else None
     regression = None
