@@ -221,8 +221,8 @@ def effect_sizes(
     Returns
     -------
     pandas.DataFrame
-        Columns ``yi`` and ``vi``; NaN where not estimable (e.g. a zero cell with
-        ``to="none"``).
+        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records);
+        NaN where not estimable (e.g. a zero cell with ``to="none"``).
 
     Warns
     -----
@@ -268,7 +268,8 @@ def effect_sizes(
     bad = ~np.isfinite(yi) | ~np.isfinite(vi) | (vi < 0)
     yi = np.where(bad, np.nan, yi)
     vi = np.where(bad, np.nan, vi)
-    return pd.DataFrame({"yi": yi, "vi": vi})
+    # the measure travels with the data: pool() records it, tables and plots back-transform
+    return pd.DataFrame({"yi": yi, "vi": vi, "measure": measure})
 
 
 def _z(level: float) -> float:
@@ -334,7 +335,7 @@ def effect_from_estimate(
     Returns
     -------
     pandas.DataFrame
-        Columns ``yi``, ``vi``.
+        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records).
 
     Raises
     ------
@@ -374,7 +375,7 @@ def effect_from_estimate(
     if se is not None:
         given = as_float_array("se", se)
         sei = np.where(np.isnan(given), sei, given)
-    return pd.DataFrame({"yi": yi, "vi": sei**2})
+    return pd.DataFrame({"yi": yi, "vi": sei**2, "measure": measure})
 
 
 def sd_from_se(se: Any, n: Any) -> np.ndarray:

@@ -69,3 +69,15 @@ def test_batch_and_mantel_haenszel_print() -> None:
     mh = ma.mantel_haenszel([4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220],
                             measure="OR")
     assert "Mantel-Haenszel" in str(mh) and "OR " in str(mh)
+
+
+def test_the_measure_travels_from_effect_sizes_to_the_pooled_result() -> None:
+    # Trap: effect_sizes()/effect_from_estimate() lost the measure, so pool() recorded None
+    # and plots drew log odds ratios on a linear axis.
+    es = ma.effect_sizes("OR", events_t=[4, 6, 3], n_t=[123, 306, 231], events_c=[11, 29, 11],
+                         n_c=[139, 303, 220])
+    assert (es["measure"] == "OR").all()
+    assert ma.pool(es).measure == "OR"
+    ef = ma.effect_from_estimate([1.5, 0.8], [1.1, 0.5], [2.0, 1.3], measure="HR")
+    assert ma.pool(ef).measure == "HR"
+    assert "HR " in str(ma.pool(ef))
