@@ -147,6 +147,8 @@ class Rows(Protocol):
 
     def masked_y(self) -> np.ndarray: ...  # noqa: D102
 
+    def per_row(self, values: np.ndarray) -> Any: ...  # noqa: D102
+
     def proj(self, w: np.ndarray) -> Projection: ...  # noqa: D102
 
     def take(self, idx: np.ndarray) -> Rows: ...  # noqa: D102
@@ -392,6 +394,10 @@ class _MaskedRows:
         """Return ``y`` with NaN on padding."""
         return np.where(self.m, self.y, np.nan)
 
+    def per_row(self, values: np.ndarray) -> np.ndarray:
+        """Return one value per row (from :meth:`masked_y`-shaped reductions) as they are."""
+        return values
+
 
 @dataclass(slots=True)
 class InterceptRows(_MaskedRows):
@@ -481,6 +487,10 @@ class ScalarIntercept:
     def masked_y(self) -> np.ndarray:
         """Return ``y`` as a one-row array."""
         return self.y[None, :]
+
+    def per_row(self, values: np.ndarray) -> float:
+        """Return the one row's value (of a reduction over :meth:`masked_y`) as a float."""
+        return float(values[0])
 
     def proj(self, w: np.ndarray) -> _ScalarProjection:
         """Return the projection at weights ``w``."""

@@ -86,8 +86,7 @@ def _tau2_sj0(d: Rows) -> Any:
     """SJ's start: the unweighted variance of y with divisor k (metafor, any design)."""
     y = d.masked_y()
     dev = y - np.nanmean(y, axis=1, keepdims=True)
-    out = np.nansum(dev * dev, axis=1) / d.k
-    return float(out[0]) if isinstance(d, ScalarIntercept) else out
+    return d.per_row(np.nansum(dev * dev, axis=1)) / d.k
 
 
 def _closed_form(b: Basis, method: str) -> Any:

@@ -26,7 +26,6 @@ Biometrics 41:55-68 (MH RR). Sato T, Greenland S, Robins JM (1989). Biometrics 4
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +50,30 @@ CONVENTIONS = ("metafor", "revman5")
 # --------------------------------------------------------------------------------------------
 
 
+#: Fields of the core's fit that a pooled result reports as they are.
+_HETEROGENEITY_FIELDS = ("tau2", "se_tau2", "df", "q", "q_df", "q_pvalue", "i2", "h2",
+                         "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "h2_ci_low",
+                         "h2_ci_high")
+
+
+def _pooled(fit: Mapping[str, Any], mu: Any, var: Any, k: Any, level: float,
+            convention: str) -> dict[str, Any]:
+    """Return the tests and the confidence and prediction intervals (rows or one fit)."""
+    se = np.sqrt(var)
+    zval, pval, crit = wald(mu, se, fit["df"], level)
+    out = {name: fit[name] for name in _HETEROGENEITY_FIELDS}
+    out.update(estimate=mu, se=se, zval=zval, pvalue=pval, ci_low=mu - crit * se,
+               ci_high=mu + crit * se, k=k)
+    if convention == "revman5":
+        # Higgins, Thompson & Spiegelhalter (2009): t on k - 2 df (RevMan 5).
+        with np.errstate(invalid="ignore"):
+            crit = np.where(k >= 3, special.stdtrit(np.maximum(k - 2, 1), 1 - (1 - level) / 2),
+                            np.nan)
+    half = crit * np.sqrt(var + fit["tau2"])
+    out.update(pi_low=mu - half, pi_high=mu + half)
+    return out
+
+
 def _engine(
     y: np.ndarray,
     v: np.ndarray,
@@ -67,27 +90,8 @@ def _engine(
     d = InterceptRows.build(y, v, m)
     fit = fit_heterogeneity(d, method, ci, level, tau2_ci=tau2_ci, control=con,
                             convention=convention, errors=errors)
-    k = d.k
-    mu = fit.beta[:, 0]
-    se = np.sqrt(fit.vb[:, 0, 0])
-    zval, pval, crit = wald(mu, se, fit.df, level)
-    out: dict[str, np.ndarray] = {
-        "estimate": mu, "se": se, "zval": zval, "pvalue": pval,
-        "ci_low": mu - crit * se, "ci_high": mu + crit * se,
-        "tau2": fit.tau2, "se_tau2": fit.se_tau2, "df": fit.df, "k": k.astype(int),
-        "q": fit.q, "q_df": fit.q_df, "q_pvalue": fit.q_pvalue, "i2": fit.i2, "h2": fit.h2,
-        "tau2_ci_low": fit.tau2_ci_low, "tau2_ci_high": fit.tau2_ci_high,
-        "i2_ci_low": fit.i2_ci_low, "i2_ci_high": fit.i2_ci_high,
-        "h2_ci_low": fit.h2_ci_low, "h2_ci_high": fit.h2_ci_high,
-    }
-    if convention == "revman5":
-        # Higgins, Thompson & Spiegelhalter (2009): t on k - 2 df (RevMan 5).
-        with np.errstate(invalid="ignore"):
-            crit = np.where(k >= 3, special.stdtrit(np.maximum(k - 2, 1), 1 - (1 - level) / 2),
-                            np.nan)
-    half = crit * np.sqrt(se**2 + fit.tau2)
-    out["pi_low"] = mu - half
-    out["pi_high"] = mu + half
+    fields = {name: getattr(fit, name) for name in _HETEROGENEITY_FIELDS}
+    out = _pooled(fields, fit.beta[:, 0], fit.vb[:, 0, 0], d.k.astype(int), level, convention)
     with np.errstate(invalid="ignore"):
         out["weights"] = np.where(m, 100 * fit.w / rsum(fit.w)[:, None], np.nan)
     out["converged"] = fit.converged
@@ -103,21 +107,10 @@ def _single(y: np.ndarray, v: np.ndarray, method: str, ci: str, level: float, ta
             con: Control) -> dict[str, Any]:
     """One analysis through the scalar drivers: the fields of :func:`_engine`, as floats."""
     fit = fit_one(ScalarIntercept.build(y, v), method, ci, level, tau2_ci=tau2_ci, control=con)
-    mu, var = fit["beta"], fit["vb"]
-    se = math.sqrt(var)
-    zval, pval, crit = (float(x) for x in wald(mu, se, fit["df"], level))
-    half = crit * math.sqrt(var + fit["tau2"])
-    k = y.size
-    return {
-        "estimate": mu, "se": se, "zval": zval, "pvalue": pval, "ci_low": mu - crit * se,
-        "ci_high": mu + crit * se, "tau2": fit["tau2"], "se_tau2": float(fit["se_tau2"]),
-        "df": float(fit["df"]), "k": k, "q": float(fit["q"]), "q_df": fit["q_df"],
-        "q_pvalue": float(fit["q_pvalue"]), "i2": float(fit["i2"]), "h2": float(fit["h2"]),
-        "tau2_ci_low": fit["tau2_ci_low"], "tau2_ci_high": fit["tau2_ci_high"],
-        "i2_ci_low": fit["i2_ci_low"], "i2_ci_high": fit["i2_ci_high"],
-        "h2_ci_low": fit["h2_ci_low"], "h2_ci_high": fit["h2_ci_high"],
-        "pi_low": mu - half, "pi_high": mu + half, "weights": 100 * fit["w"] / fit["w"].sum(),
-    }
+    out = {key: float(val) for key, val in
+           _pooled(fit, fit["beta"], fit["vb"], y.size, level, "metafor").items()}
+    out["weights"] = 100 * fit["w"] / fit["w"].sum()
+    return out
 
 
 # --------------------------------------------------------------------------------------------

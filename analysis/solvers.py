@@ -45,15 +45,12 @@ _CHUNK = 256
 
 def pm_upper(d: Rows, con: Control) -> Any:
     """Upper end of the PM search: ``max(100, 10 mad(y)^2)`` (metafor) or ``tau2_max``."""
-    n = 1 if isinstance(d, ScalarIntercept) else d.k.size
+    y = d.masked_y()
     if con.tau2_max is not None:
-        out = np.full(n, float(con.tau2_max))
-    else:
-        y = d.masked_y()
-        med = np.nanmedian(y, axis=1)
-        mad = 1.4826 * np.nanmedian(np.abs(y - med[:, None]), axis=1)
-        out = np.maximum(100.0, 10 * mad**2)
-    return float(out[0]) if isinstance(d, ScalarIntercept) else out
+        return d.per_row(np.full(y.shape[0], float(con.tau2_max)))
+    med = np.nanmedian(y, axis=1)
+    mad = 1.4826 * np.nanmedian(np.abs(y - med[:, None]), axis=1)
+    return d.per_row(np.maximum(100.0, 10 * mad**2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,17 +206,17 @@ _FRACTIONS: dict[int, np.ndarray] = {}
 def _grid(vmin: Any, bound: Any) -> np.ndarray:
     """Grid in log tau^2 from GRID_LOW * min(v) (at most 14 decades below T) up to T, and 0.
 
-    1-D for one analysis, n x G for rows.
+    ``vmin`` and ``bound`` are floats (one analysis: a 1-D grid) or arrays (rows: n x G, as
+    many points as the widest row needs).
     """
-    vmin, bound = np.atleast_1d(vmin), np.atleast_1d(bound)
     lo = np.minimum(np.maximum(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
-    decades = np.log10(bound / lo)
-    g = max(int(np.ceil(GRID_PER_DECADE * float(decades.max()))) + 1, 2)
+    ratio = bound / lo
+    g = max(int(np.ceil(GRID_PER_DECADE * float(np.log10(np.max(ratio))))) + 1, 2)
     frac = _FRACTIONS.get(g)
     if frac is None:
         frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
-    grid = lo[:, None] * (bound / lo)[:, None] ** frac[None, :]
-    return np.concatenate([np.zeros((bound.size, 1)), grid], axis=1)
+    grid = np.asarray(lo)[..., None] * np.asarray(ratio)[..., None] ** frac
+    return np.concatenate([np.zeros((*grid.shape[:-1], 1)), grid], axis=-1)
 
 
 def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray,
@@ -402,13 +399,7 @@ def global_one(b: Basis, method: str, con: Control) -> tuple[float, bool]:
     bound = float(score_bound(d, reml))
     if bound <= 0:
         return 0.0, True
-    vmin = float(d.v.min())
-    lo = min(max(GRID_LOW * vmin, bound * 10.0**-GRID_DECADES_MAX), bound * 0.5)
-    g = max(math.ceil(GRID_PER_DECADE * math.log10(bound / lo)) + 1, 2)
-    frac = _FRACTIONS.get(g)
-    if frac is None:
-        frac = _FRACTIONS.setdefault(g, np.linspace(0.0, 1.0, g))
-    grid = np.concatenate([[0.0], lo * (bound / lo) ** frac])  # as _grid, for one analysis
+    grid = _grid(float(d.v.min()), bound)
     s = d.score_grid(grid, reml)
     ups = np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))
     cands = [0.0] if s[0] <= 0 else []
