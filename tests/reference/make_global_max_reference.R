@@ -157,31 +157,7 @@ for (m in c("ML", "REML")) {
 # ------------------------------------------------------------------------------------------
 # JSON writer (full double precision, %.17g) -- as in make_reference.R
 # ------------------------------------------------------------------------------------------
-esc_str <- function(s) {
-  s <- iconv(enc2utf8(s), "UTF-8", "ASCII", sub = "?")
-  s <- gsub("\\", "\\\\", s, fixed = TRUE)
-  s <- gsub("\"", "\\\"", s, fixed = TRUE)
-  s <- gsub("\n", "\\n", s, fixed = TRUE)
-  paste0("\"", s, "\"")
-}
-to_json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x) && !inherits(x, "AsIs")) {
-    if (!is.null(names(x))) {
-      if (length(x) == 0) return("{}")
-      return(paste0("{", paste0(esc_str(names(x)), ":", vapply(x, to_json, ""), collapse = ","), "}"))
-    }
-    return(paste0("[", paste0(vapply(x, to_json, ""), collapse = ","), "]"))
-  }
-  asis <- inherits(x, "AsIs")
-  x <- unclass(x)
-  if (is.factor(x)) x <- as.character(x)
-  vals <- if (is.character(x)) ifelse(is.na(x), "null", esc_str(x))
-          else if (is.logical(x)) ifelse(is.na(x), "null", ifelse(x, "true", "false"))
-          else { x <- as.numeric(x); ifelse(is.finite(x), sprintf("%.17g", x), "null") }
-  if (length(vals) == 1 && !asis) return(vals)
-  paste0("[", paste0(vals, collapse = ","), "]")
-}
+source(file.path("tests", "reference", "json_writer.R"))
 
 ids <- vapply(cases, function(cc) cc$id, "")
 if (anyDuplicated(ids)) stop("duplicate case ids: ", paste(ids[duplicated(ids)], collapse = ", "))
