@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -461,33 +462,41 @@ def check_pool_chunk(chunk: int, size: int, keep: int = 50) -> dict:
         res["seconds_bf"] += time.perf_counter() - t1
         res["seconds_solver"] += t1 - t0
         res["top_hit"] += int(bf.top_hit.sum())
-        d = prepare(yb, vb)
-        for which, m in ((0, "ml"), (1, "reml")):
-            tau = ours[m]
-            ok = np.isfinite(tau)
-            ll = loglik_exact(d, np.where(ok, np.maximum(tau, 0.0), 0.0))[which]
-            best = bf.ll_ml if m == "ml" else bf.ll_reml
-            btau = bf.tau2_ml if m == "ml" else bf.tau2_reml
-            nm = bf.nmax_ml if m == "ml" else bf.nmax_reml
-            short = np.where(ok, best - ll, np.inf)
-            st = stats[m]
-            bad = short > TOL
-            st["fail"] += int(bad.sum())
-            st["nonconv"] += int((~ok).sum())
-            st["multi"] += int((nm > 1).sum())
-            if ok.any():
-                st["worst"] = max(st["worst"], float(short[ok].max()))
-            for i in np.nonzero(bad)[0][: max(0, keep - len(st["cases"]))]:
-                st["cases"].append({
-                    "chunk": chunk, "size": size, "row": int(rows[i]),
-                    "scenario": SCENARIOS[scen[rows[i]]],
-                    "yi": yb[i][np.isfinite(yb[i])].tolist(),
-                    "vi": vb[i][np.isfinite(vb[i])].tolist(),
-                    "tau2_ours": float(tau[i]), "loglik_ours": float(ll[i]),
-                    "tau2_bf": float(btau[i]), "loglik_bf": float(best[i]),
-                    "n_local_max": int(nm[i])})
+        _tally(stats, prepare(yb, vb), ours, bf, keep, lambda i, rows=rows, yb=yb, vb=vb: {
+            "chunk": chunk, "size": size, "row": int(rows[i]),
+            "scenario": SCENARIOS[scen[rows[i]]],
+            "yi": yb[i][np.isfinite(yb[i])].tolist(),
+            "vi": vb[i][np.isfinite(vb[i])].tolist()})
     res.update(stats)
     return res
+
+
+def _tally(stats: dict, d: Any, ours: dict, bf: Any, keep: int, case: Any) -> None:
+    """Add one block's ML and REML comparison (solver vs brute force) to ``stats``.
+
+    ``case(i)`` gives the inputs of row ``i`` for the saved failing cases.
+    """
+    for which, m in ((0, "ml"), (1, "reml")):
+        tau = ours[m]
+        ok = np.isfinite(tau)
+        ll = loglik_exact(d, np.where(ok, np.maximum(tau, 0.0), 0.0))[which]
+        best = bf.ll_ml if m == "ml" else bf.ll_reml
+        btau = bf.tau2_ml if m == "ml" else bf.tau2_reml
+        nm = bf.nmax_ml if m == "ml" else bf.nmax_reml
+        short = np.where(ok, best - ll, np.inf)
+        st = stats[m]
+        bad = short > TOL
+        st["fail"] += int(bad.sum())
+        st["nonconv"] += int((~ok).sum())
+        st["multi"] += int((nm > 1).sum())
+        if ok.any():
+            st["worst"] = max(st["worst"], float(short[ok].max()))
+        for i in np.nonzero(bad)[0][: max(0, keep - len(st["cases"]))]:
+            st["cases"].append({
+                **case(int(i)),
+                "tau2_ours": float(tau[i]), "loglik_ours": float(ll[i]),
+                "tau2_bf": float(btau[i]), "loglik_bf": float(best[i]),
+                "n_local_max": int(nm[i])})
 
 
 def check_regression_chunk(chunk: int, size: int, keep: int = 50) -> dict:
@@ -521,31 +530,10 @@ def check_regression_chunk(chunk: int, size: int, keep: int = 50) -> dict:
         res["seconds_bf"] += time.perf_counter() - t1
         res["seconds_solver"] += t1 - t0
         res["top_hit"] += int(bf.top_hit.sum())
-        d = prepare(Y, V, X)
-        for which, m in ((0, "ml"), (1, "reml")):
-            tau = ours[m]
-            ok = np.isfinite(tau)
-            ll = loglik_exact(d, np.where(ok, np.maximum(tau, 0.0), 0.0))[which]
-            best = bf.ll_ml if m == "ml" else bf.ll_reml
-            btau = bf.tau2_ml if m == "ml" else bf.tau2_reml
-            nm = bf.nmax_ml if m == "ml" else bf.nmax_reml
-            short = np.where(ok, best - ll, np.inf)
-            st = stats[m]
-            bad = short > TOL
-            st["fail"] += int(bad.sum())
-            st["nonconv"] += int((~ok).sum())
-            st["multi"] += int((nm > 1).sum())
-            if ok.any():
-                st["worst"] = max(st["worst"], float(short[ok].max()))
-            for j in np.nonzero(bad)[0][: max(0, keep - len(st["cases"]))]:
-                i = idx[j]
-                st["cases"].append({
-                    "chunk": chunk, "size": size, "row": i, "scenario": int(data[i][3]),
-                    "yi": data[i][0].tolist(), "vi": data[i][1].tolist(),
-                    "mods": data[i][2].tolist(),
-                    "tau2_ours": float(tau[j]), "loglik_ours": float(ll[j]),
-                    "tau2_bf": float(btau[j]), "loglik_bf": float(best[j]),
-                    "n_local_max": int(nm[j])})
+        _tally(stats, prepare(Y, V, X), ours, bf, keep, lambda j, idx=idx: {
+            "chunk": chunk, "size": size, "row": idx[j], "scenario": int(data[idx[j]][3]),
+            "yi": data[idx[j]][0].tolist(), "vi": data[idx[j]][1].tolist(),
+            "mods": data[idx[j]][2].tolist()})
     res.update(stats)
     return res
 
