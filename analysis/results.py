@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analysis._checks import as_float_array, check_level
 
@@ -570,7 +570,7 @@ class DoseResponseResult:
         lev = self.level if level is None else check_level(level)
         dose = as_float_array("doses", doses)
         est, se = self._rows(dose, reference)
-        crit = stats.norm.ppf(0.5 + lev / 2)
+        crit = special.ndtri(0.5 + lev / 2)
         return pd.DataFrame({
             "dose": dose,
             "reference": np.nan if reference is None else float(reference),
@@ -637,7 +637,7 @@ class InfluenceResult:
         """
         k, p = self.k, self.p
         return {"dffits": 3 * float(np.sqrt(p / (k - p))) if k > p else float("nan"),
-                "cook_d": float(stats.chi2.ppf(0.5, p)), "hat": 3 * p / k, "dfbetas": 1.0}
+                "cook_d": float(special.chdtri(p, 0.5)), "hat": 3 * p / k, "dfbetas": 1.0}
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per study.
