@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
+from analysis._inputs import check_data, column, frame_measure, resolve_variances, study_labels
 from analysis.algebra import InterceptRows, ScalarIntercept, rsum
 from analysis.heterogeneity import METHODS, Control, fit_heterogeneity, fit_one, wald
 from analysis.results import BatchPoolResult, MantelHaenszelResult, PoolResult
@@ -171,6 +172,9 @@ def pool(
     ci: str = "z",
     level: float = 0.95,
     *,
+    sei: Any = None,
+    data: pd.DataFrame | None = None,
+    study: Any = None,
     tau2_ci: bool = True,
     control: Control | Mapping[str, Any] | None = None,
     convention: str = "metafor",
@@ -181,11 +185,12 @@ def pool(
 
     Parameters
     ----------
-    yi : array_like or pandas.DataFrame
-        Effect sizes (1-D: one analysis; 2-D: ``n_analyses x k``, NaN padding allowed), or a
-        DataFrame with columns ``yi`` and ``vi``.
-    vi : array_like, optional
-        Sampling variances, same shape as ``yi`` (omit when ``yi`` is a DataFrame).
+    yi : array_like, str or pandas.DataFrame
+        Effect sizes (1-D: one analysis; 2-D: ``n_analyses x k``, NaN padding allowed), a
+        column name of ``data``, or a DataFrame with columns ``yi`` and ``vi``.
+    vi : array_like or str, optional
+        Sampling variances, same shape as ``yi``, or a column name of ``data`` (omit when
+        ``yi`` is a DataFrame, or give ``sei``).
     method : {"REML", "FE", "DL", "PM", "SJ", "HE", "HS", "ML", "EB"}
         Estimator of :math:`\tau^2` (metafor codes; ``"FE"`` is metafor's ``"EE"``/``"FE"``).
     ci : {"z", "hksj", "hksj_adhoc"}
@@ -193,6 +198,15 @@ def pool(
         ``test="knha"``); ``"hksj_adhoc"`` floors the KH scale factor at 1 (``test="adhoc"``).
     level : float
         Confidence level (proportion).
+    sei : array_like or str, optional
+        Standard errors instead of ``vi`` (metafor ``sei=``; ``vi = sei**2``).
+    data : pandas.DataFrame, optional
+        A frame whose columns ``yi``, ``vi``, ``sei`` and ``study`` name (metafor ``data=``);
+        its ``measure`` column, if it has one value, is recorded as ``measure``.
+    study : array_like or str, optional
+        One label per study (metafor ``slab``), kept on the result for plots and
+        sensitivity analyses. Default: the ``study``/``label``/``slab`` column of the frame
+        given as ``yi`` or ``data``, else ``"1"``..``"k"``. Ignored for 2-D input.
     tau2_ci : bool
         Compute Q-profile intervals for :math:`\tau^2`, I² and H².
     control : Control or dict, optional
@@ -214,7 +228,9 @@ def pool(
     PoolResult or BatchPoolResult
         Fields ``estimate, se, zval, pvalue, ci_low, ci_high, tau2, se_tau2, tau2_ci_low,
         tau2_ci_high, i2, i2_ci_low, i2_ci_high, h2, h2_ci_low, h2_ci_high, q, q_df,
-        q_pvalue, pi_low, pi_high, k, method, ci_method, level, weights``.
+        q_pvalue, pi_low, pi_high, k, method, ci_method, level, weights``; a single
+        analysis also keeps the data it was fitted to (``yi``, ``vi`` of every input row,
+        ``study`` labels), so that ``plots.forest(result)`` draws it in one call.
 
     Raises
     ------
@@ -257,21 +273,23 @@ def pool(
     level = check_level(level)
     _check_options(method, ci, convention, errors)
     con = Control.from_any(control)
-    if measure is None and isinstance(yi, pd.DataFrame) and "measure" in yi.columns:
-        measures = yi["measure"].dropna().unique()
-        measure = str(measures[0]) if len(measures) == 1 else None
-    yi, vi = _split_input(yi, vi)
+    data = check_data(data)
+    source = yi
+    measure = frame_measure(measure, yi, data)
+    yi, vi = _split_input(column("yi", yi, data), resolve_variances(vi, sei, data))
     y = as_float_array("yi", yi, ndim=(1, 2))
     v = as_float_array("vi", vi, ndim=(1, 2))
     m = _check_data(y, v)
     if y.ndim == 2:
         return _pool_batch(y, v, m, method, ci, level, tau2_ci, con, convention, errors)
+    labels = study_labels(source, study, y.size, data)
     keep = np.flatnonzero(m)
     if keep.size == 0:
         raise ValueError("no study has both 'yi' and 'vi' available (k = 0)")
     if keep.size < y.size:
         warnings.warn(
-            f"{y.size - keep.size} stud(y/ies) with missing yi or vi omitted from pooling",
+            f"{y.size - keep.size} stud(y/ies) with missing yi or vi omitted from pooling: "
+            + ", ".join(labels[i] for i in np.flatnonzero(~m)[:10]),
             UserWarning, stacklevel=2,
         )
     weights = np.full(y.size, np.nan)
@@ -291,7 +309,7 @@ def pool(
     single["q_df"] = int(single["q_df"])
     return PoolResult(
         **single, method=method, ci_method=ci if single["k"] > 1 else "z", level=level,
-        weights=weights, convention=convention, measure=measure,
+        weights=weights, convention=convention, measure=measure, yi=y, vi=v, study=labels,
     )
 
 
@@ -316,9 +334,12 @@ def _pool_batch(
 # --------------------------------------------------------------------------------------------
 
 
-def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any,
-            analysis: str) -> tuple[np.ndarray, ...]:
-    """Return the complete 2x2 tables (a, b, c, d); drop incomplete ones with a warning."""
+def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any, analysis: str,
+            labels: tuple[str, ...] | None = None) -> tuple[np.ndarray, ...]:
+    """Return the complete 2x2 tables (a, b, c, d) and the mask of complete input rows.
+
+    Incomplete tables are dropped with a warning naming them (``labels``, else 0-based rows).
+    """
     arrs = [as_float_array(nm, x) for nm, x in
             (("events_t", events_t), ("n_t", n_t), ("events_c", events_c), ("n_c", n_c))]
     if len({a.shape for a in arrs}) > 1:
@@ -334,12 +355,30 @@ def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any,
     if not np.any(keep):
         raise ValueError("no complete 2x2 table (k = 0)")
     if not np.all(keep):
+        dropped = np.flatnonzero(~keep)[:10]
+        named = (", ".join(labels[i] for i in dropped) if labels is not None and
+                 len(labels) == keep.size else f"rows {dropped.tolist()}")
         warnings.warn(
             f"{int((~keep).sum())} stud(y/ies) with missing events_t, n_t, events_c or n_c "
-            f"omitted from the {analysis} (rows {np.flatnonzero(~keep)[:10].tolist()})",
+            f"omitted from the {analysis} ({named})",
             UserWarning, stacklevel=3,
         )
-    return a[keep], n1[keep] - a[keep], c[keep], n2[keep] - c[keep]
+    return a[keep], n1[keep] - a[keep], c[keep], n2[keep] - c[keep], keep
+
+
+def _counts(data: pd.DataFrame | None, study: Any, **counts: Any) -> tuple[Any, ...]:
+    """Return the four count arguments (columns of ``data`` when named) and the study labels."""
+    data = check_data(data)
+    values = [column(name, value, data) for name, value in counts.items()]
+    k = int(np.asarray(values[0], dtype=object).size)
+    return (*values, study_labels(None, study, k, data))
+
+
+def _full(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Spread values of the complete tables back over every input row (NaN elsewhere)."""
+    out = np.full(keep.size, np.nan)
+    out[keep] = values
+    return out
 
 
 def _i2_from_q(q: float, df: int) -> float:
@@ -349,21 +388,27 @@ def _i2_from_q(q: float, df: int) -> float:
 
 def _iv_heterogeneity(
     measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, beta: float
-) -> tuple[float, int, float, float, float, np.ndarray, np.ndarray]:
-    """Q around ``beta`` from escalc yi/vi (add 1/2 to zero-cell tables, double zeros dropped)."""
+) -> tuple[float, int, float, float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Q around ``beta`` from escalc yi/vi (add 1/2 to zero-cell tables, double zeros dropped).
+
+    Returns Q, df, its p, I², H², the estimable yi/vi, and yi/vi of every table (NaN for
+    double zeros).
+    """
     from analysis.effects import effect_sizes
 
     es = effect_sizes(measure, events_t=a, n_t=a + b, events_c=c, n_c=c + d, drop00=True)
-    ok = es["yi"].notna().to_numpy()
-    yi, vi = es["yi"].to_numpy()[ok], es["vi"].to_numpy()[ok]
+    all_yi, all_vi = es["yi"].to_numpy(dtype=float), es["vi"].to_numpy(dtype=float)
+    ok = np.isfinite(all_yi)
+    yi, vi = all_yi[ok], all_vi[ok]
     k_yi = int(ok.sum())
     if k_yi > 1 and not np.isfinite(beta):
-        return np.nan, k_yi - 1, np.nan, np.nan, np.nan, yi, vi
+        return np.nan, k_yi - 1, np.nan, np.nan, np.nan, yi, vi, all_yi, all_vi
     if k_yi > 1:
         q = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
         df = k_yi - 1
-        return q, df, float(special.chdtrc(df, q)), _i2_from_q(q, df), q / df, yi, vi
-    return 0.0, max(k_yi - 1, 0), 1.0, 0.0, 1.0, yi, vi
+        return (q, df, float(special.chdtrc(df, q)), _i2_from_q(q, df), q / df, yi, vi,
+                all_yi, all_vi)
+    return 0.0, max(k_yi - 1, 0), 1.0, 0.0, 1.0, yi, vi, all_yi, all_vi
 
 
 def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, correct: bool) -> dict[
@@ -452,13 +497,16 @@ def mantel_haenszel(
     *,
     convention: str = "metafor",
     model: str = "fixed",
+    data: pd.DataFrame | None = None,
+    study: Any = None,
 ) -> MantelHaenszelResult:
     r"""Mantel-Haenszel pooled OR, RR or RD (metafor ``rma.mh``).
 
     Parameters
     ----------
-    events_t, n_t, events_c, n_c : array_like
-        Events and totals of the treatment and control groups, one entry per study.
+    events_t, n_t, events_c, n_c : array_like or str
+        Events and totals of the treatment and control groups, one entry per study, or
+        column names of ``data``.
     measure : {"OR", "RR", "RD"}
         Log odds ratio, log risk ratio or risk difference.
     level : float
@@ -472,6 +520,11 @@ def mantel_haenszel(
     model : {"fixed", "random"}
         ``"random"`` (RevMan 5 only): DerSimonian-Laird with Q from the MH estimate
         (meta's ``Q.Cochrane``), inverse-variance random-effects estimate.
+    data : pandas.DataFrame, optional
+        Frame whose columns the count arguments and ``study`` name (metafor ``data=``).
+    study : array_like or str, optional
+        Study labels (metafor ``slab``; default the frame's ``study``/``label`` column, else
+        ``"1"``..``"k"``), kept on the result with escalc's per-study ``yi``, ``vi``.
 
     Returns
     -------
@@ -503,7 +556,9 @@ def mantel_haenszel(
         raise ValueError("argument 'model' = 'random' needs convention='revman5' (metafor's "
                          "rma.mh is fixed-effect only; use pool() for random effects)")
     level = check_level(level)
-    a, b, c, d = _tables(events_t, n_t, events_c, n_c, "Mantel-Haenszel analysis")
+    events_t, n_t, events_c, n_c, labels = _counts(
+        data, study, events_t=events_t, n_t=n_t, events_c=events_c, n_c=n_c)
+    a, b, c, d, kept = _tables(events_t, n_t, events_c, n_c, "Mantel-Haenszel analysis", labels)
     k = int(a.size)
     ma, mb, mc, md = _revman_cells(a, b, c, d, measure) if convention == "revman5" else (a, b, c, d)
     extra: dict[str, float] = {}
@@ -516,7 +571,7 @@ def mantel_haenszel(
         beta, se = _mh_rr(ma, mb, mc, md)
     else:
         beta, se = _mh_rd(ma, mb, mc, md)
-    q, df, q_p, i2, h2, yi, vi = _iv_heterogeneity(measure, a, b, c, d, beta)
+    q, df, q_p, i2, h2, yi, vi, study_yi, study_vi = _iv_heterogeneity(measure, a, b, c, d, beta)
     tau2 = 0.0
     method = "MH"
     if model == "random":
@@ -540,20 +595,28 @@ def mantel_haenszel(
         ci_low=lo, ci_high=hi, q=q, q_df=df, q_pvalue=q_p, i2=i2, h2=h2, k=k,
         measure=measure, method=method, level=level, tau2=tau2, pi_low=pi_lo, pi_high=pi_hi,
         convention=convention, model=model, **extra,
+        yi=_full(study_yi, kept), vi=_full(study_vi, kept), study=labels,
     )
 
 
 def peto(
-    events_t: Any, n_t: Any, events_c: Any, n_c: Any, level: float = 0.95
+    events_t: Any, n_t: Any, events_c: Any, n_c: Any, level: float = 0.95, *,
+    data: pd.DataFrame | None = None, study: Any = None,
 ) -> MantelHaenszelResult:
     r"""Peto's one-step pooled log odds ratio (metafor ``rma.peto``).
 
     Parameters
     ----------
-    events_t, n_t, events_c, n_c : array_like
-        Events and totals per study.
+    events_t, n_t, events_c, n_c : array_like or str
+        Events and totals per study, or column names of ``data``.
     level : float
         Confidence level.
+    data : pandas.DataFrame, optional
+        Frame whose columns the count arguments and ``study`` name (metafor ``data=``).
+    study : array_like or str, optional
+        Study labels, as in :func:`mantel_haenszel`; kept on the result with the per-study
+        Peto log odds ratios :math:`(a_i - E_i)/V_i` and variances :math:`1/V_i` (escalc
+        ``measure="PETO"``; NaN when :math:`V_i = 0`).
 
     Returns
     -------
@@ -572,7 +635,9 @@ def peto(
     ``rma.peto`` (fixture cases, rtol 1e-6).
     """
     level = check_level(level)
-    a, b, c, d = _tables(events_t, n_t, events_c, n_c, "Peto analysis")
+    events_t, n_t, events_c, n_c, labels = _counts(
+        data, study, events_t=events_t, n_t=n_t, events_c=events_c, n_c=n_c)
+    a, b, c, d, kept = _tables(events_t, n_t, events_c, n_c, "Peto analysis", labels)
     n1, n2 = a + b, c + d
     big_n = n1 + n2
     xt, yt = a + c, b + d
@@ -602,4 +667,6 @@ def peto(
         ci_low=beta - z * se, ci_high=beta + z * se, q=q, q_df=df, q_pvalue=q_p, i2=i2,
         h2=h2, k=int(a.size), measure="OR", method="PETO", level=level,
         pi_low=beta - z * se, pi_high=beta + z * se,
+        yi=_full(np.where(pos, (a - ei) / np.where(pos, vv, 1.0), np.nan), kept),
+        vi=_full(np.where(pos, 1 / np.where(pos, vv, 1.0), np.nan), kept), study=labels,
     )

@@ -71,6 +71,10 @@ def back_transform(
     return out
 
 
+#: Per-study fields a result keeps for plotting; never columns of the one-row ``to_frame()``.
+DATA_FIELDS = ("weights", "yi", "vi", "study")
+
+
 def _scalar_row(obj: object, skip: Sequence[str] = ()) -> dict[str, object]:
     row: dict[str, object] = {}
     for f in fields(obj):  # type: ignore[arg-type]
@@ -90,7 +94,8 @@ class PoolResult:
     Attributes mirror metafor's ``rma.uni`` object, ``confint()`` (Q-profile) and
     ``predict()``; ``zval`` is a t statistic and ``df`` its degrees of freedom when
     ``ci_method == "hksj"``; ``weights`` are percent weights per input study (NaN for
-    studies omitted because ``yi`` or ``vi`` was missing).
+    studies omitted because ``yi`` or ``vi`` was missing). ``yi``, ``vi`` and ``study`` are
+    the data it was fitted to, one entry per input study (omitted studies included, NaN).
     """
 
     estimate: float
@@ -122,6 +127,9 @@ class PoolResult:
     df: float = float("nan")
     convention: str = "metafor"
     measure: str | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
 
     @property
     def tau(self) -> float:
@@ -145,7 +153,7 @@ class PoolResult:
         exponentiate : bool
             Apply :func:`back_transform` (for OR/RR/HR on the log scale).
         """
-        frame = pd.DataFrame([_scalar_row(self, skip=("weights",))])
+        frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
         return back_transform(frame) if exponentiate else frame
 
 
@@ -242,7 +250,9 @@ class MantelHaenszelResult:
     ``estimate`` is on the log scale for OR and RR. ``mh_chisq``/``mh_pvalue`` (Cochran-
     Mantel-Haenszel test) and ``tarone``/``tarone_pvalue`` are given for OR under MH only
     (NaN otherwise). For a fixed-effect result ``tau2`` is 0 and the prediction interval equals
-    the confidence interval, as metafor stores it.
+    the confidence interval, as metafor stores it. ``yi``, ``vi`` (escalc's, as metafor's
+    ``rma.mh`` stores them: 1/2 added to tables with a zero cell) and ``study`` are the
+    complete tables' per-study data, for plots.
     """
 
     estimate: float
@@ -269,6 +279,9 @@ class MantelHaenszelResult:
     pi_high: float = float("nan")
     convention: str = "metafor"
     model: str = "fixed"
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
 
     def summary(self) -> str:
         """Return a readable summary (model, heterogeneity, estimate, intervals)."""
@@ -280,8 +293,8 @@ class MantelHaenszelResult:
         return self.summary()
 
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
-        """Return a one-row tidy DataFrame."""
-        frame = pd.DataFrame([_scalar_row(self)])
+        """Return a one-row tidy DataFrame (without the study data)."""
+        frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
         return back_transform(frame) if exponentiate else frame
 
 

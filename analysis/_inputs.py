@@ -1,0 +1,168 @@
+"""Study data from the arguments of a fitting function, metafor style (private).
+
+metafor's fitting functions take vectors or column names with ``data=``, ``sei=`` as an
+alternative to ``vi=``, and study labels (``slab``). The helpers here resolve those forms
+once for :func:`analysis.pooling.pool`, :func:`analysis.regression.meta_regression`, the
+sensitivity analyses and the Mantel-Haenszel/Peto functions. Every error names the argument,
+the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis._checks import as_float_array
+
+__all__ = ["check_data", "column", "frame_measure", "resolve_variances", "study_labels"]
+
+#: Columns read as study labels when no labels are given (first present wins).
+LABEL_COLUMNS = ("study", "label", "slab")
+
+
+def column(name: str, value: Any, data: pd.DataFrame | None) -> Any:
+    """Return ``value``, or the column of ``data`` it names.
+
+    Parameters
+    ----------
+    name : str
+        Argument name, for messages.
+    value : object
+        Values, or (with ``data``) a column name.
+    data : pandas.DataFrame or None
+        The frame whose columns string arguments name (metafor ``data=``).
+
+    Returns
+    -------
+    object
+        The column as a NumPy array, or ``value`` unchanged when it is not a string.
+
+    Raises
+    ------
+    ValueError
+        A string without ``data``, or a name that is not a column of ``data`` (the message
+        lists the columns).
+    """
+    if not isinstance(value, str):
+        return value
+    if data is None:
+        raise ValueError(
+            f"argument {name!r} = {value!r} is a column name but 'data' is not given; pass "
+            "data=<DataFrame>, or the values themselves"
+        )
+    if value not in data.columns:
+        raise ValueError(
+            f"argument {name!r} = {value!r} is not a column of 'data'; its columns are "
+            + ", ".join(repr(str(c)) for c in data.columns)
+        )
+    return data[value].to_numpy()
+
+
+def check_data(data: Any) -> pd.DataFrame | None:
+    """Check the ``data`` argument (None or a DataFrame)."""
+    if data is not None and not isinstance(data, pd.DataFrame):
+        raise ValueError(
+            f"argument 'data' is a {type(data).__name__}; use a pandas DataFrame (or None)"
+        )
+    return data
+
+
+def resolve_variances(vi: Any, sei: Any, data: pd.DataFrame | None) -> Any:
+    """Return sampling variances from ``vi`` or standard errors ``sei`` (metafor ``sei=``).
+
+    Parameters
+    ----------
+    vi, sei : array_like, str or None
+        Sampling variances, or standard errors (squared here); at most one of them.
+    data : pandas.DataFrame or None
+        Frame for column names.
+
+    Returns
+    -------
+    object
+        ``vi`` as given, or ``sei**2`` as a float array, or None when neither is given.
+
+    Raises
+    ------
+    ValueError
+        Both given, or a negative standard error.
+    """
+    if sei is None:
+        return column("vi", vi, data)
+    if vi is not None:
+        raise ValueError("arguments 'vi' and 'sei' are both given; give one of them")
+    se = as_float_array("sei", column("sei", sei, data), ndim=(1, 2))
+    if np.any(se < 0):
+        raise ValueError(
+            f"argument 'sei' has negative value(s) {se[se < 0][:5].tolist()}; standard "
+            "errors must be >= 0"
+        )
+    return se**2
+
+
+def frame_measure(measure: str | None, *frames: Any) -> str | None:
+    """Return ``measure``, or the single value of a ``measure`` column of the frames.
+
+    Parameters
+    ----------
+    measure : str or None
+        The measure the caller gave (wins when not None).
+    *frames : object
+        Candidates (the ``yi`` argument, ``data``); non-frames are skipped.
+
+    Returns
+    -------
+    str or None
+        The measure code, or None when it is not given and no frame has a single one.
+    """
+    if measure is not None:
+        return measure
+    for frame in frames:
+        if isinstance(frame, pd.DataFrame) and "measure" in frame.columns:
+            measures = frame["measure"].dropna().unique()
+            return str(measures[0]) if len(measures) == 1 else None
+    return None
+
+
+def study_labels(source: Any, study: Any, k: int,
+                 data: pd.DataFrame | None = None) -> tuple[str, ...]:
+    """Return one label per study (metafor ``slab``).
+
+    Parameters
+    ----------
+    source : object
+        The ``yi`` argument: when it is a DataFrame its ``study``/``label``/``slab`` column
+        gives the default labels.
+    study : array_like, str or None
+        Labels, or (with ``data``) a column name; None for the default.
+    k : int
+        Number of studies.
+    data : pandas.DataFrame, optional
+        Frame for a column name; also searched for a label column.
+
+    Returns
+    -------
+    tuple of str
+        The labels; ``"1"``..``"k"`` when none are given or found, as metafor's ``slab``.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of labels.
+    """
+    study = column("study", study, data)
+    if study is None:
+        for frame in (source, data):
+            if isinstance(frame, pd.DataFrame):
+                found = [name for name in LABEL_COLUMNS if name in frame.columns]
+                if found:
+                    study = frame[found[0]]
+                    break
+    if study is None:
+        return tuple(str(i + 1) for i in range(k))
+    labels = tuple(str(s) for s in np.asarray(study, dtype=object).ravel())
+    if len(labels) != k:
+        raise ValueError(f"argument 'study' has {len(labels)} labels but there are {k} studies")
+    return labels
