@@ -32,7 +32,7 @@ __all__ = [
     "sd_from_se",
 ]
 
-BINARY_MEASURES = ("OR", "RR", "RD")
+BINARY_MEASURES = ("OR", "RR", "RD", "PETO")
 CONTINUOUS_MEASURES = ("MD", "SMD")
 
 
@@ -108,6 +108,11 @@ def _binary(
         elif measure == "RR":
             yi = np.log(p1) - np.log(p2)
             vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
+        elif measure == "PETO":
+            big_n = n1 + n2
+            var = (a + c) * (b + d) * (n1 / big_n) * (n2 / big_n) / (big_n - 1)
+            yi = (a - (a + c) * n1 / big_n) / var
+            vi = 1 / var
         else:  # RD
             yi = p1 - p2
             if vtype == "UB":
@@ -199,8 +204,9 @@ def effect_sizes(
 
     Parameters
     ----------
-    measure : {"OR", "RR", "RD", "MD", "SMD"}
-        Log odds ratio, log risk ratio, risk difference, mean difference, Hedges' g.
+    measure : {"OR", "RR", "RD", "PETO", "MD", "SMD"}
+        Log odds ratio, log risk ratio, risk difference, Peto's log odds ratio, mean
+        difference, Hedges' g.
     events_t, n_t, events_c, n_c : array_like
         Events and group sizes (binary measures; ``n_t``/``n_c`` also for MD/SMD).
     mean_t, sd_t, mean_c, sd_c : array_like
@@ -237,6 +243,9 @@ def effect_sizes(
     - OR: :math:`y = \log\frac{ad}{bc}`, :math:`v = 1/a + 1/b + 1/c + 1/d`;
     - RR: :math:`y = \log(p_1/p_2)`, :math:`v = 1/a - 1/n_1 + 1/c - 1/n_2`;
     - RD: :math:`y = p_1 - p_2`, :math:`v = p_1(1-p_1)/n_1 + p_2(1-p_2)/n_2` (UB: ``n - 1``);
+    - PETO: :math:`y = (a - E)/V`, :math:`v = 1/V` with :math:`E = (a+c)n_1/N` and
+      :math:`V = (a+c)(b+d)n_1n_2/(N^2(N-1))` (metafor's ``"PETO"``; its continuity rule as
+      for the other binary measures);
     - MD: :math:`y = \bar x_1 - \bar x_2`, :math:`v = s_1^2/n_1 + s_2^2/n_2`;
     - SMD: :math:`g = J(m) d` with :math:`m = n_1 + n_2 - 2`, pooled-SD :math:`d` and the
       exact :math:`J` (:func:`hedges_j`); LS :math:`v = 1/n_1 + 1/n_2 + g^2/(2N)`, UB

@@ -37,6 +37,7 @@ from scipy import special
 from analysis._checks import as_float_array, check_choice, check_level
 from analysis._inputs import check_data, column, frame_measure, resolve_variances, study_labels
 from analysis.algebra import InterceptRows, ScalarIntercept, rsum
+from analysis.effects import effect_sizes
 from analysis.heterogeneity import METHODS, Control, fit_heterogeneity, fit_one, wald
 from analysis.results import BatchPoolResult, MantelHaenszelResult, PoolResult
 
@@ -394,8 +395,6 @@ def _iv_heterogeneity(
     Returns Q, df, its p, I², H², the estimable yi/vi, and yi/vi of every table (NaN for
     double zeros).
     """
-    from analysis.effects import effect_sizes
-
     es = effect_sizes(measure, events_t=a, n_t=a + b, events_c=c, n_c=c + d, drop00=True)
     all_yi, all_vi = es["yi"].to_numpy(dtype=float), es["vi"].to_numpy(dtype=float)
     ok = np.isfinite(all_yi)
@@ -615,8 +614,8 @@ def peto(
         Frame whose columns the count arguments and ``study`` name (metafor ``data=``).
     study : array_like or str, optional
         Study labels, as in :func:`mantel_haenszel`; kept on the result with the per-study
-        Peto log odds ratios :math:`(a_i - E_i)/V_i` and variances :math:`1/V_i` (escalc
-        ``measure="PETO"``; NaN when :math:`V_i = 0`).
+        Peto log odds ratios and variances as metafor's ``rma.peto`` stores them (escalc
+        ``measure="PETO"``: 1/2 added to tables with a zero cell, double zeros NaN).
 
     Returns
     -------
@@ -662,11 +661,12 @@ def peto(
         q_p, i2, h2 = 1.0, 0.0, 1.0
     z = special.ndtri(1 - (1 - level) / 2)
     zval = beta / se
+    per_study = effect_sizes("PETO", events_t=a, n_t=a + b, events_c=c, n_c=c + d, drop00=True)
     return MantelHaenszelResult(
         estimate=beta, se=se, zval=zval, pvalue=float(2 * special.ndtr(-abs(zval))),
         ci_low=beta - z * se, ci_high=beta + z * se, q=q, q_df=df, q_pvalue=q_p, i2=i2,
         h2=h2, k=int(a.size), measure="OR", method="PETO", level=level,
         pi_low=beta - z * se, pi_high=beta + z * se,
-        yi=_full(np.where(pos, (a - ei) / np.where(pos, vv, 1.0), np.nan), kept),
-        vi=_full(np.where(pos, 1 / np.where(pos, vv, 1.0), np.nan), kept), study=labels,
+        yi=_full(per_study["yi"].to_numpy(dtype=float), kept),
+        vi=_full(per_study["vi"].to_numpy(dtype=float), kept), study=labels,
     )
