@@ -134,9 +134,9 @@ def load(name: str) -> pd.DataFrame:
     pandas.DataFrame
         A new frame (changing it changes no later :func:`load`), one row per study, with
         metafor's column names in metafor's order. R integer columns are ``int64``, or
-        ``float64`` with NaN where R has ``NA`` (``yusuf1985``, ``collins1985b``); R character
-        columns are read as strings, never parsed as numbers, so ``yusuf1985``'s ``table`` and ``id`` keep values
-        like ``"6"`` and ``"1.10"``.
+        ``float64`` with NaN where R has ``NA`` (``yusuf1985``, ``collins1985b``); R
+        character columns are read as strings, never parsed as numbers, so ``yusuf1985``'s
+        ``table`` and ``id`` keep values like ``"6"`` and ``"1.10"``.
 
     Raises
     ------
