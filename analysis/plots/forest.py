@@ -28,9 +28,10 @@ from matplotlib.patches import Polygon
 
 from analysis.plots import _common as c
 from analysis.plots import style
-from analysis.results import PoolResult, SubgroupResult
+from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
 
-__all__ = ["forest_figure_size", "forest_plot", "heterogeneity_text", "overall_effect_text"]
+__all__ = ["forest", "forest_figure_size", "forest_plot", "heterogeneity_text",
+           "overall_effect_text", "result_data"]
 
 _HEADER_ROWS = 2.1  # two header lines plus a little air above them (in rows)
 _TOP_IN = 0.06
@@ -124,9 +125,34 @@ def overall_effect_text(result: Any) -> str:
     return f"Test for overall effect: {stat} ({c.fmt_p(result.pvalue)})"
 
 
+def result_data(result: Any) -> pd.DataFrame:
+    """Return the per-study data a fitted result keeps: ``label, yi, vi, measure``.
+
+    Parameters
+    ----------
+    result : PoolResult or MantelHaenszelResult
+        A result that keeps ``yi``, ``vi`` and ``study`` (as :func:`analysis.pool`,
+        :func:`analysis.mantel_haenszel` and :func:`analysis.peto` do).
+
+    Raises
+    ------
+    ValueError
+        A result without its data.
+    """
+    yi, vi = getattr(result, "yi", None), getattr(result, "vi", None)
+    if yi is None or vi is None:
+        raise ValueError(f"argument 'result' ({type(result).__name__}) does not keep its data "
+                         "(yi, vi); pass the data frame as well")
+    yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    study = getattr(result, "study", None)
+    labels = list(study) if study is not None else [str(i + 1) for i in range(yi.size)]
+    return pd.DataFrame({"label": [str(s) for s in labels], "yi": yi, "vi": vi,
+                         "measure": getattr(result, "measure", None)})
+
+
 def forest_plot(
-    data: pd.DataFrame,
-    result: PoolResult,
+    data: pd.DataFrame | PoolResult | MantelHaenszelResult,
+    result: PoolResult | MantelHaenszelResult | None = None,
     *,
     ax: Axes | None = None,
     measure: str | None = None,
@@ -147,13 +173,16 @@ def forest_plot(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, PoolResult or MantelHaenszelResult
         One row per comparison (e.g. from :func:`analysis.contrasts`): ``yi``, ``vi`` (log
         scale for ratio measures), the label column, and optionally the arm columns
-        ``events_t, n_t, events_c, n_c`` or ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``.
-    result : PoolResult
+        ``events_t, n_t, events_c, n_c`` or ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``. Or the
+        fitted result alone (``plots.forest(pool(...))``): the studies are its ``yi``,
+        ``vi`` and ``study`` labels (no arm columns), the measure its ``measure``.
+    result : PoolResult or MantelHaenszelResult
         Pooled result of the same rows (in the same order): diamond, prediction interval,
-        percent ``weights``, heterogeneity and overall-effect lines.
+        percent ``weights`` (when the result has them), heterogeneity and overall-effect
+        lines. Left out in the one-call form.
     ax : matplotlib.axes.Axes, optional
         The plot panel. Table columns are drawn to its left and right, so the caller leaves
         margins; when None a Figure of :func:`forest_figure_size` is created with the
@@ -202,6 +231,14 @@ def forest_plot(
     metafor's ``forest()`` draws them. Arm totals in the pooled rows are sums of the
     displayed counts; every statistic comes from ``result`` / ``subgroups``.
     """
+    if not isinstance(data, pd.DataFrame):
+        if result is not None:
+            raise ValueError("argument 'result' must not be given when 'data' is a fitted "
+                             "result; call forest(result)")
+        result, data, label_column = data, result_data(data), "label"
+    if result is None:
+        raise ValueError("argument 'result' is missing; pass the pooled result of 'data', or "
+                         "the result alone")
     c.require_columns(data, [label_column, "yi", "vi"], "data")
     weights = _weights(result, len(data))
     measure = c.resolve_measure(measure, data, result)
@@ -231,6 +268,10 @@ def forest_plot(
     _draw_summaries(ax, rows)
     _draw_favours(ax, favours, null_x)
     return ax
+
+
+#: ``plots.forest(result)``: the same function as :func:`forest_plot`.
+forest = forest_plot
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -459,12 +500,17 @@ def _place(columns: list[_Column]) -> None:
         col.left = x
 
 
+_METHOD_LABELS = {"MH": "Mantel-Haenszel", "PETO": "Peto", "MH-DL": "M-H, DL"}
+
+
 def _method_label(result: Any) -> str:
     method = str(getattr(result, "method", ""))
     model = "fixed" if method.upper() in ("FE", "EE", "MH", "PETO") else "random"
     level = float(getattr(result, "level", 0.95)) * 100
     hksj = ", HKSJ" if str(getattr(result, "ci_method", "")).startswith("hksj") else ""
-    return f"{method}, {model}{hksj}, {level:g}% CI"
+    if method.upper() == "MH-DL":
+        model = "random"
+    return f"{_METHOD_LABELS.get(method.upper(), method)}, {model}{hksj}, {level:g}% CI"
 
 
 def _new_forest_axes(rows: list[_Row], columns: list[_Column], n_rob: int,
