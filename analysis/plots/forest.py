@@ -62,6 +62,7 @@ class _Row:
     low: float = float("nan")
     high: float = float("nan")
     weight: float = float("nan")
+    size: float = float("nan")  # square area scale: the weight, or 1/vi without weights
     rob: dict[str, str] = field(default_factory=dict)
     bold: bool = False
     overall: bool = False
@@ -203,7 +204,8 @@ def forest_plot(
     subgroup_column : str
         Column of ``data`` holding each row's subgroup.
     show_prediction : bool
-        Draw the prediction interval (``result.pi_low``, ``result.pi_high``) when finite.
+        Draw the prediction interval (``result.pi_low``, ``result.pi_high``) when finite and
+        the model is a random-effects model (a fixed-effect model's equals its CI).
     show_arms : bool
         Show the per-arm columns (when the arm columns are present).
     show_weights : bool
@@ -228,8 +230,11 @@ def forest_plot(
     Notes
     -----
     Study intervals are the Wald intervals ``yi ± z sqrt(vi)`` at ``result.level``, as
-    metafor's ``forest()`` draws them. Arm totals in the pooled rows are sums of the
-    displayed counts; every statistic comes from ``result`` / ``subgroups``.
+    metafor's ``forest()`` draws them. Squares are scaled by ``result.weights``; a result
+    without weights (Mantel-Haenszel, Peto) gets no weight column and squares scaled by
+    ``1/vi`` (a display scale, as metafor's ``forest()`` does without weights). Arm totals
+    in the pooled rows are sums of the displayed counts; every statistic comes from
+    ``result`` / ``subgroups``.
     """
     if not isinstance(data, pd.DataFrame):
         if result is not None:
@@ -247,8 +252,12 @@ def forest_plot(
     arms = _arm_kind(data) if show_arms else None
     groups, subgroup_test = _groups(data, subgroups, subgroup_column)
 
+    sizes = weights
+    if not np.isfinite(weights).any():  # e.g. Mantel-Haenszel: inverse-variance display sizes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sizes = 1.0 / data["vi"].to_numpy(dtype=float)
     rows = _build_rows(data, result, weights, measure, label_column, arms, groups,
-                       subgroup_column, subgroup_test, show_prediction, rob)
+                       subgroup_column, subgroup_test, show_prediction, rob, sizes)
     columns = _columns(rows, measure, result, arms, arm_labels, show_weights)
     rob_keys = _rob_keys(rob)
 
@@ -343,12 +352,14 @@ def _rob_for_rows(rob: Mapping[str, Any] | None, labels: Sequence[str]) -> list[
 def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: str | None,
                 label_column: str, arms: str | None, groups: dict[str, Any] | None,
                 subgroup_column: str, test: SubgroupResult | None, show_prediction: bool,
-                rob: Mapping[str, Any] | None) -> list[_Row]:
+                rob: Mapping[str, Any] | None, sizes: np.ndarray) -> list[_Row]:
     level = float(getattr(result, "level", 0.95))
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
     study_rows = [_study_row(record, w, measure, level, label_column, arms, r)
                   for (_, record), w, r in zip(data.iterrows(), weights, robs, strict=True)]
+    for row, size in zip(study_rows, sizes, strict=True):
+        row.size = float(size)
     rows: list[_Row] = []
     if groups is None:
         rows += study_rows
@@ -426,7 +437,9 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
                                     "events_c": c.fmt_count(float(data["events_c"].sum()))}))
     pi = c.display([getattr(result, "pi_low", np.nan), getattr(result, "pi_high", np.nan)],
                    measure)
-    if show_prediction and np.all(np.isfinite(pi)) and getattr(result, "k", 0) >= 2:
+    fixed = str(getattr(result, "method", "")).upper() in ("FE", "EE", "MH", "PETO")
+    if (show_prediction and not fixed and np.all(np.isfinite(pi))
+            and getattr(result, "k", 0) >= 2):
         rows.append(_Row("prediction", {
             "label": "Prediction interval",
             "effect": f"[{c.fmt_number(pi[0])}, {c.fmt_number(pi[1])}]"},
@@ -666,7 +679,7 @@ def _draw_studies(ax: Axes, rows: list[_Row], limits: tuple[float, float]) -> No
     ax.add_collection(LineCollection(segments, colors=style.COLOURS["ci"],
                                      linewidths=style.LINE_WIDTH, gid="study-ci", zorder=2),
                       autolim=False)
-    weights = np.array([row.weight for _, row in studies], dtype=float)
+    weights = np.array([row.size for _, row in studies], dtype=float)
     top = np.nanmax(weights) if np.isfinite(weights).any() else 1.0
     relative = np.where(np.isfinite(weights), weights / top, 0.0)
     sides = 2.5 + 5.5 * np.sqrt(np.clip(relative, 0, 1))  # points
