@@ -21,50 +21,58 @@ from scipy import special, stats
 from analysis._checks import check_choice, check_level, check_positive_int
 from analysis.errors import ConvergenceError
 from analysis.pooling import METHODS, Control, pool
-from analysis.regression import _inputs, _regression
+from analysis.regression import _regression
 from analysis.results import EggerResult, PoolResult, TrimFillResult
+from analysis.sensitivity import FittedData, fitted_data
 
 __all__ = ["egger_test", "trim_and_fill"]
 
 
-def _complete(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
-    y, v = _inputs(yi, vi)
-    keep = np.isfinite(y) & np.isfinite(v)
-    y, v = y[keep], v[keep]
+def _complete(d: FittedData) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    keep = np.isfinite(d.yi) & np.isfinite(d.vi)
+    y, v = d.yi[keep], d.vi[keep]
     if np.any(v <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
-    return y, v
+    labels = tuple(str(s) for s in np.asarray(d.study, dtype=object)[keep]) if len(
+        d.study) == keep.size else tuple(str(i + 1) for i in range(y.size))
+    return y, v, labels
 
 
 def egger_test(
     yi: Any,
     vi: Any = None,
     model: str = "lm",
-    method: str = "REML",
-    ci: str = "z",
-    level: float = 0.95,
+    method: str | None = None,
+    ci: str | None = None,
+    level: float | None = None,
     *,
     control: Control | Mapping[str, Any] | None = None,
+    study: Any = None,
 ) -> EggerResult:
     r"""Regression test for funnel-plot asymmetry with the standard error as predictor.
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (metafor ``regtest(res)``: its data,
+        labels, measure, method, ``ci`` and level are used), or effect sizes and sampling
+        variances (or a DataFrame with ``yi``, ``vi``).
     model : {"lm", "rma"}
         ``"lm"``: Egger's classical test, weighted least squares of :math:`y_i` on
         :math:`(1, \sqrt{v_i})` with weights :math:`1/v_i` and a multiplicative dispersion,
         t test on k - 2 df. ``"rma"``: the meta-regression :math:`y_i = \beta_0 + \beta_1
         \sqrt{v_i} + u_i + e_i` fitted with ``method`` (metafor's default ``regtest``).
     method : str
-        :math:`\tau^2` estimator for ``model="rma"`` (``"FE"`` for a fixed-effect model).
+        :math:`\tau^2` estimator for ``model="rma"`` (``"FE"`` for a fixed-effect model);
+        default the result's, else ``"REML"``.
     ci : {"z", "hksj"}
-        Inference for ``model="rma"``.
+        Inference for ``model="rma"``; default the result's, else ``"z"``.
     level : float
-        Confidence level of the limit estimate's interval.
+        Confidence level of the limit estimate's interval (default the result's, else 0.95).
     control : Control or dict, optional
         Iteration settings for ``model="rma"``.
+    study : array_like, optional
+        Study labels kept on the result (default the result's or the frame's).
 
     Returns
     -------
@@ -79,23 +87,28 @@ def egger_test(
     (t = -3.1783, df = 13; z = -2.8062).
     """
     check_choice("model", model, ("lm", "rma"))
+    d = fitted_data(yi, vi, method, ci, level, study)
+    method, ci = d.method, d.ci
     check_choice("method", method, METHODS)
     check_choice("ci", ci, ("z", "hksj", "hksj_adhoc"))
-    level = check_level(level)
-    y, v = _complete(yi, vi)
+    level = check_level(d.level)
+    y, v, labels = _complete(d)
     if y.size < 3:
         raise ValueError(f"Egger's test needs at least 3 studies; got k = {y.size}")
+    data = {"k": int(y.size), "measure": d.measure, "yi": y, "vi": v, "study": labels}
     if model == "rma":
         xdf = pd.DataFrame({"intrcpt": np.ones(y.size), "sei": np.sqrt(v)})
         fit = _regression(y, v, xdf, method, ci, level, Control.from_any(control))
         df = float(fit.qe_df) if ci != "z" else np.nan
         return EggerResult(float(fit.zval["sei"]), float(fit.pvalue["sei"]), df,
                            float(fit.coef["intrcpt"]), float(fit.ci_low["intrcpt"]),
-                           float(fit.ci_high["intrcpt"]), model, method)
-    return _egger_lm(y, v, level)
+                           float(fit.ci_high["intrcpt"]), model, method, ci_method=ci,
+                           level=level, **data)  # type: ignore[arg-type]
+    return _egger_lm(y, v, level, data)
 
 
-def _egger_lm(y: np.ndarray, v: np.ndarray, level: float) -> EggerResult:
+def _egger_lm(y: np.ndarray, v: np.ndarray, level: float,
+              data: dict[str, Any]) -> EggerResult:
     x = np.column_stack([np.ones(y.size), np.sqrt(v)])
     w = 1 / v
     xtwx = x.T @ (x * w[:, None])
@@ -107,7 +120,8 @@ def _egger_lm(y: np.ndarray, v: np.ndarray, level: float) -> EggerResult:
     crit = special.stdtrit(df, 1 - (1 - level) / 2)
     return EggerResult(float(t), float(2 * special.stdtr(df, -abs(t))), float(df),
                        float(beta[0]), float(beta[0] - crit * se[0]),
-                       float(beta[0] + crit * se[0]), "lm", "FE")
+                       float(beta[0] + crit * se[0]), "lm", "FE", ci_method="z", level=level,
+                       **data)
 
 
 def _side(y: np.ndarray, v: np.ndarray, method: str, con: Control) -> str:
@@ -134,13 +148,14 @@ def _k0(yc: np.ndarray, estimator: str) -> tuple[float, float]:
 def trim_and_fill(
     yi: Any,
     vi: Any = None,
-    method: str = "FE",
+    method: str | None = None,
     estimator: str = "L0",
     side: str | None = None,
-    ci: str = "z",
-    level: float = 0.95,
+    ci: str | None = None,
+    level: float | None = None,
     *,
     maxiter: int = 100,
+    study: Any = None,
     control: Control | Mapping[str, Any] | None = None,
     refit_control: Control | Mapping[str, Any] | None = None,
 ) -> TrimFillResult:
@@ -148,10 +163,13 @@ def trim_and_fill(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (metafor ``trimfill(res)``: its data,
+        labels, measure, method, ``ci`` and level are used), or effect sizes and sampling
+        variances (or a DataFrame with ``yi``, ``vi``).
     method : str
-        Model used for trimming and for the final fit (``"FE"`` or a :math:`\tau^2` estimator).
+        Model used for trimming and for the final fit (``"FE"`` or a :math:`\tau^2`
+        estimator); default the result's, else ``"FE"``.
     estimator : {"L0", "R0"}
         Estimator of the number of missing studies.
     side : {"left", "right"}, optional
@@ -159,7 +177,7 @@ def trim_and_fill(
         sign of the slope of the meta-regression of :math:`y_i` on :math:`\sqrt{v_i}` (fitted
         with ``method``); a negative slope means studies are missing on the right.
     ci, level : str, float
-        Inference of the final model.
+        Inference of the final model (default the result's, else ``"z"``, 0.95).
     maxiter : int
         Maximum number of trimming iterations.
     control : Control or dict, optional
@@ -169,6 +187,9 @@ def trim_and_fill(
         ``control``). metafor's ``trimfill`` does not pass the original model's ``control``
         on, so ``{"algorithm": "fisher", "threshold": 1e-5, "maxiter": 100, "tol": 2**-13}``
         reproduces it exactly for ML/REML.
+    study : array_like, optional
+        Study labels (default the result's or the frame's); the filled studies are labelled
+        ``"Filled 1"`` ... on ``result``.
 
     Returns
     -------
@@ -186,15 +207,17 @@ def trim_and_fill(
     Checked against metafor 3.8-1 ``trimfill(rma(...), estimator="L0")`` (fixture, FE and
     REML) at rtol 1e-6 and the documented BCG example (k0 = 4 on the right, -0.2910).
     """
+    d = fitted_data(yi, vi, method, ci, level, study, default_method="FE")
+    method, ci = d.method, d.ci
     check_choice("method", method, METHODS)
     check_choice("estimator", estimator, ("L0", "R0"))
     if side is not None:
         check_choice("side", side, ("left", "right"))
     maxiter = check_positive_int("maxiter", maxiter)
-    level = check_level(level)
+    level = check_level(d.level)
     con0 = Control.from_any(control)
     con = con0 if refit_control is None else Control.from_any(refit_control)
-    y0, v0 = _complete(yi, vi)
+    y0, v0, labels = _complete(d)
     if y0.size < 2:
         raise ValueError("trim-and-fill needs at least 2 studies")
     side = side or _side(y0, v0, method, con)
@@ -216,11 +239,17 @@ def trim_and_fill(
         se_k0 = max(0.0, float(se_k0))
     fill_y = sign * (2 * beta - y[k - k0:])
     fill_v = v[k - k0:]
+    common: dict[str, Any] = {"method": method, "ci": ci, "level": level,
+                              "measure": d.measure, "convention": d.convention}
+    original = pool(y0, v0, study=list(labels), control=con0, **common)
+    assert isinstance(original, PoolResult)  # one analysis (1-D input)
     if k0 == 0:  # metafor returns the model as given
-        result = pool(y0, v0, method=method, ci=ci, level=level, control=con0)
+        result = original
     else:
-        result = pool(np.r_[y0, fill_y], np.r_[v0, fill_v], method=method, ci=ci, level=level,
-                      control=con)
-    assert isinstance(result, PoolResult)  # one analysis (1-D input)
+        filled_labels = [f"Filled {i + 1}" for i in range(k0)]
+        fitted = pool(np.r_[y0, fill_y], np.r_[v0, fill_v], study=list(labels) + filled_labels,
+                      control=con, **common)
+        assert isinstance(fitted, PoolResult)  # one analysis (1-D input)
+        result = fitted
     return TrimFillResult(k0, se_k0, side, estimator, result,
-                          pd.DataFrame({"yi": fill_y, "vi": fill_v}))
+                          pd.DataFrame({"yi": fill_y, "vi": fill_v}), original)

@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover - the basis is only stored and called, nev
 __all__ = [
     "RATIO_MEASURES",
     "BatchPoolResult",
+    "CumulativeResult",
     "DoseResponseResult",
     "EggerResult",
+    "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
     "PoolResult",
@@ -85,6 +87,41 @@ def _scalar_row(obj: object, skip: Sequence[str] = ()) -> dict[str, object]:
             value = ",".join(str(v) for v in value)
         row[f.name] = value
     return row
+
+
+def t_based(ci_method: str, df: float = 1.0) -> bool:
+    """Return True when the statistic is a t (Knapp-Hartung) statistic with finite ``df``."""
+    return str(ci_method).startswith("hksj") and bool(np.isfinite(df))
+
+
+def check_exponentiate(measure: str | None) -> None:
+    """Raise ValueError when ``exponentiate=True`` is asked of a known non-ratio measure."""
+    if measure is not None and str(measure).upper() not in RATIO_MEASURES:
+        raise ValueError(
+            f"to_frame(exponentiate=True) is not allowed for measure {measure!r}: it is not "
+            f"estimated on the log scale; exponentiate only {sorted(RATIO_MEASURES)}"
+        )
+
+
+def metafor_frame(frame: pd.DataFrame, *, t: bool, exponentiate: bool = False,
+                  measure: str | None = None) -> pd.DataFrame:
+    """Name the statistic and scale columns of a tidy frame as metafor does.
+
+    The test statistic is ``tval`` under a t test (``df`` is then its degrees of freedom)
+    and ``zval`` under a z test. With ``exponentiate=True`` the estimate and interval
+    columns are exponentiated (:func:`back_transform`) and ``se`` (still on the log scale)
+    is renamed ``se_log``, so no unlabelled log-scale column sits beside natural-scale ones.
+
+    Raises
+    ------
+    ValueError
+        ``exponentiate=True`` with a measure that is not a ratio measure.
+    """
+    out = frame.rename(columns={"zval": "tval"}) if t else frame
+    if exponentiate:
+        check_exponentiate(measure)
+        out = back_transform(out).rename(columns={"se": "se_log"})
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +185,20 @@ class PoolResult:
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame (without ``weights``).
 
+        The statistic column is ``tval`` under Knapp-Hartung (``ci_method`` ``"hksj"`` or
+        ``"hksj_adhoc"``; ``df`` its degrees of freedom) and ``zval`` otherwise (metafor's
+        names).
+
         Parameters
         ----------
         exponentiate : bool
-            Apply :func:`back_transform` (for OR/RR/HR on the log scale).
+            Exponentiate ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (for
+            ratio measures on the log scale); ``se`` stays on the log scale and is renamed
+            ``se_log``. A non-ratio ``measure`` (MD, SMD, RD ...) raises ValueError.
         """
         frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
-        return back_transform(frame) if exponentiate else frame
+        return metafor_frame(frame, t=t_based(self.ci_method, self.df),
+                             exponentiate=exponentiate, measure=self.measure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +274,11 @@ class BatchPoolResult:
         return self.summary()
 
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
-        """Return a tidy DataFrame with one row per analysis (without ``weights``)."""
+        """Return a tidy DataFrame with one row per analysis (without ``weights``).
+
+        Column names and ``exponentiate`` as :meth:`PoolResult.to_frame` (``tval`` under
+        Knapp-Hartung; rows with k = 1 keep their z statistic in that column).
+        """
         data = {
             f.name: getattr(self, f.name)
             for f in fields(self)
@@ -240,7 +288,7 @@ class BatchPoolResult:
         frame["method"] = self.method
         frame["ci_method"] = self.ci_method
         frame["level"] = self.level
-        return back_transform(frame) if exponentiate else frame
+        return metafor_frame(frame, t=t_based(self.ci_method), exponentiate=exponentiate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,9 +341,13 @@ class MantelHaenszelResult:
         return self.summary()
 
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
-        """Return a one-row tidy DataFrame (without the study data)."""
+        """Return a one-row tidy DataFrame (without the study data).
+
+        ``zval`` is a z statistic; ``exponentiate`` as :meth:`PoolResult.to_frame` (RD
+        raises ValueError).
+        """
         frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
-        return back_transform(frame) if exponentiate else frame
+        return metafor_frame(frame, t=False, exponentiate=exponentiate, measure=self.measure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +397,11 @@ class MetaRegressionResult:
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """Return one row per coefficient with the model-level statistics repeated."""
+        """Return one row per coefficient with the model-level statistics repeated.
+
+        The statistic column is ``tval`` with ``df`` (k - p) under Knapp-Hartung, else
+        ``zval`` (metafor's names).
+        """
         frame = pd.DataFrame(
             {
                 "term": self.coef.index.to_list(),
@@ -357,12 +413,15 @@ class MetaRegressionResult:
                 "ci_high": self.ci_high.to_numpy(),
             }
         )
+        t = t_based(self.ci_method)
+        if t:
+            frame.insert(4, "df", float(self.qe_df))
         for name in ("tau2", "qm", "qm_pvalue", "qe", "qe_pvalue", "r2", "i2", "h2", "k"):
             frame[name] = getattr(self, name)
         frame["method"] = self.method
         frame["ci_method"] = self.ci_method
         frame["level"] = self.level
-        return frame
+        return metafor_frame(frame, t=t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,8 +453,17 @@ class SubgroupResult:
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """Return the per-subgroup table with the test columns repeated on every row."""
+        """Return the per-subgroup table with the test columns repeated on every row.
+
+        Under Knapp-Hartung the per-subgroup statistic is ``tval`` (``df`` beside it).
+        """
         frame = self.subgroups.copy()
+        t = t_based(self.ci_method)
+        if t and "df" not in frame.columns and "zval" in frame.columns:
+            dfs = [float(getattr(self.results.get(str(g)), "df", np.nan))
+                   for g in frame["group"]] if "group" in frame.columns else np.nan
+            frame.insert(list(frame.columns).index("zval") + 1, "df", dfs)
+        frame = metafor_frame(frame, t=t)
         frame["qb"] = self.qb
         frame["qb_df"] = ",".join(str(d) for d in self.qb_df)
         frame["qb_pvalue"] = self.qb_pvalue
@@ -408,7 +476,8 @@ class EggerResult:
 
     ``zval`` is a t statistic with ``df`` degrees of freedom for ``model="lm"`` (and for
     ``model="rma"`` under ``ci="hksj"``); ``estimate`` is the limit estimate (intercept, as
-    ``sei -> 0``) with its interval.
+    ``sei -> 0``) with its interval. ``yi``, ``vi`` and ``study`` are the complete studies
+    the test was fitted to.
     """
 
     zval: float
@@ -419,10 +488,38 @@ class EggerResult:
     ci_high: float
     model: str
     method: str
+    ci_method: str = "z"
+    level: float = 0.95
+    k: int = 0
+    measure: str | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
 
-    def to_frame(self) -> pd.DataFrame:
-        """Return a one-row tidy DataFrame."""
-        return pd.DataFrame([_scalar_row(self)])
+    @property
+    def t_test(self) -> bool:
+        """Whether the statistic is a t statistic (``model="lm"`` or Knapp-Hartung)."""
+        return self.model == "lm" or t_based(self.ci_method, self.df)
+
+    def summary(self) -> str:
+        """Return a readable summary in the layout of metafor's ``print.regtest``."""
+        from analysis.summaries import summarise_egger
+
+        return summarise_egger(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Return a one-row tidy DataFrame.
+
+        Columns ``zval`` (``tval`` for a t test), ``pvalue, df, estimate, ci_low, ci_high,
+        model, method, ci_method, level, k, measure``; ``exponentiate`` exponentiates the
+        limit estimate and its interval (ratio measures only).
+        """
+        frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
+        return metafor_frame(frame, t=self.t_test, exponentiate=exponentiate,
+                             measure=self.measure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +527,9 @@ class TrimFillResult:
     """Result of :func:`analysis.bias.trim_and_fill` (metafor ``trimfill``).
 
     ``k0`` studies were imputed on ``side``; ``result`` is the model refitted to the observed
-    plus filled studies; ``filled`` holds the imputed studies (columns ``yi, vi``).
+    plus filled studies (its ``yi``, ``vi``, ``study`` hold both, the filled studies last,
+    labelled ``"Filled 1"`` ...); ``filled`` holds the imputed studies (columns ``yi, vi``);
+    ``original`` is the model fitted to the observed studies (for the funnel plot).
     """
 
     k0: int
@@ -439,19 +538,132 @@ class TrimFillResult:
     estimator: str
     result: PoolResult
     filled: pd.DataFrame
+    original: PoolResult | None = None
 
     @property
     def estimate(self) -> float:
         """Pooled estimate after filling."""
         return self.result.estimate
 
-    def to_frame(self) -> pd.DataFrame:
-        """Return the filled model's one-row frame with ``k0``, ``se_k0`` and ``side``."""
-        frame = self.result.to_frame()
+    @property
+    def measure(self) -> str | None:
+        """Measure of the filled model."""
+        return self.result.measure
+
+    @property
+    def level(self) -> float:
+        """Confidence level of the filled model."""
+        return self.result.level
+
+    def summary(self) -> str:
+        """Return a readable summary (metafor ``print(trimfill(res))``)."""
+        from analysis.summaries import summarise_trimfill
+
+        return summarise_trimfill(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Return the filled model's one-row frame with ``k0``, ``se_k0`` and ``side``.
+
+        Column names and ``exponentiate`` as :meth:`PoolResult.to_frame`.
+        """
+        frame = self.result.to_frame(exponentiate=exponentiate)
         frame.insert(0, "side", self.side)
         frame.insert(0, "se_k0", self.se_k0)
         frame.insert(0, "k0", self.k0)
         return frame
+
+
+#: Columns of :meth:`LeaveOneOutResult.to_frame` and :meth:`CumulativeResult.to_frame`
+#: (``zval`` is ``tval``, followed by ``df``, under Knapp-Hartung).
+SEQUENTIAL_COLUMNS = ("study", "k", "estimate", "se", "zval", "pvalue", "ci_low", "ci_high",
+                      "q", "q_pvalue", "tau2", "i2", "h2")
+
+
+@dataclass(frozen=True, slots=True)
+class _SequentialFits:
+    """Fits of subsets of one set of studies (leave-one-out, cumulative); see subclasses.
+
+    One entry per fit in every array; ``study`` labels the fit (the study omitted or added).
+    ``full`` is the model fitted to all studies (None when that fit failed); ``yi``, ``vi``
+    and ``labels`` are the data in input order.
+    """
+
+    study: tuple[str, ...]
+    k: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    q: np.ndarray
+    q_pvalue: np.ndarray
+    tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    df: np.ndarray
+    method: str
+    ci_method: str
+    level: float
+    measure: str | None = None
+    full: PoolResult | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    labels: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.study)
+
+    def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Return one row per fit.
+
+        Columns ``study, k, estimate, se, zval, pvalue, ci_low, ci_high, q, q_pvalue, tau2,
+        i2, h2`` (log scale for ratio measures), the frame the function returned before it
+        returned this object. Under Knapp-Hartung ``zval`` is ``tval`` and ``df`` follows
+        it. ``exponentiate=True`` exponentiates ``estimate, ci_low, ci_high`` and renames
+        ``se`` to ``se_log`` (ratio measures only).
+        """
+        data: dict[str, object] = {"study": np.array(self.study, dtype=object)}
+        for column in SEQUENTIAL_COLUMNS[1:]:
+            data[column] = np.asarray(getattr(self, column))
+        frame = pd.DataFrame(data, columns=list(SEQUENTIAL_COLUMNS))
+        t = t_based(self.ci_method)
+        if t:
+            frame.insert(5, "df", np.asarray(self.df, dtype=float))
+        return metafor_frame(frame, t=t, exponentiate=exponentiate, measure=self.measure)
+
+    def summary(self) -> str:
+        """Return a readable table in the layout of metafor's ``print(leave1out(res))``."""
+        from analysis.summaries import summarise_sequential
+
+        return summarise_sequential(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveOneOutResult(_SequentialFits):
+    """Result of :func:`analysis.sensitivity.leave_one_out` (metafor ``leave1out``).
+
+    Entry i is the model fitted without study i (``study[i]`` is its label); NaN where that
+    fit failed or the study had missing data. ``full`` is the model of all studies.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class CumulativeResult(_SequentialFits):
+    """Result of :func:`analysis.sensitivity.cumulative` (metafor ``cumul``).
+
+    Entry j is the model fitted to the first j + 1 studies in the requested order;
+    ``study[j]`` is the label of the study added at that step and ``order[j]`` its position
+    in the input. ``full`` is the model of all studies.
+    """
+
+    order: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,6 +802,15 @@ class DoseResponseResult:
             "estimate": est, "se": se, "ci_low": est - crit * se, "ci_high": est + crit * se,
         })
 
+    def summary(self) -> str:
+        """Return a readable summary (model, heterogeneity, tests, coefficient table)."""
+        from analysis.summaries import summarise_dose_response
+
+        return summarise_dose_response(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient, with the model-level statistics repeated on each row."""
         frame = pd.DataFrame({
@@ -664,18 +885,14 @@ class InfluenceResult:
         data["influential"] = np.asarray(self.influential, dtype=bool)
         return pd.DataFrame(data)
 
+    def summary(self) -> str:
+        """Return the diagnostics table as metafor prints ``influence(res)``."""
+        from analysis.summaries import summarise_influence
+
+        return summarise_influence(self)
+
     def __str__(self) -> str:
-        frame = self.to_frame()
-        table = frame.drop(columns=["influential"]).rename(columns={
-            "cook_d": "cook.d", "cov_r": "cov.r", "tau2_del": "tau2.del", "qe_del": "QE.del"})
-        table["inf"] = np.where(frame["influential"], "*", "")
-        table = table.set_index("study")
-        table.index.name = None
-        text = table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="NA")
-        head = (f"Influence diagnostics (metafor influence.rma.uni), {self.method} "
-                f"{'Knapp-Hartung' if self.ci_method.startswith('hksj') else 'z'}, "
-                f"k = {self.k}, p = {self.p}; tau2 = {self.tau2:.4f}, QE = {self.qe:.4f}")
-        return f"{head}\n\n{text}\n\n* influential (metafor's rule)"
+        return self.summary()
 
 
 __all__ += ["INFLUENCE_COLUMNS", "InfluenceResult"]

@@ -8,7 +8,9 @@ The intercept-only refits are computed with one batched call of :func:`analysis.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,115 +18,206 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
+from analysis.errors import ConvergenceError
 from analysis.pooling import Control, pool
 from analysis.regression import _check_common, _inputs, design_matrix, meta_regression
-from analysis.results import InfluenceResult, PoolResult
+from analysis.results import (
+    BatchPoolResult,
+    CumulativeResult,
+    InfluenceResult,
+    LeaveOneOutResult,
+    MantelHaenszelResult,
+    PoolResult,
+)
 
-__all__ = ["baujat", "cumulative", "influence", "leave_one_out"]
+__all__ = ["baujat", "cumulative", "fitted_data", "influence", "leave_one_out"]
 
 COLUMNS = ["study", "k", "estimate", "se", "zval", "pvalue", "ci_low", "ci_high", "q",
            "q_pvalue", "tau2", "i2", "h2"]
 
+#: Per-fit statistics copied from the batched fit into the sequential results.
+_STATS = ("k", "estimate", "se", "zval", "pvalue", "ci_low", "ci_high", "q", "q_pvalue",
+          "tau2", "i2", "h2", "df")
 
-def _frame(res: Any, study: np.ndarray) -> pd.DataFrame:
-    data = {"study": study}
-    for column in COLUMNS[1:]:
-        data[column] = getattr(res, column)
-    return pd.DataFrame(data, columns=COLUMNS)
+
+@dataclass(frozen=True, slots=True)
+class FittedData:
+    """The data and settings a refit uses: from a fitted result or from the arguments."""
+
+    yi: np.ndarray
+    vi: np.ndarray
+    study: np.ndarray
+    method: str
+    ci: str
+    level: float
+    measure: str | None
+    convention: str
+    result: PoolResult | None
+
+
+def fitted_data(yi: Any, vi: Any, method: str | None, ci: str | None, level: float | None,
+                study: Any, *, default_method: str = "REML") -> FittedData:
+    """Resolve ``yi`` (a fitted :class:`PoolResult`, a yi/vi frame or values) for a refit.
+
+    metafor's ``leave1out(res)``, ``cumul(res)``, ``influence(res)``, ``regtest(res)``,
+    ``trimfill(res)``: with a result, its ``yi``, ``vi``, ``study``, ``method``, ``ci_method``,
+    ``level``, ``measure`` and ``convention`` are used (``method``, ``ci``, ``level``,
+    ``study`` override them when given). Otherwise the values (or frame) with ``method``
+    (default ``default_method``), ``ci`` (default ``"z"``) and ``level`` (default 0.95).
+
+    Raises
+    ------
+    ValueError
+        ``vi`` given with a result; a result without its data; a Mantel-Haenszel/Peto or
+        batched result (refit those with :func:`analysis.pooling.pool` first).
+    """
+    if isinstance(yi, (MantelHaenszelResult, BatchPoolResult)):
+        raise ValueError(
+            f"argument 'yi' is a {type(yi).__name__}; refits need an inverse-variance model: "
+            "pass a PoolResult of pool() (one analysis), or yi and vi")
+    if isinstance(yi, PoolResult):
+        if vi is not None:
+            raise ValueError("argument 'vi' must be None when 'yi' is a fitted PoolResult "
+                             "(its yi and vi are used)")
+        if yi.yi is None or yi.vi is None:
+            raise ValueError("argument 'yi' is a PoolResult without its data (yi, vi); fit it "
+                             "with pool(), which keeps them")
+        y = np.asarray(yi.yi, dtype=float)
+        v = np.asarray(yi.vi, dtype=float)
+        labels = _study_labels(None, study if study is not None else yi.study, y.size)
+        return FittedData(y, v, labels, method or yi.method, ci or yi.ci_method,
+                          yi.level if level is None else level, yi.measure, yi.convention, yi)
+    y, v = _inputs(yi, vi)
+    labels = _study_labels(yi, study, y.size) if y.ndim == 1 else np.array([], dtype=object)
+    return FittedData(y, v, labels, method or default_method, ci or "z",
+                      0.95 if level is None else level, _measure(yi), "metafor", None)
+
+
+def _full_fit(d: FittedData, control: Control | Mapping[str, Any] | None) -> PoolResult | None:
+    """Return the model of all studies (the given result, else one fit; None if it fails)."""
+    if d.result is not None:
+        return d.result
+    try:
+        with warnings.catch_warnings():  # omitted studies are NaN rows of the table already
+            warnings.simplefilter("ignore")
+            full = pool(d.yi, d.vi, method=d.method, ci=d.ci, level=d.level,
+                        study=list(d.study), measure=d.measure, control=control,
+                        convention=d.convention)
+    except (ConvergenceError, ValueError):
+        return None
+    assert isinstance(full, PoolResult)
+    return full
+
+
+def _stats(res: Any) -> dict[str, np.ndarray]:
+    return {name: np.asarray(getattr(res, name)) for name in _STATS}
 
 
 def leave_one_out(
     yi: Any,
     vi: Any = None,
-    method: str = "REML",
-    ci: str = "z",
-    level: float = 0.95,
+    method: str | None = None,
+    ci: str | None = None,
+    level: float | None = None,
     *,
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
-) -> pd.DataFrame:
-    """Refit the model omitting each study in turn.
+) -> LeaveOneOutResult:
+    """Refit the model omitting each study in turn (metafor ``leave1out``).
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
-        optionally a ``study`` or ``label`` column used as labels, as from
-        :func:`analysis.contrasts`).
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (``leave_one_out(pool(...))``, as
+        metafor's ``leave1out(res)``: its ``yi``, ``vi``, ``study``, ``method``, ``ci``,
+        ``level`` and ``measure`` are used), or effect sizes and sampling variances (or a
+        DataFrame with ``yi``, ``vi``, and optionally a ``study`` or ``label`` column used as
+        labels, as from :func:`analysis.contrasts`).
     method, ci, level, control
-        As in :func:`analysis.pooling.pool`.
+        As in :func:`analysis.pooling.pool`; default the result's, else ``"REML"``, ``"z"``,
+        0.95.
     study : array_like, optional
-        One label per study (default: the frame's ``study``/``label`` column, else
-        ``"1"``..``"k"`` as metafor's ``slab``).
+        One label per study (default: the result's or the frame's ``study``/``label``
+        column, else ``"1"``..``"k"`` as metafor's ``slab``).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per omitted study (``study`` is its label, a string): ``k, estimate, se,
-        zval, pvalue, ci_low, ci_high, q, q_pvalue, tau2, i2, h2``. Rows whose fit fails are
-        NaN, as metafor leaves them NA. Studies with missing ``yi``/``vi`` get NaN rows.
+    LeaveOneOutResult
+        Entry i is the fit without study i (``study`` its label); ``full`` the model of all
+        studies. ``to_frame()`` gives one row per omitted study: ``study, k, estimate, se,
+        zval, pvalue, ci_low, ci_high, q, q_pvalue, tau2, i2, h2`` (``tval`` and ``df`` under
+        Knapp-Hartung). Rows whose fit fails are NaN, as metafor leaves them NA. Studies
+        with missing ``yi``/``vi`` get NaN rows.
 
     Notes
     -----
     Checked against metafor 3.8-1 ``leave1out(rma(...))`` on the fixture cases (every
     method x z/knha) at rtol 1e-6 and the published BCG study-1 values (R-2).
     """
-    y, v = _inputs(yi, vi)
+    d = fitted_data(yi, vi, method, ci, level, study)
+    y, v = d.yi, d.vi
     ok = np.isfinite(y) & np.isfinite(v)
     k = y.size
-    labels = _study_labels(yi, study, k)
     if ok.sum() < 2:
         raise ValueError("leave-one-out needs at least 2 studies")
-    ym = np.where(ok, y, np.nan)
-    yy = np.tile(ym, (k, 1))
+    yy = np.tile(np.where(ok, y, np.nan), (k, 1))
     vv = np.tile(np.where(ok, v, np.nan), (k, 1))
     yy[np.arange(k), np.arange(k)] = np.nan
-    res = pool(yy, vv, method=method, ci=ci, level=level, tau2_ci=False, control=control,
-               errors="nan")
-    frame = _frame(res, labels)
-    frame.loc[~ok, COLUMNS[1:]] = np.nan
-    return frame
+    res = pool(yy, vv, method=d.method, ci=d.ci, level=d.level, tau2_ci=False,
+               control=control, errors="nan", convention=d.convention)
+    values = _stats(res)
+    if not ok.all():
+        for name, array in values.items():
+            array = array.astype(float)
+            array[~ok] = np.nan
+            values[name] = array
+    return LeaveOneOutResult(
+        study=tuple(str(s) for s in d.study), **values, method=d.method, ci_method=d.ci,
+        level=d.level, measure=d.measure, full=_full_fit(d, control), yi=y, vi=v,
+        labels=tuple(str(s) for s in d.study))
 
 
 def cumulative(
     yi: Any,
     vi: Any = None,
     order: Any = None,
-    method: str = "REML",
-    ci: str = "z",
-    level: float = 0.95,
+    method: str | None = None,
+    ci: str | None = None,
+    level: float | None = None,
     *,
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
-) -> pd.DataFrame:
+) -> CumulativeResult:
     """Cumulative meta-analysis: add studies one at a time in the order of ``order``.
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (metafor ``cumul(res, order=)``), or
+        effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
         optionally a ``study`` or ``label`` column used as labels).
     order : array_like, optional
         Sort key per study (e.g. publication year); ties keep the input order (R's stable
         ``order()``). Default: input order.
     method, ci, level, control
-        As in :func:`analysis.pooling.pool`.
+        As in :func:`leave_one_out`.
     study : array_like, optional
         One label per study, in input order (as :func:`leave_one_out`).
 
     Returns
     -------
-    pandas.DataFrame
-        Row j is the model fitted to the first j + 1 studies in that order; ``study`` is the
-        label of the study added at that step. Columns as :func:`leave_one_out`.
+    CumulativeResult
+        Entry j is the model fitted to the first j + 1 studies in that order; ``study`` the
+        label of the study added at that step, ``order`` its input position; ``full`` the
+        model of all studies. ``to_frame()``: columns as :func:`leave_one_out`.
 
     Notes
     -----
     Checked against metafor's published BCG cumulative REML estimates by year (R-11).
     """
-    y, v = _inputs(yi, vi)
+    d = fitted_data(yi, vi, method, ci, level, study)
+    y, v, labels = d.yi, d.vi, d.study
     k = y.size
-    labels = _study_labels(yi, study, k)
     if order is None:
         idx = np.arange(k)
     else:
@@ -137,18 +230,21 @@ def cumulative(
     yy = np.where(np.tril(np.ones((k, k), dtype=bool)) & ok, ys, np.nan)
     vv = np.where(np.tril(np.ones((k, k), dtype=bool)) & ok, vs, np.nan)
     first = int(np.argmax(ok))
-    res = pool(yy[first:], vv[first:], method=method, ci=ci, level=level, tau2_ci=False,
-               control=control, errors="nan")
-    frame = _frame(res, labels[idx[first:]])
-    return frame.reset_index(drop=True)
+    res = pool(yy[first:], vv[first:], method=d.method, ci=d.ci, level=d.level,
+               tau2_ci=False, control=control, errors="nan", convention=d.convention)
+    return CumulativeResult(
+        study=tuple(str(s) for s in labels[idx[first:]]), **_stats(res), method=d.method,
+        ci_method=d.ci, level=d.level, measure=d.measure, full=_full_fit(d, control), yi=y,
+        vi=v, labels=tuple(str(s) for s in labels), order=idx[first:])
 
 
 def baujat(
     yi: Any,
     vi: Any = None,
-    method: str = "REML",
+    method: str | None = None,
     *,
     control: Control | Mapping[str, Any] | None = None,
+    study: Any = None,
 ) -> pd.DataFrame:
     r"""Coordinates of the Baujat plot: each study's contribution to heterogeneity and influence.
 
@@ -163,29 +259,39 @@ def baujat(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``).
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (metafor ``baujat(res)``; its data,
+        labels and method are used, and its test for the deletion variances), or effect
+        sizes and sampling variances (or a DataFrame with ``yi``, ``vi`` and optionally a
+        ``study``/``label`` column).
     method, control
-        As in :func:`analysis.pooling.pool`.
+        As in :func:`analysis.pooling.pool` (default the result's, else ``"REML"``).
+    study : array_like, optional
+        Study labels (default: the result's or the frame's, else ``"1"``..``"k"``).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``x`` and ``y``, one row per study.
+        Columns ``study`` (labels, for :func:`analysis.plots.baujat`), ``x`` and ``y``, one
+        row per study.
 
     Notes
     -----
     Checked against metafor 3.8-1 ``baujat(rma(yi, vi, data = dat.bcg log RR))`` for FE, DL
     and REML.
     """
-    y, v = _inputs(yi, vi)
-    full = pool(y, v, method=method, tau2_ci=False, control=control)
-    assert isinstance(full, PoolResult)
-    omitted = leave_one_out(y, v, method=method, control=control)
+    d = fitted_data(yi, vi, method, None, None, study)
+    y, v = d.yi, d.vi
+    if d.result is not None and d.method == d.result.method:
+        full = d.result
+    else:
+        fit = pool(y, v, method=d.method, tau2_ci=False, control=control)
+        assert isinstance(fit, PoolResult)
+        full = fit
+    omitted = leave_one_out(y, v, method=d.method, ci=d.ci, level=d.level, control=control)
     x = (y - full.estimate) ** 2 / (v + full.tau2)
-    influence = (omitted["estimate"].to_numpy() - full.estimate) ** 2 / (
-        omitted["se"].to_numpy() ** 2)
-    return pd.DataFrame({"x": x, "y": influence})
+    influence = (omitted.estimate - full.estimate) ** 2 / (omitted.se ** 2)
+    return pd.DataFrame({"study": np.array(d.study, dtype=object), "x": x, "y": influence})
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,9 +374,9 @@ def influence(
     yi: Any,
     vi: Any = None,
     moderators: pd.DataFrame | None = None,
-    method: str = "REML",
-    ci: str = "z",
-    level: float = 0.95,
+    method: str | None = None,
+    ci: str | None = None,
+    level: float | None = None,
     *,
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
@@ -307,14 +413,17 @@ def influence(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi``, and
-        optionally a ``study`` or ``label`` column used as labels).
+    yi, vi : array_like or PoolResult
+        A fitted :class:`~analysis.results.PoolResult` (metafor ``influence(res)``: its data,
+        labels, method, ``ci`` and level are used), or effect sizes and sampling variances
+        (or a DataFrame with ``yi``, ``vi``, and optionally a ``study`` or ``label`` column
+        used as labels).
     moderators : pandas.DataFrame, optional
         Moderators of a meta-regression (coded as :func:`analysis.regression.meta_regression`
         codes them); default: the intercept-only model of :func:`analysis.pooling.pool`.
     method, ci, level, control
-        As in :func:`analysis.pooling.pool` (``ci="hksj"`` is metafor's ``test="knha"``).
+        As in :func:`analysis.pooling.pool` (``ci="hksj"`` is metafor's ``test="knha"``);
+        default the result's, else ``"REML"``, ``"z"``, 0.95.
     study : array_like, optional
         Study labels (default: the frame's ``study``/``label`` column, else ``"1"``..``"k"``).
 
@@ -337,12 +446,14 @@ def influence(
     REML, DL, FE, ML x z/knha, and BCG ``mods = ~ ablat`` and ``~ ablat + year`` (REML,
     z/knha), at relative tolerance 1e-6 (tests/reference/influence_reference.json).
     """
-    level = _check_common(method, ci, level)
-    y, v = _inputs(yi, vi)
+    d = fitted_data(yi, vi, method, ci, level, study)
+    method, ci = d.method, d.ci
+    level = _check_common(method, ci, d.level)
+    y, v = d.yi, d.vi
     if y.ndim != 1:
         raise ValueError(f"arguments 'yi' and 'vi' must be 1-D (one analysis); got shape {y.shape}")
     k_all = y.size
-    labels = _study_labels(yi, study, k_all)
+    labels = d.study
     if moderators is None:
         xdf = pd.DataFrame({"intrcpt": np.ones(k_all)})
     else:
@@ -423,7 +534,7 @@ def influence(
         weight=full(weight), dfbetas=pd.DataFrame(dfb_full, columns=names),
         influential=infl_full, tau2=float(tau2), qe=float(qe), k=k, p=p, method=method,
         ci_method=ci, level=level,
-        measure=_measure(yi),
+        measure=d.measure,
     )
 
 

@@ -14,7 +14,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["format_p", "summarise_meta_regression", "summarise_pool", "summarise_subgroups"]
+__all__ = [
+    "format_p",
+    "summarise_dose_response",
+    "summarise_egger",
+    "summarise_influence",
+    "summarise_meta_regression",
+    "summarise_pool",
+    "summarise_sequential",
+    "summarise_subgroups",
+    "summarise_trimfill",
+]
 
 _RATIO = frozenset({"OR", "RR", "HR", "PETO", "IRR", "ROM"})
 _METHOD_NAMES = {
@@ -127,14 +137,20 @@ def summarise_meta_regression(res: Any) -> str:
     name = "F" if len(res.qm_df) > 1 else "QM"
     lines.append(f"Test of moderators: {name}(df = {dfs}) = {_num(res.qm)}, "
                  f"p {_p_text(res.qm_pvalue)}")
+    lines += ["", *_coefficient_table(res, stat)]
+    return "\n".join(lines)
+
+
+def _coefficient_table(res: Any, stat: str) -> list[str]:
+    """Return metafor's coefficient table: one line per term of ``res.coef``."""
     pct = f"{100 * res.level:g}%"
-    lines += ["", f"{'term':>16} {'estimate':>10} {'se':>9} {stat + 'val':>9} {'pval':>9} "
-              f"{'ci.lb':>10} {'ci.ub':>10}   ({pct} CI)"]
+    lines = [f"{'term':>16} {'estimate':>10} {'se':>9} {stat + 'val':>9} {'pval':>9} "
+             f"{'ci.lb':>10} {'ci.ub':>10}   ({pct} CI)"]
     for term in res.coef.index:
         lines.append(f"{str(term)[:16]:>16} {_num(res.coef[term]):>10} {_num(res.se[term]):>9} "
                      f"{_num(res.zval[term]):>9} {format_p(res.pvalue[term]):>9} "
                      f"{_num(res.ci_low[term]):>10} {_num(res.ci_high[term]):>10}")
-    return "\n".join(lines)
+    return lines
 
 
 def summarise_subgroups(res: Any) -> str:
@@ -156,4 +172,123 @@ def summarise_subgroups(res: Any) -> str:
               if int(k) < 2]
     if single:
         lines.append(f"Note: subgroup(s) {', '.join(single)} hold a single study.")
+    return "\n".join(lines)
+
+
+def summarise_egger(res: Any) -> str:
+    """Summary of an :class:`~analysis.results.EggerResult` (metafor ``print.regtest``)."""
+    if res.model == "lm":
+        model = "weighted regression with multiplicative dispersion"
+    elif res.method == "FE":
+        model = "fixed-effects meta-regression model"
+    else:
+        model = f"mixed-effects meta-regression model (tau² estimator: {res.method})"
+    measure = getattr(res, "measure", None)
+    scale = "log scale" if measure in _RATIO else "analysis scale"
+    stat = (f"t = {_num(res.zval)}, df = {int(res.df)}" if res.t_test and math.isfinite(res.df)
+            else f"z = {_num(res.zval)}")
+    pct = f"{100 * res.level:g}%"
+    k = f", k = {res.k}" if res.k else ""
+    lines = ["Regression test for funnel plot asymmetry (Egger; metafor regtest)", "",
+             f"Model: {model}{k}", "Predictor: standard error", "",
+             f"Test for funnel plot asymmetry: {stat}, p {_p_text(res.pvalue)}",
+             f"Limit estimate (as sei -> 0, {scale}): b = {_num(res.estimate)} "
+             f"({pct} CI {_num(res.ci_low)} to {_num(res.ci_high)})"]
+    natural = _scale_line(measure, res.estimate, res.ci_low, res.ci_high, res.level)
+    if natural:
+        lines.append(natural)
+    return "\n".join(lines)
+
+
+def summarise_trimfill(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.TrimFillResult` (metafor ``print(trimfill())``)."""
+    se = f" (SE = {_num(res.se_k0)})" if math.isfinite(res.se_k0) else ""
+    head = (f"Trim-and-fill ({res.estimator} estimator): estimated number of missing studies "
+            f"on the {res.side} side: {res.k0}{se}")
+    what = ("Model fitted to the observed and the filled studies:" if res.k0
+            else "No study filled; the model as given:")
+    return "\n".join([head, "", what, summarise_pool(res.result)])
+
+
+def summarise_sequential(res: Any) -> str:
+    """Summary of a ``LeaveOneOutResult`` or ``CumulativeResult`` (metafor's table layout)."""
+    cumulative = type(res).__name__ == "CumulativeResult"
+    measure = getattr(res, "measure", None)
+    scale = "log scale" if measure in _RATIO else "analysis scale"
+    df = float(np.nanmax(res.df)) if np.isfinite(np.asarray(res.df, float)).any() else math.nan
+    test, stat = _test_name(res.ci_method, df)
+    title = ("Cumulative meta-analysis (metafor cumul), studies added in order" if cumulative
+             else "Leave-one-out analysis (metafor leave1out)")
+    method = _METHOD_NAMES.get(res.method, f"tau² estimator: {res.method}")
+    lines = [f"{title}; {method}; {'Knapp-Hartung t test' if stat == 't' else test}; "
+             f"k = {len(res)}" + (f"; measure {measure} ({scale})" if measure else ""), ""]
+    pct = f"{100 * res.level:g}%"
+    labels = [str(s) for s in res.study]
+    width = max([len(x) for x in labels] + [len("added" if cumulative else "omitted")])
+    width = min(width, 24)
+    ratio = measure in _RATIO
+    header = (f"{'added' if cumulative else 'omitted':<{width}} {'k':>3} {'estimate':>9} "
+              f"{'se':>7} {stat + 'val':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8} {'Q':>9} "
+              f"{'Qp':>8} {'tau2':>7} {'I2':>6} {'H2':>7}")
+    if ratio:
+        header += f"   {measure} [{pct} CI]"
+    lines.append(header)
+    for i, label in enumerate(labels):
+        k = res.k[i]
+        line = (f"{label[:width]:<{width}} {('NA' if not np.isfinite(k) else int(k)):>3} "
+                f"{_num(res.estimate[i]):>9} {_num(res.se[i]):>7} {_num(res.zval[i]):>8} "
+                f"{format_p(res.pvalue[i]):>8} {_num(res.ci_low[i]):>8} "
+                f"{_num(res.ci_high[i]):>8} {_num(res.q[i]):>9} {format_p(res.q_pvalue[i]):>8} "
+                f"{_num(res.tau2[i]):>7} {_num(res.i2[i], 2):>6} {_num(res.h2[i]):>7}")
+        if ratio and math.isfinite(float(res.estimate[i])):
+            line += (f"   {_num(math.exp(res.estimate[i]))} [{_num(math.exp(res.ci_low[i]))}, "
+                     f"{_num(math.exp(res.ci_high[i]))}]")
+        lines.append(line)
+    lines += ["", f"Estimates on the {scale}; {pct} CIs; I² in percent."]
+    full = getattr(res, "full", None)
+    if full is not None:
+        lines.append(f"All {full.k} studies: {_num(full.estimate)} ({pct} CI {_num(full.ci_low)} "
+                     f"to {_num(full.ci_high)}), tau² = {_num(full.tau2)}, "
+                     f"I² = {float(full.i2):.2f}%")
+        natural = _scale_line(measure, full.estimate, full.ci_low, full.ci_high, full.level)
+        if natural:
+            lines.append(f"All {full.k} studies: {natural}")
+    return "\n".join(lines)
+
+
+def summarise_influence(res: Any) -> str:
+    """Summary of an :class:`~analysis.results.InfluenceResult` (metafor ``print.infl``)."""
+    frame = res.to_frame()
+    table = frame.drop(columns=["influential"]).rename(columns={
+        "cook_d": "cook.d", "cov_r": "cov.r", "tau2_del": "tau2.del", "qe_del": "QE.del"})
+    table["inf"] = np.where(frame["influential"], "*", "")
+    table = table.set_index("study")
+    table.index.name = None
+    text = table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="NA")
+    head = (f"Influence diagnostics (metafor influence.rma.uni), {res.method} "
+            f"{'Knapp-Hartung' if res.ci_method.startswith('hksj') else 'z'}, "
+            f"k = {res.k}, p = {res.p}; tau2 = {res.tau2:.4f}, QE = {res.qe:.4f}")
+    return f"{head}\n\n{text}\n\n* influential (metafor's rule)"
+
+
+def summarise_dose_response(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.DoseResponseResult` (dosresmeta's layout)."""
+    stage = "one-stage" if res.stage == "one" else "two-stage"
+    lines = [f"Dose-response meta-analysis: {res.model} model, {stage}, {res.method} "
+             f"(random: {res.random}); k = {res.k} comparisons from {res.n_studies} studies"
+             + (f" ({res.k_omitted} omitted)" if res.k_omitted else ""), ""]
+    if res.method != "FE":
+        sigma = ", ".join(_num(s) for s in res.sigma2)
+        lines.append(f"tau² = {_num(res.tau2)}" + (f" (all components: {sigma})"
+                                                    if len(res.sigma2) > 1 else ""))
+    lines.append(f"Residual heterogeneity: Q(df = {res.q_df}) = {_num(res.q)}, "
+                 f"p {_p_text(res.q_pvalue)}, I² = {float(res.i2):.2f}%")
+    lines.append(f"Test of the dose terms: QM(df = {res.qm_df}) = {_num(res.qm)}, "
+                 f"p {_p_text(res.qm_pvalue)}")
+    if math.isfinite(float(res.nonlinearity)):
+        lines.append(f"Test for non-linearity: QM(df = {res.nonlinearity_df}) = "
+                     f"{_num(res.nonlinearity)}, p {_p_text(res.nonlinearity_pvalue)}")
+    lines.append(f"logLik = {_num(res.loglik)}")
+    lines += ["", *_coefficient_table(res, "z"),
+              "", "Coefficients on the analysis scale (log scale for ratio measures)."]
     return "\n".join(lines)

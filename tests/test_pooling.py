@@ -306,7 +306,8 @@ def test_to_frame_has_fixed_columns_and_back_transform() -> None:
     assert len(frame) == 1
     exp = res.to_frame(exponentiate=True)
     assert exp["estimate"].iloc[0] == pytest.approx(np.exp(res.estimate))
-    assert exp["se"].iloc[0] == res.se
+    assert exp["se_log"].iloc[0] == res.se  # the log-scale SE, named for its scale
+    assert "se" not in exp
 
 
 # ------------------------------------------------------------------------------------------

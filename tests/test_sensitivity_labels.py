@@ -34,49 +34,52 @@ def _texts(ax: plt.Axes) -> list[str]:
 
 
 def test_leave_one_out_labels_from_study_argument() -> None:
-    out = ma.leave_one_out(YI, VI, study=LABELS)
+    out = ma.leave_one_out(YI, VI, study=LABELS).to_frame()
     assert out["study"].tolist() == LABELS
 
 
 def test_cumulative_labels_from_study_argument_follow_the_order() -> None:
-    out = ma.cumulative(YI, VI, order=YEAR, study=LABELS)
+    out = ma.cumulative(YI, VI, order=YEAR, study=LABELS).to_frame()
     idx = np.argsort(YEAR, kind="stable")
     assert out["study"].tolist() == [LABELS[i] for i in idx]
     # the last step is the full fit whatever the labels
-    plain = ma.cumulative(YI, VI, order=YEAR)
+    plain = ma.cumulative(YI, VI, order=YEAR).to_frame()
     np.testing.assert_allclose(out["estimate"], plain["estimate"])
 
 
 def test_default_labels_are_one_to_k_as_metafor() -> None:
     k = YI.size
     expected = [str(i) for i in range(1, k + 1)]
-    assert ma.leave_one_out(YI, VI)["study"].tolist() == expected
-    assert ma.cumulative(YI, VI)["study"].tolist() == expected
+    assert ma.leave_one_out(YI, VI).to_frame()["study"].tolist() == expected
+    assert ma.cumulative(YI, VI).to_frame()["study"].tolist() == expected
     idx = np.argsort(YEAR, kind="stable")
-    assert ma.cumulative(YI, VI, order=YEAR)["study"].tolist() == [str(i + 1) for i in idx]
+    steps = ma.cumulative(YI, VI, order=YEAR).to_frame()
+    assert steps["study"].tolist() == [str(i + 1) for i in idx]
 
 
 def test_labels_are_strings() -> None:
-    for out in (ma.leave_one_out(YI, VI, study=np.arange(10, 19)),
-                ma.cumulative(YI, VI, study=np.arange(10, 19))):
+    for out in (ma.leave_one_out(YI, VI, study=np.arange(10, 19)).to_frame(),
+                ma.cumulative(YI, VI, study=np.arange(10, 19)).to_frame()):
         assert all(isinstance(s, str) for s in out["study"])
-    assert ma.leave_one_out(YI, VI, study=np.arange(10, 19))["study"].iloc[0] == "10"
+    assert ma.leave_one_out(YI, VI, study=np.arange(10, 19)).to_frame()["study"].iloc[0] == "10"
 
 
 def test_labels_from_a_contrasts_frame(dropout: pd.DataFrame) -> None:
     labels = dropout["label"].astype(str).tolist()
-    assert ma.leave_one_out(dropout)["study"].tolist() == labels
+    assert ma.leave_one_out(dropout).to_frame()["study"].tolist() == labels
     order = dropout["year"].to_numpy(float)
     idx = np.argsort(order, kind="stable")
-    assert ma.cumulative(dropout, order=order)["study"].tolist() == [labels[i] for i in idx]
+    steps = ma.cumulative(dropout, order=order).to_frame()
+    assert steps["study"].tolist() == [labels[i] for i in idx]
     # an explicit study= wins over the frame's column
     ids = dropout["study_id"].astype(str).tolist()
-    assert ma.leave_one_out(dropout, study=dropout["study_id"])["study"].tolist() == ids
+    assert ma.leave_one_out(dropout, study=dropout["study_id"]).to_frame()["study"].tolist() == ids
 
 
 def test_numbers_unchanged_by_labels(dropout: pd.DataFrame) -> None:
-    labelled = ma.leave_one_out(dropout)
-    plain = ma.leave_one_out(dropout["yi"].to_numpy(float), dropout["vi"].to_numpy(float))
+    labelled = ma.leave_one_out(dropout).to_frame()
+    plain = ma.leave_one_out(dropout["yi"].to_numpy(float),
+                             dropout["vi"].to_numpy(float)).to_frame()
     pd.testing.assert_frame_equal(labelled.drop(columns="study"), plain.drop(columns="study"))
 
 
@@ -89,7 +92,7 @@ def test_wrong_number_of_labels_raises(function: str, n: int) -> None:
 
 
 def test_leave_one_out_plot_shows_the_labels(dropout: pd.DataFrame) -> None:
-    frame = ma.leave_one_out(dropout)
+    frame = ma.leave_one_out(dropout).to_frame()
     ax = plots.leave_one_out_plot(frame, ma.pool(dropout), measure="RR")
     try:
         texts = _texts(ax)
@@ -101,7 +104,7 @@ def test_leave_one_out_plot_shows_the_labels(dropout: pd.DataFrame) -> None:
 
 
 def test_cumulative_plot_shows_the_labels() -> None:
-    frame = ma.cumulative(YI, VI, order=YEAR, study=LABELS)
+    frame = ma.cumulative(YI, VI, order=YEAR, study=LABELS).to_frame()
     ax = plots.cumulative_plot(frame, measure="RR")
     try:
         texts = _texts(ax)
@@ -126,7 +129,7 @@ def test_report_run_labels_its_sensitivity_frames() -> None:
     labels = run.data["label"].astype(str).tolist()
     assert run.cumulative is not None and run.leave_one_out is not None
     order = np.argsort(run.data["year"].to_numpy(float), kind="stable")
-    assert run.cumulative["added"].tolist() == [labels[i] for i in order]
-    assert run.cumulative["study"].tolist() == run.cumulative["added"].tolist()
-    assert run.leave_one_out["omitted"].tolist() == labels
-    assert run.leave_one_out["study"].tolist() == labels
+    assert list(run.cumulative.study) == [labels[i] for i in order]
+    assert run.cumulative.to_frame()["study"].tolist() == [labels[i] for i in order]
+    assert list(run.leave_one_out.study) == labels
+    assert run.leave_one_out.to_frame()["study"].tolist() == labels

@@ -5,43 +5,62 @@ through pyplot, when it is None), draws from result objects or tidy frames witho
 statistics, returns the Axes, and never saves; the command line saves with
 :func:`analysis.plots.style.savefig_kwargs` for repeatable files.
 
-Functions: :func:`forest_plot` (with :func:`forest_figure_size`), :func:`funnel_plot`,
-:func:`dose_response_plot`, :func:`cumulative_plot`, :func:`leave_one_out_plot`,
-:func:`labbe_plot`, :func:`baujat_plot`, :func:`bubble_plot`, :func:`influence_plot` (also
-as ``influence``; it takes ``fig=None`` and returns the Figure, having eight panels).
+One call draws a result: :func:`forest` (``forest(pool(...))``, also a Mantel-Haenszel or
+Peto result), :func:`funnel` (a pooled or a trim-and-fill result), :func:`leave_one_out`
+and :func:`cumulative` (the results of :func:`analysis.leave_one_out` /
+:func:`analysis.cumulative`), :func:`baujat` (the frame of
+:func:`analysis.sensitivity.baujat`), :func:`influence` (an InfluenceResult; it takes
+``fig=None`` and returns the Figure, having eight panels), :func:`bubble` (a
+meta-regression that keeps its data, and a moderator). These are the same functions as
+:func:`forest_plot` (with :func:`forest_figure_size`), :func:`funnel_plot`,
+:func:`leave_one_out_plot`, :func:`cumulative_plot`, :func:`baujat_plot`,
+:func:`influence_plot` and :func:`bubble_plot`, which also take the data and the result
+separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set.
 """
 
 from __future__ import annotations
 
 from analysis.plots import style
-from analysis.plots.diagnostics import baujat_plot, bubble_plot, labbe_plot
+from analysis.plots.diagnostics import baujat, baujat_plot, bubble, bubble_plot, labbe_plot
 from analysis.plots.dose import dose_response_plot
 from analysis.plots.forest import (
+    forest,
     forest_figure_size,
     forest_plot,
     heterogeneity_text,
     overall_effect_text,
 )
-from analysis.plots.funnel import funnel_plot
+from analysis.plots.funnel import funnel, funnel_plot
 from analysis.plots.influence_panels import influence_plot
-from analysis.plots.sensitivity import cumulative_plot, leave_one_out_plot
+from analysis.plots.sensitivity import (
+    cumulative,
+    cumulative_plot,
+    leave_one_out,
+    leave_one_out_plot,
+)
 from analysis.plots.style import savefig_kwargs
 
 #: ``plots.influence(result)``: the same function as :func:`influence_plot`.
 influence = influence_plot
 
 __all__ = [
+    "baujat",
     "baujat_plot",
+    "bubble",
     "bubble_plot",
+    "cumulative",
     "cumulative_plot",
     "dose_response_plot",
+    "forest",
     "forest_figure_size",
     "forest_plot",
+    "funnel",
     "funnel_plot",
     "heterogeneity_text",
     "influence",
     "influence_plot",
     "labbe_plot",
+    "leave_one_out",
     "leave_one_out_plot",
     "overall_effect_text",
     "savefig_kwargs",

@@ -21,7 +21,7 @@ from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MetaRegressionResult, PoolResult
 
-__all__ = ["baujat_plot", "bubble_plot", "labbe_plot"]
+__all__ = ["baujat", "baujat_plot", "bubble", "bubble_plot", "labbe_plot"]
 
 _SQUARE_IN = 2.6
 
@@ -118,23 +118,29 @@ def _pooled_curve(ax: Axes, estimate: float, measure: str | None) -> None:
 
 
 def baujat_plot(
-    x: ArrayLike,
-    y: ArrayLike,
-    labels: Iterable[object],
+    x: ArrayLike | pd.DataFrame,
+    y: ArrayLike | None = None,
+    labels: Iterable[object] | None = None,
     *,
     ax: Axes | None = None,
     n_labels: int | None = None,
 ) -> Axes:
     """Draw a Baujat plot from precomputed coordinates.
 
+    ``plots.baujat(ma.baujat(res))`` draws it in one call: the frame of
+    :func:`analysis.sensitivity.baujat` carries ``study`` (the labels), ``x`` and ``y``.
+
     Parameters
     ----------
-    x : array_like of float
-        Each study's contribution to the overall heterogeneity statistic Q.
+    x : array_like of float, or pandas.DataFrame
+        Each study's contribution to the overall heterogeneity statistic Q; or the frame of
+        :func:`analysis.sensitivity.baujat` (columns ``x``, ``y`` and ``study``), with
+        ``y`` and ``labels`` then left out.
     y : array_like of float
         Each study's influence on the pooled result (metafor ``baujat()``'s y axis).
     labels : iterable
-        Study labels (shown with ``str``).
+        Study labels (shown with ``str``); default the frame's ``study`` column, else
+        ``"1"``..``"k"``.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; when None a square single-column Figure is created.
     n_labels : int, optional
@@ -146,7 +152,20 @@ def baujat_plot(
     -------
     matplotlib.axes.Axes
     """
+    if isinstance(x, pd.DataFrame):
+        if y is not None:
+            raise ValueError("argument 'y' must be None when 'x' is the frame of baujat()")
+        c.require_columns(x, ["x", "y"], "x")
+        if labels is None and "study" in x.columns:
+            labels = x["study"].tolist()
+        frame = x
+        x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
+    if y is None:
+        raise ValueError("argument 'y' is missing; give the influence coordinates, or pass "
+                         "the frame of analysis.sensitivity.baujat() as 'x'")
     xs, ys = c.as_float_array(x, "x"), c.as_float_array(y, "y")
+    if labels is None:
+        labels = [str(i + 1) for i in range(xs.size)]
     names = [str(label) for label in labels]
     if not xs.size == ys.size == len(names):
         raise ValueError(f"arguments 'x', 'y' and 'labels' must have the same length, got "
@@ -228,9 +247,9 @@ def _labelled(xs: np.ndarray, ys: np.ndarray, n_labels: int | None) -> list[int]
 
 
 def bubble_plot(
-    data: pd.DataFrame,
-    result: MetaRegressionResult,
-    moderator: str,
+    data: pd.DataFrame | MetaRegressionResult,
+    result: MetaRegressionResult | str | None = None,
+    moderator: str | None = None,
     *,
     ax: Axes | None = None,
     measure: str | None = None,
@@ -242,13 +261,16 @@ def bubble_plot(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Columns ``yi``, ``vi`` (log scale for ratio measures) and ``moderator``.
+    data : pandas.DataFrame or MetaRegressionResult
+        Columns ``yi``, ``vi`` (log scale for ratio measures) and ``moderator``; or the
+        fitted model itself when it keeps its data (``yi``, ``vi`` and the model matrix
+        ``X``): ``plots.bubble(res, "ablat")``.
     result : MetaRegressionResult
         Fitted model with an ``"intrcpt"`` coefficient and one slope (named ``moderator``,
-        or the only other coefficient); the line is ``intercept + slope · x``.
+        or the only other coefficient); the line is ``intercept + slope · x``. In the
+        one-call form this is the moderator name.
     moderator : str
-        Column of ``data`` on the x axis.
+        Column of ``data`` (or of the model matrix) on the x axis.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; when None a single-column Figure is created.
     measure : str, optional
@@ -265,9 +287,23 @@ def bubble_plot(
     -------
     matplotlib.axes.Axes
     """
+    if not isinstance(data, pd.DataFrame):
+        if moderator is None and isinstance(result, str):
+            moderator, result = result, None
+        if result is not None:
+            raise ValueError("argument 'result' must not be given with a fitted model as "
+                             "'data'; call bubble(model, moderator)")
+        result = data
+        if moderator is None:
+            raise ValueError("argument 'moderator' is missing; name the coefficient on the "
+                             "x axis")
+        data = _model_data(result, moderator)
+    if not isinstance(result, MetaRegressionResult) or moderator is None:
+        raise ValueError("bubble_plot() needs data, a MetaRegressionResult and a moderator "
+                         "name (or a MetaRegressionResult that keeps its data and a moderator)")
     c.require_columns(data, ["yi", "vi", moderator], "data")
     intercept, slope = _line(result, moderator)
-    measure = c.resolve_measure(measure, data)
+    measure = c.resolve_measure(measure, data, result)
     ratio = c.is_ratio(measure)
     xs = data[moderator].to_numpy(float)
     yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
@@ -290,6 +326,33 @@ def bubble_plot(
     ax.set_xlabel(xlabel if xlabel is not None else moderator)
     ax.set_ylabel(c.axis_label(measure, ratio))
     return ax
+
+
+#: ``plots.baujat(frame)``: the same function as :func:`baujat_plot`.
+baujat = baujat_plot
+#: ``plots.bubble(model, moderator)``: the same function as :func:`bubble_plot`.
+bubble = bubble_plot
+
+
+def _model_data(result: Any, moderator: str) -> pd.DataFrame:
+    """``yi``, ``vi`` and the moderator's column of the model matrix a result keeps."""
+    yi, vi, x = (getattr(result, name, None) for name in ("yi", "vi", "X"))
+    if yi is None or vi is None or x is None:
+        raise ValueError(f"argument 'data' is a {type(result).__name__} without its data (yi, "
+                         "vi, X); pass bubble_plot(data, result, moderator)")
+    if isinstance(x, pd.DataFrame):
+        frame = x.reset_index(drop=True)
+    else:
+        frame = pd.DataFrame(np.asarray(x, dtype=float), columns=list(result.coef.index))
+    if moderator not in frame.columns:
+        raise ValueError(f"argument 'moderator' = {moderator!r} is not a column of the model "
+                         f"matrix; its columns are {list(frame.columns)}")
+    out = pd.DataFrame({"yi": np.asarray(yi, dtype=float), "vi": np.asarray(vi, dtype=float),
+                        moderator: frame[moderator].to_numpy(dtype=float)})
+    measure = getattr(result, "measure", None)
+    if measure is not None:
+        out["measure"] = measure
+    return out
 
 
 def _line(result: Any, moderator: str) -> tuple[float, float]:

@@ -28,9 +28,10 @@ from matplotlib.patches import Polygon
 
 from analysis.plots import _common as c
 from analysis.plots import style
-from analysis.results import PoolResult, SubgroupResult
+from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
 
-__all__ = ["forest_figure_size", "forest_plot", "heterogeneity_text", "overall_effect_text"]
+__all__ = ["forest", "forest_figure_size", "forest_plot", "heterogeneity_text",
+           "overall_effect_text", "result_data"]
 
 _HEADER_ROWS = 2.1  # two header lines plus a little air above them (in rows)
 _TOP_IN = 0.06
@@ -61,6 +62,7 @@ class _Row:
     low: float = float("nan")
     high: float = float("nan")
     weight: float = float("nan")
+    size: float = float("nan")  # square area scale: the weight, or 1/vi without weights
     rob: dict[str, str] = field(default_factory=dict)
     bold: bool = False
     overall: bool = False
@@ -124,9 +126,34 @@ def overall_effect_text(result: Any) -> str:
     return f"Test for overall effect: {stat} ({c.fmt_p(result.pvalue)})"
 
 
+def result_data(result: Any) -> pd.DataFrame:
+    """Return the per-study data a fitted result keeps: ``label, yi, vi, measure``.
+
+    Parameters
+    ----------
+    result : PoolResult or MantelHaenszelResult
+        A result that keeps ``yi``, ``vi`` and ``study`` (as :func:`analysis.pool`,
+        :func:`analysis.mantel_haenszel` and :func:`analysis.peto` do).
+
+    Raises
+    ------
+    ValueError
+        A result without its data.
+    """
+    yi, vi = getattr(result, "yi", None), getattr(result, "vi", None)
+    if yi is None or vi is None:
+        raise ValueError(f"argument 'result' ({type(result).__name__}) does not keep its data "
+                         "(yi, vi); pass the data frame as well")
+    yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    study = getattr(result, "study", None)
+    labels = list(study) if study is not None else [str(i + 1) for i in range(yi.size)]
+    return pd.DataFrame({"label": [str(s) for s in labels], "yi": yi, "vi": vi,
+                         "measure": getattr(result, "measure", None)})
+
+
 def forest_plot(
-    data: pd.DataFrame,
-    result: PoolResult,
+    data: pd.DataFrame | PoolResult | MantelHaenszelResult,
+    result: PoolResult | MantelHaenszelResult | None = None,
     *,
     ax: Axes | None = None,
     measure: str | None = None,
@@ -147,13 +174,16 @@ def forest_plot(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, PoolResult or MantelHaenszelResult
         One row per comparison (e.g. from :func:`analysis.contrasts`): ``yi``, ``vi`` (log
         scale for ratio measures), the label column, and optionally the arm columns
-        ``events_t, n_t, events_c, n_c`` or ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``.
-    result : PoolResult
+        ``events_t, n_t, events_c, n_c`` or ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``. Or the
+        fitted result alone (``plots.forest(pool(...))``): the studies are its ``yi``,
+        ``vi`` and ``study`` labels (no arm columns), the measure its ``measure``.
+    result : PoolResult or MantelHaenszelResult
         Pooled result of the same rows (in the same order): diamond, prediction interval,
-        percent ``weights``, heterogeneity and overall-effect lines.
+        percent ``weights`` (when the result has them), heterogeneity and overall-effect
+        lines. Left out in the one-call form.
     ax : matplotlib.axes.Axes, optional
         The plot panel. Table columns are drawn to its left and right, so the caller leaves
         margins; when None a Figure of :func:`forest_figure_size` is created with the
@@ -174,7 +204,8 @@ def forest_plot(
     subgroup_column : str
         Column of ``data`` holding each row's subgroup.
     show_prediction : bool
-        Draw the prediction interval (``result.pi_low``, ``result.pi_high``) when finite.
+        Draw the prediction interval (``result.pi_low``, ``result.pi_high``) when finite and
+        the model is a random-effects model (a fixed-effect model's equals its CI).
     show_arms : bool
         Show the per-arm columns (when the arm columns are present).
     show_weights : bool
@@ -199,9 +230,20 @@ def forest_plot(
     Notes
     -----
     Study intervals are the Wald intervals ``yi ± z sqrt(vi)`` at ``result.level``, as
-    metafor's ``forest()`` draws them. Arm totals in the pooled rows are sums of the
-    displayed counts; every statistic comes from ``result`` / ``subgroups``.
+    metafor's ``forest()`` draws them. Squares are scaled by ``result.weights``; a result
+    without weights (Mantel-Haenszel, Peto) gets no weight column and squares scaled by
+    ``1/vi`` (a display scale, as metafor's ``forest()`` does without weights). Arm totals
+    in the pooled rows are sums of the displayed counts; every statistic comes from
+    ``result`` / ``subgroups``.
     """
+    if not isinstance(data, pd.DataFrame):
+        if result is not None:
+            raise ValueError("argument 'result' must not be given when 'data' is a fitted "
+                             "result; call forest(result)")
+        result, data, label_column = data, result_data(data), "label"
+    if result is None:
+        raise ValueError("argument 'result' is missing; pass the pooled result of 'data', or "
+                         "the result alone")
     c.require_columns(data, [label_column, "yi", "vi"], "data")
     weights = _weights(result, len(data))
     measure = c.resolve_measure(measure, data, result)
@@ -210,8 +252,12 @@ def forest_plot(
     arms = _arm_kind(data) if show_arms else None
     groups, subgroup_test = _groups(data, subgroups, subgroup_column)
 
+    sizes = weights
+    if not np.isfinite(weights).any():  # e.g. Mantel-Haenszel: inverse-variance display sizes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sizes = 1.0 / data["vi"].to_numpy(dtype=float)
     rows = _build_rows(data, result, weights, measure, label_column, arms, groups,
-                       subgroup_column, subgroup_test, show_prediction, rob)
+                       subgroup_column, subgroup_test, show_prediction, rob, sizes)
     columns = _columns(rows, measure, result, arms, arm_labels, show_weights)
     rob_keys = _rob_keys(rob)
 
@@ -231,6 +277,10 @@ def forest_plot(
     _draw_summaries(ax, rows)
     _draw_favours(ax, favours, null_x)
     return ax
+
+
+#: ``plots.forest(result)``: the same function as :func:`forest_plot`.
+forest = forest_plot
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -302,12 +352,14 @@ def _rob_for_rows(rob: Mapping[str, Any] | None, labels: Sequence[str]) -> list[
 def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: str | None,
                 label_column: str, arms: str | None, groups: dict[str, Any] | None,
                 subgroup_column: str, test: SubgroupResult | None, show_prediction: bool,
-                rob: Mapping[str, Any] | None) -> list[_Row]:
+                rob: Mapping[str, Any] | None, sizes: np.ndarray) -> list[_Row]:
     level = float(getattr(result, "level", 0.95))
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
     study_rows = [_study_row(record, w, measure, level, label_column, arms, r)
                   for (_, record), w, r in zip(data.iterrows(), weights, robs, strict=True)]
+    for row, size in zip(study_rows, sizes, strict=True):
+        row.size = float(size)
     rows: list[_Row] = []
     if groups is None:
         rows += study_rows
@@ -385,7 +437,9 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
                                     "events_c": c.fmt_count(float(data["events_c"].sum()))}))
     pi = c.display([getattr(result, "pi_low", np.nan), getattr(result, "pi_high", np.nan)],
                    measure)
-    if show_prediction and np.all(np.isfinite(pi)) and getattr(result, "k", 0) >= 2:
+    fixed = str(getattr(result, "method", "")).upper() in ("FE", "EE", "MH", "PETO")
+    if (show_prediction and not fixed and np.all(np.isfinite(pi))
+            and getattr(result, "k", 0) >= 2):
         rows.append(_Row("prediction", {
             "label": "Prediction interval",
             "effect": f"[{c.fmt_number(pi[0])}, {c.fmt_number(pi[1])}]"},
@@ -459,12 +513,17 @@ def _place(columns: list[_Column]) -> None:
         col.left = x
 
 
+_METHOD_LABELS = {"MH": "Mantel-Haenszel", "PETO": "Peto", "MH-DL": "M-H, DL"}
+
+
 def _method_label(result: Any) -> str:
     method = str(getattr(result, "method", ""))
     model = "fixed" if method.upper() in ("FE", "EE", "MH", "PETO") else "random"
     level = float(getattr(result, "level", 0.95)) * 100
     hksj = ", HKSJ" if str(getattr(result, "ci_method", "")).startswith("hksj") else ""
-    return f"{method}, {model}{hksj}, {level:g}% CI"
+    if method.upper() == "MH-DL":
+        model = "random"
+    return f"{_METHOD_LABELS.get(method.upper(), method)}, {model}{hksj}, {level:g}% CI"
 
 
 def _new_forest_axes(rows: list[_Row], columns: list[_Column], n_rob: int,
@@ -620,7 +679,7 @@ def _draw_studies(ax: Axes, rows: list[_Row], limits: tuple[float, float]) -> No
     ax.add_collection(LineCollection(segments, colors=style.COLOURS["ci"],
                                      linewidths=style.LINE_WIDTH, gid="study-ci", zorder=2),
                       autolim=False)
-    weights = np.array([row.weight for _, row in studies], dtype=float)
+    weights = np.array([row.size for _, row in studies], dtype=float)
     top = np.nanmax(weights) if np.isfinite(weights).any() else 1.0
     relative = np.where(np.isfinite(weights), weights / top, 0.0)
     sides = 2.5 + 5.5 * np.sqrt(np.clip(relative, 0, 1))  # points

@@ -21,14 +21,15 @@ from matplotlib.patches import Patch, Polygon
 
 from analysis.plots import _common as c
 from analysis.plots import style
-from analysis.results import PoolResult, TrimFillResult
+from analysis.plots.forest import result_data
+from analysis.results import MantelHaenszelResult, PoolResult, TrimFillResult
 
-__all__ = ["funnel_plot"]
+__all__ = ["funnel", "funnel_plot"]
 
 
 def funnel_plot(
-    data: pd.DataFrame,
-    result: PoolResult | None = None,
+    data: pd.DataFrame | PoolResult | MantelHaenszelResult | TrimFillResult,
+    result: PoolResult | MantelHaenszelResult | None = None,
     *,
     ax: Axes | None = None,
     measure: str | None = None,
@@ -42,8 +43,11 @@ def funnel_plot(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Columns ``yi`` and ``vi`` (log scale for ratio measures).
+    data : pandas.DataFrame, PoolResult, MantelHaenszelResult or TrimFillResult
+        Columns ``yi`` and ``vi`` (log scale for ratio measures). Or a fitted result alone
+        (``plots.funnel(pool(...))``: its ``yi``, ``vi`` and estimate), or the result of
+        :func:`analysis.trim_and_fill` (the observed studies, the model fitted to them, the
+        filled studies and the adjusted estimate, as metafor's ``funnel(trimfill(res))``).
     result : PoolResult, optional
         Pooled result: a solid vertical line at its estimate.
     ax : matplotlib.axes.Axes, optional
@@ -72,6 +76,19 @@ def funnel_plot(
     The contour for threshold p is ``null ± z(1 - p/2) · SE``; these are display guides,
     not tests of the data.
     """
+    if isinstance(data, TrimFillResult):
+        if trimfill is not None:
+            raise ValueError("argument 'trimfill' must be None when 'data' is a TrimFillResult")
+        trimfill = data
+        observed = data.original
+        if observed is None:
+            raise ValueError("argument 'data' is a TrimFillResult without the model of the "
+                             "observed studies; pass funnel_plot(data, result, trimfill=...)")
+        data = observed
+    if not isinstance(data, pd.DataFrame):
+        if result is None:
+            result = data
+        data = result_data(data)
     c.require_columns(data, ["yi", "vi"], "data")
     levels = sorted(float(p) for p in contours)
     if not levels or len(levels) > 3 or not all(0 < p < 1 for p in levels):
@@ -112,6 +129,10 @@ def funnel_plot(
                   columnspacing=1.0, borderaxespad=0.0,
                   prop={"family": style.FONT_FAMILY, "size": style.TICK_LABEL_SIZE})
     return ax
+
+
+#: ``plots.funnel(result)``: the same function as :func:`funnel_plot`.
+funnel = funnel_plot
 
 
 def _points(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +192,8 @@ def _draw_points(ax: Axes, yi: np.ndarray, se: np.ndarray,
     return handles
 
 
-def _draw_estimates(ax: Axes, result: PoolResult | None, trimfill: TrimFillResult | None,
+def _draw_estimates(ax: Axes, result: PoolResult | MantelHaenszelResult | None,
+                    trimfill: TrimFillResult | None,
                     se_max: float, ratio: bool) -> list[Line2D]:
     handles = []
     tf = np.exp if ratio else float

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
+from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import InfluenceResult
 
@@ -59,7 +60,9 @@ def influence_plot(result: InfluenceResult, *, fig: Figure | None = None) -> Fig
     Panels (two columns, four rows): studentized deleted residuals, DFFITS, Cook's
     distances, covariance ratios, leave-one-out :math:`\tau^2` and :math:`Q_E`, hat values
     and weights (percent). Each panel plots the values against the study's position (1..k,
-    the result's order; the labels are in ``result.study``) joined by a thin grey line;
+    the result's order; with up to 15 studies the bottom panels name them by
+    ``result.study``, at 45 degrees, when these are not just the positions) joined by a thin
+    grey line;
     studies flagged as influential by metafor's rule are drawn as filled vermillion squares,
     the others as blue circles (shape and colour both differ, Okabe-Ito palette). Guide
     lines as in metafor's ``plot.infl.rma.uni``: 0 and ±1.96 (rstudent), 0 and
@@ -83,8 +86,13 @@ def influence_plot(result: InfluenceResult, *, fig: Figure | None = None) -> Fig
         raise ValueError(f"argument 'result' = {type(result).__name__} is not allowed; use the "
                          "InfluenceResult of analysis.influence()")
     n = len(result.study)
+    labels = [str(s) for s in result.study]
+    named = n <= 15 and labels != [str(i) for i in range(1, n + 1)]
+    bottom = _BOTTOM_IN
+    if named:  # study labels under the bottom panels, at 45 degrees
+        bottom += 0.71 * c.max_width_in(labels, style.TICK_LABEL_SIZE) + 0.05
     width = style.cm_to_inch(style.DOUBLE_COLUMN_CM)
-    height = _TOP_IN + _BOTTOM_IN + 4 * _PANEL_HEIGHT_IN
+    height = _TOP_IN + bottom + 4 * _PANEL_HEIGHT_IN
     if fig is None:
         fig = Figure(figsize=(width, height), dpi=style.RC_PARAMS["figure.dpi"])
     else:
@@ -94,7 +102,7 @@ def influence_plot(result: InfluenceResult, *, fig: Figure | None = None) -> Fig
     guides = _reference_lines(result)
     with style.rc_context():
         grid = fig.add_gridspec(4, 2, left=0.62 / width, right=1 - 0.12 / width,
-                                bottom=_BOTTOM_IN / height, top=1 - _TOP_IN / height,
+                                bottom=bottom / height, top=1 - _TOP_IN / height,
                                 hspace=0.42, wspace=0.22)
         axes: list[Axes] = []
         for index, (field, title) in enumerate(PANELS):
@@ -108,7 +116,10 @@ def influence_plot(result: InfluenceResult, *, fig: Figure | None = None) -> Fig
                 ax.xaxis.set_major_locator(FixedLocator(position.tolist()))
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
-            if index >= 6:
+            if index >= 6 and named:
+                ax.set_xticklabels(labels, rotation=45, ha="right", rotation_mode="anchor")
+                ax.set_xlabel("Study")
+            elif index >= 6:
                 ax.set_xlabel("Study (position in the data)")
             else:
                 ax.tick_params(labelbottom=False)

@@ -1,9 +1,11 @@
-"""Cumulative (by year) and leave-one-out forest plots from tidy sensitivity frames.
+"""Cumulative (by year) and leave-one-out forest plots from sensitivity results.
 
-Input: the DataFrames of :func:`analysis.cumulative` / :func:`analysis.leave_one_out`, one
-row per step with ``estimate, ci_low, ci_high`` (log scale for ratio measures) and a label
-column. Each row is drawn as a point with its interval and the interval as text; an optional
-full-data result adds a dashed reference line and a shaded band at its interval.
+Input: the results of :func:`analysis.cumulative` / :func:`analysis.leave_one_out` (drawn in
+one call: labels, measure, level and the full-data model come from the result), or their
+``to_frame()`` DataFrames, one row per step with ``estimate, ci_low, ci_high`` (log scale
+for ratio measures) and a label column. Each row is drawn as a point with its interval and
+the interval as text; an optional full-data result adds a dashed reference line and a shaded
+band at its interval.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from matplotlib.axes import Axes
 from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.plots.forest import fit_favours
-from analysis.results import PoolResult
+from analysis.results import CumulativeResult, LeaveOneOutResult, PoolResult
 
-__all__ = ["cumulative_plot", "leave_one_out_plot"]
+__all__ = ["cumulative", "cumulative_plot", "leave_one_out", "leave_one_out_plot"]
 
 _LABEL_CANDIDATES = ("label", "omitted", "added", "study", "study_id")
 _PAD_IN = 0.10
@@ -32,7 +34,7 @@ _HEADER_ROWS = 1.2
 
 
 def cumulative_plot(
-    frame: pd.DataFrame,
+    frame: CumulativeResult | pd.DataFrame,
     result: PoolResult | None = None,
     *,
     ax: Axes | None = None,
@@ -47,11 +49,14 @@ def cumulative_plot(
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Output of :func:`analysis.cumulative`: ``estimate, ci_low, ci_high`` per step and a
-        label column (the study added at that step).
+    frame : CumulativeResult or pandas.DataFrame
+        Output of :func:`analysis.cumulative` (``plots.cumulative(ma.cumulative(res,
+        order=year))``: labels, measure and the full-data model from it), or its
+        ``to_frame()``: ``estimate, ci_low, ci_high`` per step and a label column (the study
+        added at that step).
     result : PoolResult, optional
-        Full-data result: dashed line at its estimate, grey band for its interval.
+        Full-data result (default the CumulativeResult's ``full``): dashed line at its
+        estimate, grey band for its interval.
     ax : matplotlib.axes.Axes, optional
         The plot panel (label and interval columns are drawn to its left, so leave a
         margin); when None a Figure sized to the rows is created.
@@ -79,7 +84,7 @@ def cumulative_plot(
 
 
 def leave_one_out_plot(
-    frame: pd.DataFrame,
+    frame: LeaveOneOutResult | pd.DataFrame,
     result: PoolResult | None = None,
     *,
     ax: Axes | None = None,
@@ -94,11 +99,13 @@ def leave_one_out_plot(
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Output of :func:`analysis.leave_one_out`: ``estimate, ci_low, ci_high`` per omitted
-        study and a label column.
+    frame : LeaveOneOutResult or pandas.DataFrame
+        Output of :func:`analysis.leave_one_out` (``plots.leave_one_out(ma.leave_one_out(
+        res))``: labels, measure and the full-data model from it), or its ``to_frame()``:
+        ``estimate, ci_low, ci_high`` per omitted study and a label column.
     result : PoolResult, optional
-        Full-data result: dashed line at its estimate, grey band for its interval.
+        Full-data result (default the LeaveOneOutResult's ``full``): dashed line at its
+        estimate, grey band for its interval.
     ax, measure, label_column, favours, xlim, null, width_cm
         As in :func:`cumulative_plot`.
 
@@ -122,10 +129,28 @@ def _label_column(frame: pd.DataFrame, label_column: str | None) -> str:
                      f"{list(_LABEL_CANDIDATES)}); pass label_column=")
 
 
-def _sensitivity_forest(frame: pd.DataFrame, result: PoolResult | None, header: str, *,
+#: ``plots.cumulative(result)``: the same function as :func:`cumulative_plot`.
+cumulative = cumulative_plot
+#: ``plots.leave_one_out(result)``: the same function as :func:`leave_one_out_plot`.
+leave_one_out = leave_one_out_plot
+
+
+def _sensitivity_forest(source: CumulativeResult | LeaveOneOutResult | pd.DataFrame,
+                        result: PoolResult | None, header: str, *,
                         ax: Axes | None, measure: str | None, label_column: str | None,
                         favours: tuple[str, str] | None, xlim: tuple[float, float] | None,
                         null: float | None, width_cm: float) -> Axes:
+    if isinstance(source, (CumulativeResult, LeaveOneOutResult)):
+        frame = source.to_frame()
+        result = source.full if result is None else result
+        measure = measure if measure is not None else source.measure
+    elif isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        what = "cumulative" if header == "Study added" else "leave_one_out"
+        raise ValueError(f"argument 'frame' = {type(source).__name__} is not allowed; pass the "
+                         f"result of analysis.{what}(...) (e.g. analysis.{what}(pool(...))) "
+                         "or its to_frame(); plots never refit models")
     c.require_columns(frame, ["estimate", "ci_low", "ci_high"], "frame")
     label_column = _label_column(frame, label_column)
     measure = c.resolve_measure(measure, frame, result)
@@ -136,7 +161,8 @@ def _sensitivity_forest(frame: pd.DataFrame, result: PoolResult | None, header: 
                                                                   "ci_high"))
     texts = [c.fmt_interval(*v) if np.isfinite(v[0]) else "Not estimable"
              for v in zip(est, low, high, strict=True)]
-    level = 95.0 if result is None else float(result.level) * 100
+    level = float(result.level if result is not None
+                  else getattr(source, "level", 0.95)) * 100
     effect_header = f"{measure or 'Estimate'} [{level:g}% CI]"
     label_w = max(c.max_width_in(labels), c.text_width_in(header, bold=True)) + _PAD_IN
     effect_w = max(c.max_width_in(texts), c.text_width_in(effect_header, bold=True)) + _PAD_IN

@@ -53,11 +53,11 @@ def _forest(run: AnalysisRun, plan: Plan) -> Axes:
 
 
 def _leave_one_out(run: AnalysisRun, plan: Plan) -> Axes:
-    from analysis.plots import leave_one_out_plot
+    from analysis.plots import leave_one_out
 
     assert run.leave_one_out is not None
-    return leave_one_out_plot(run.leave_one_out, run.result, measure=run.spec.measure,
-                              label_column="omitted", favours=run.spec.favours)
+    return leave_one_out(run.leave_one_out, measure=run.spec.measure,
+                         favours=run.spec.favours)
 
 
 def _funnel(run: AnalysisRun, plan: Plan) -> Axes:
@@ -79,18 +79,17 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> Axes:
 
 
 def _cumulative(run: AnalysisRun, plan: Plan) -> Axes:
-    from analysis.plots import cumulative_plot
+    from analysis.plots import cumulative
 
     assert run.cumulative is not None
-    return cumulative_plot(run.cumulative, run.result, measure=run.spec.measure,
-                           label_column="added", favours=run.spec.favours)
+    return cumulative(run.cumulative, measure=run.spec.measure, favours=run.spec.favours)
 
 
 def _baujat(run: AnalysisRun, plan: Plan) -> Axes:
-    from analysis.plots import baujat_plot
+    from analysis.plots import baujat
 
     assert run.baujat is not None
-    return baujat_plot(run.baujat["x"], run.baujat["y"], run.data["label"])
+    return baujat(run.baujat)  # labelled by its study column
 
 
 def _bubble(run: AnalysisRun, plan: Plan) -> Axes:

@@ -33,7 +33,13 @@ from analysis.dose import (
 from analysis.errors import ConvergenceError
 from analysis.pooling import mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
-from analysis.results import MetaRegressionResult, PoolResult, SubgroupResult
+from analysis.results import (
+    CumulativeResult,
+    LeaveOneOutResult,
+    MetaRegressionResult,
+    PoolResult,
+    SubgroupResult,
+)
 from analysis.sensitivity import baujat, cumulative, leave_one_out
 
 __all__ = [
@@ -185,12 +191,12 @@ class AnalysisRun:
     sensitivity: pd.DataFrame
     subgroups: dict[str, SubgroupResult] = field(default_factory=dict)
     subgroup_data: dict[str, pd.DataFrame] = field(default_factory=dict)
-    leave_one_out: pd.DataFrame | None = None
+    leave_one_out: LeaveOneOutResult | None = None
     without_derived: PoolResult | None = None
     dose_table: pd.DataFrame | None = None
     dose_result: DoseResponseResult | None = None
     dose_points: pd.DataFrame | None = None
-    cumulative: pd.DataFrame | None = None
+    cumulative: CumulativeResult | None = None
     baujat: pd.DataFrame | None = None
     dose_regression: MetaRegressionResult | None = None
 
@@ -211,7 +217,8 @@ def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> 
 
 def _pool(data: pd.DataFrame, plan: Plan, method: str, ci: str) -> PoolResult:
     result = pool(data["yi"].to_numpy(float), data["vi"].to_numpy(float), method=method,
-                  ci=ci, level=plan.level, measure=str(data["measure"].iloc[0]))
+                  ci=ci, level=plan.level, measure=str(data["measure"].iloc[0]),
+                  study=data["label"].to_numpy() if "label" in data.columns else None)
     assert isinstance(result, PoolResult)
     return result
 
@@ -334,10 +341,7 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
 
     loo = None
     if plan.leave_one_out and len(data) >= MIN_STUDIES_LEAVE_ONE_OUT:
-        loo = leave_one_out(data["yi"].to_numpy(float), data["vi"].to_numpy(float),
-                            method=plan.method, ci=plan.ci, level=plan.level,
-                            study=data["label"].to_numpy())
-        loo.insert(0, "omitted", loo["study"].to_numpy())
+        loo = leave_one_out(result)  # its data, labels, method, ci and level
 
     without = None
     if plan.exclude_derived:
@@ -350,12 +354,9 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
     cumulative_frame = None
     if len(data) >= 2:
-        cumulative_frame = cumulative(yi, vi, order=data["year"].to_numpy(float),
-                                      method=plan.method, ci=plan.ci, level=plan.level,
-                                      study=data["label"].to_numpy())
-        cumulative_frame.insert(0, "added", cumulative_frame["study"].to_numpy())
+        cumulative_frame = cumulative(result, order=data["year"].to_numpy(float))
     enough = len(data) >= MIN_STUDIES_DIAGNOSTICS
-    baujat_frame = baujat(yi, vi, method=plan.method) if enough else None
+    baujat_frame = baujat(result) if enough else None
     regression = None
     doses = data[plan.dose_column].astype(float)
     if enough and doses.notna().all() and doses.nunique() >= 2:
