@@ -54,7 +54,7 @@ class FitStatistics:
 
 
 def fit_statistics(yi: np.ndarray, vi: np.ndarray, x: np.ndarray, tau2: float,
-                   method: str) -> FitStatistics:
+                   method: str, *, reml: bool | None = None) -> FitStatistics:
     r"""Return metafor's fit statistics of an rma.uni model (``fitstats(res)``).
 
     Parameters
@@ -66,7 +66,11 @@ def fit_statistics(yi: np.ndarray, vi: np.ndarray, x: np.ndarray, tau2: float,
     tau2 : float
         The estimate of :math:`\tau^2` (0 for FE).
     method : str
-        The estimator: REML uses the restricted likelihood, every other method the ML one.
+        The estimator: REML uses the restricted likelihood, every other method the ML one;
+        FE has p parameters, every other method p + 1.
+    reml : bool, optional
+        Override the likelihood (metafor's ``fit.stats`` columns ``ML``/``REML``): an FE
+        model compared with a REML model by :func:`anova` is evaluated by its REML likelihood.
 
     Returns
     -------
@@ -79,7 +83,7 @@ def fit_statistics(yi: np.ndarray, vi: np.ndarray, x: np.ndarray, tau2: float,
     ``dat.bangertdrowns2004`` (``tests/reference/model_reference.json``) at rtol 1e-6.
     """
     k, p = x.shape
-    reml = method == "REML"
+    reml = method == "REML" if reml is None else reml
     d = DesignRows.build(yi, vi, x)
     t = np.array([0.0 if method == "FE" else tau2])
     ll = float(loglik(d, t, reml)[0])
@@ -149,8 +153,11 @@ def _lrt(model_full: Any, model_reduced: Any) -> AnovaResult:
                 f"argument {name!r} was fitted with method={model.method!r}; a "
                 f"likelihood-ratio test needs one of {list(allowed)}"
             )
-    stats_f = fit_statistics(y_f, v_f, x_f, model_full.tau2, model_full.method)
-    stats_r = fit_statistics(y_r, v_r, x_r, model_reduced.tau2, model_reduced.method)
+    # metafor compares the fit statistics of the full model's likelihood (REML or ML)
+    reml = "REML" in (model_full.method, model_reduced.method)
+    stats_f = fit_statistics(y_f, v_f, x_f, model_full.tau2, model_full.method, reml=reml)
+    stats_r = fit_statistics(y_r, v_r, x_r, model_reduced.tau2, model_reduced.method,
+                             reml=reml)
     if stats_f.parameters == stats_r.parameters:
         raise ValueError(
             f"arguments 'model_full' and 'model_reduced' have the same number of parameters "

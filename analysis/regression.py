@@ -314,8 +314,8 @@ def meta_regression(
     data = check_data(data)
     source = yi
     y, v = _inputs(column("yi", yi, data), resolve_variances(vi, sei, data))
-    labels = study_labels(source, study, y.size, data)
     xdf, design = _design(moderators, data, y.size)
+    labels = study_labels(source, study, y.size, data)
     keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
     if not np.any(keep):
         raise ValueError("no study has yi, vi and every moderator available (k = 0)")
