@@ -24,6 +24,7 @@ and values (``tests/reference/model_reference.json``).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,8 +226,14 @@ class FormulaDesign:
         ValueError
             A variable of the formula missing from ``frame``, a new level, or a missing value.
         """
+        from formulaic.errors import DataMismatchWarning  # type: ignore[import-untyped]
+
         try:
-            mm = self.spec.get_model_matrix(frame.reset_index(drop=True), na_action="raise")
+            with warnings.catch_warnings():
+                # a level the fit did not see would become NaN: an error here
+                warnings.simplefilter("error", DataMismatchWarning)
+                mm = self.spec.get_model_matrix(frame.reset_index(drop=True),
+                                                na_action="raise")
         except Exception as exc:  # formulaic raises many types; re-raise with the argument
             raise ValueError(
                 f"argument 'newmods' could not be run through the formula {self.formula!r} "

@@ -925,7 +925,7 @@ class AnovaResult:
             body = table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="")
             return (f"Likelihood-ratio test ({self.method}), k = {self.k}: "
                     f"LRT = {self.statistic:.4f}, df = {self.df[0]}, "
-                    f"p {format_p(self.pvalue)}\n\n{body}")
+                    f"p-val {format_p(self.pvalue)}\n\n{body}")
         dist = (f"F(df1 = {self.df[0]}, df2 = {self.df[1]})" if len(self.df) > 1
                 else f"QM(df = {self.df[0]})")
         omnibus = f"{dist} = {self.statistic:.4f}, p-val {format_p(self.pvalue)}"

@@ -351,6 +351,9 @@ def test_predict_errors():
         res.predict([1.0, 2.0])
     with pytest.raises(ValueError, match=r"'newmods' could not be run through the formula"):
         res.predict(pd.DataFrame({"ablat": [10.0]}))
+    with pytest.raises(ValueError, match=r"'newmods' could not be run through the formula "
+                                         r"'~ ablat \+ factor\(alloc\)'.*blind"):
+        res.predict({"ablat": [10.0], "alloc": ["blind"]})
     df = BCG
     frame_fit = ma.meta_regression(df["yi"].to_numpy(), df["vi"].to_numpy(),
                                    moderators=df[["ablat", "alloc"]])
