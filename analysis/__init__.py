@@ -7,10 +7,10 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 :func:`shared_control_covariance`. Effect sizes: :func:`effect_sizes`,
 :func:`effect_from_estimate`, :func:`sd_from_se`, :func:`sd_from_ci`,
 :func:`counts_from_percent`. Pooling: :func:`pool`, :func:`mantel_haenszel`, :func:`peto`.
-Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`. Bias and
-sensitivity: :func:`egger_test`, :func:`trim_and_fill`, :func:`leave_one_out`,
-:func:`cumulative`. Dose-response: :func:`dose_response`, :func:`gl_covariance`,
-:func:`dose_class_subgroups`. Figures: ``from analysis import plots``.
+Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
+:func:`anova`. Bias and sensitivity: :func:`egger_test`, :func:`trim_and_fill`,
+:func:`leave_one_out`, :func:`cumulative`. Dose-response: :func:`dose_response`,
+:func:`gl_covariance`, :func:`dose_class_subgroups`. Figures: ``from analysis import plots``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "peto": "analysis.pooling",
     "meta_regression": "analysis.regression",
     "subgroup_analysis": "analysis.regression",
+    "anova": "analysis.model_comparison",
     "egger_test": "analysis.bias",
     "trim_and_fill": "analysis.bias",
     "leave_one_out": "analysis.sensitivity",
@@ -56,6 +57,7 @@ __all__ = [
     "ConvergenceError",
     "DataValidationError",
     "Problem",
+    "anova",
     "back_transform",
     "contrasts",
     "counts_from_percent",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         sd_from_se,
     )
     from analysis.errors import ConvergenceError, DataValidationError, Problem
+    from analysis.model_comparison import anova
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import meta_regression, subgroup_analysis
     from analysis.results import back_transform

@@ -26,32 +26,18 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
+from analysis._inputs import check_data, column, resolve_variances, study_labels
 from analysis.errors import ConvergenceError
+from analysis.formula import FormulaDesign, FrameDesign
 from analysis.heterogeneity import METHODS, Control, DesignRows, fit_heterogeneity, wald
 from analysis.pooling import pool
 from analysis.results import BatchPoolResult, MetaRegressionResult, PoolResult, SubgroupResult
 
-__all__ = ["design_matrix", "meta_regression", "subgroup_analysis"]
+__all__ = ["design_matrix", "meta_regression", "subgroup_analysis", "wald_test"]
 
 # --------------------------------------------------------------------------------------------
 # design matrix
 # --------------------------------------------------------------------------------------------
-
-
-def _is_categorical(series: pd.Series) -> bool:
-    return bool(
-        isinstance(series.dtype, pd.CategoricalDtype)
-        or pd.api.types.is_object_dtype(series)
-        or pd.api.types.is_string_dtype(series)
-        or pd.api.types.is_bool_dtype(series)
-    )
-
-
-def _levels(series: pd.Series) -> list[Any]:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        present = set(series.dropna())
-        return [c for c in series.cat.categories if c in present]
-    return sorted(series.dropna().unique().tolist(), key=str)
 
 
 def design_matrix(moderators: pd.DataFrame, intercept: bool = True) -> pd.DataFrame:
@@ -60,7 +46,9 @@ def design_matrix(moderators: pd.DataFrame, intercept: bool = True) -> pd.DataFr
     Numeric columns enter as they are; categorical columns (strings, booleans, pandas
     categoricals) are dummy-coded with the first level (alphabetical for strings, category
     order for categoricals, False for booleans) as reference, named ``<column><level>``
-    (e.g. ``allocrandom``). The intercept column is ``intrcpt`` as in metafor.
+    (e.g. ``allocrandom``). The intercept column is ``intrcpt`` as in metafor. The coding
+    is :class:`analysis.formula.FrameDesign` (kept on a meta-regression's result, so that
+    ``predict`` codes new values the same way).
 
     Parameters
     ----------
@@ -84,21 +72,7 @@ def design_matrix(moderators: pd.DataFrame, intercept: bool = True) -> pd.DataFr
             f"argument 'moderators' = {type(moderators).__name__} is not allowed; use a pandas "
             "DataFrame with one column per moderator"
         )
-    columns: dict[str, np.ndarray] = {}
-    if intercept:
-        columns["intrcpt"] = np.ones(len(moderators))
-    for name in moderators.columns:
-        series = moderators[name]
-        if _is_categorical(series):
-            levels = _levels(series)
-            for level in levels[1:]:
-                dummy = np.array((series == level).astype(float), dtype=float)
-                dummy[series.isna().to_numpy()] = np.nan
-                label = "TRUE" if level is True else str(level)
-                columns[f"{name}{label}"] = dummy
-        else:
-            columns[str(name)] = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
-    return pd.DataFrame(columns, index=moderators.index)
+    return FrameDesign.of(moderators, intercept).build(moderators)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +93,10 @@ class _Model:
     h2: float
     tau2_ci_low: float
     tau2_ci_high: float
+    i2_ci_low: float
+    i2_ci_high: float
+    h2_ci_low: float
+    h2_ci_high: float
     converged: bool
 
 
@@ -129,16 +107,24 @@ def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con:
     return _Model(fit.beta[0], fit.vb[0], float(fit.tau2[0]), float(fit.se_tau2[0]),
                   float(fit.df[0]), float(fit.q[0]), float(fit.q_pvalue[0]), float(fit.i2[0]),
                   float(fit.h2[0]), float(fit.tau2_ci_low[0]), float(fit.tau2_ci_high[0]),
-                  bool(fit.converged[0]))
+                  float(fit.i2_ci_low[0]), float(fit.i2_ci_high[0]), float(fit.h2_ci_low[0]),
+                  float(fit.h2_ci_high[0]), bool(fit.converged[0]))
 
 
-def _wald(model: _Model, btt: np.ndarray) -> tuple[float, tuple[int, ...], float]:
-    b = model.beta[btt]
-    qm = float(b @ np.linalg.solve(model.vb[np.ix_(btt, btt)], b))
-    m = int(btt.size)
-    if np.isfinite(model.df):
+def wald_test(estimate: np.ndarray, vcov: np.ndarray,
+              df: float) -> tuple[float, tuple[int, ...], float]:
+    r"""Omnibus Wald test of ``estimate = 0``: QM, its df and p-value (metafor ``QM``).
+
+    :math:`Q_M = b^\top V^{-1} b` on m df (chi-square), or :math:`Q_M/m` on (m, ``df``) df
+    (F) when ``df`` is finite (Knapp-Hartung). ``estimate`` is any m coefficients or linear
+    combinations :math:`L\hat\beta` with covariance ``vcov`` (:math:`LVL^\top`). Checked
+    against metafor 3.8-1 ``QM`` of ``rma(mods=)`` and ``anova(res, btt=)``/``anova(res, X=)``.
+    """
+    qm = float(estimate @ np.linalg.solve(vcov, estimate))
+    m = int(estimate.size)
+    if np.isfinite(df):
         qm /= m
-        return qm, (m, int(model.df)), float(special.fdtrc(m, model.df, qm))
+        return qm, (m, int(df)), float(special.fdtrc(m, df, qm))
     return qm, (m,), float(special.chdtrc(m, qm))
 
 
@@ -180,12 +166,6 @@ def _inputs(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _moderator_frame(moderators: Any) -> pd.DataFrame:
     """Moderators as a DataFrame: a frame as is, a Series as one column, an array as x1, x2..."""
-    if isinstance(moderators, str):
-        raise ValueError(
-            f"argument 'moderators' = {moderators!r} is not allowed: formula moderators are not "
-            "supported yet; use a pandas DataFrame with one column per moderator (or a numeric "
-            "array, one column per moderator)"
-        )
     if isinstance(moderators, pd.Series):
         return moderators.to_frame()
     if isinstance(moderators, pd.DataFrame):
@@ -212,30 +192,67 @@ def _check_common(method: str, ci: str, level: float) -> float:
     return check_level(level)
 
 
+def _design(moderators: Any, data: pd.DataFrame | None,
+            k: int) -> tuple[pd.DataFrame, FormulaDesign | FrameDesign]:
+    """Return the design matrix (k rows, NaN where a value is missing) and its coding."""
+    if moderators is None:
+        raise ValueError("argument 'moderators' is missing; use pool() for no moderators")
+    if isinstance(moderators, str):
+        if "~" not in moderators:
+            raise ValueError(
+                f"argument 'moderators' = {moderators!r} is not allowed; give a formula such "
+                "as '~ ablat + alloc' (with data=), a DataFrame, a Series or a numeric array"
+            )
+        if data is None:
+            raise ValueError(
+                f"argument 'moderators' = {moderators!r} is a formula but 'data' is not "
+                "given; pass data=<DataFrame> with the moderator columns, or the moderators "
+                "themselves as a DataFrame or array"
+            )
+        if len(data) != k:
+            raise ValueError(f"argument 'data' has {len(data)} rows but there are {k} studies")
+        formula, xdf = FormulaDesign.of(moderators, data)
+        return xdf, formula
+    frame = _moderator_frame(moderators)
+    if len(frame) != k:
+        raise ValueError(f"argument 'moderators' has {len(frame)} rows but there are {k} studies")
+    frame = frame.reset_index(drop=True)
+    coding = FrameDesign.of(frame)
+    return coding.build(frame), coding
+
+
 def meta_regression(
     yi: Any,
     vi: Any = None,
-    moderators: pd.DataFrame | pd.Series | np.ndarray | None = None,
+    moderators: str | pd.DataFrame | pd.Series | np.ndarray | None = None,
     method: str = "REML",
     ci: str = "z",
     level: float = 0.95,
     *,
+    sei: Any = None,
+    data: pd.DataFrame | None = None,
+    study: Any = None,
     tau2_ci: bool = True,
     control: Control | Mapping[str, Any] | None = None,
     errors: str = "raise",
 ) -> MetaRegressionResult:
-    r"""Mixed-effects meta-regression (metafor ``rma(yi, vi, mods = ~ ...)``).
+    r"""Mixed-effects meta-regression (metafor ``rma(yi, vi, mods = ~ ..., data = dat)``).
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect sizes and sampling variances (or a DataFrame with ``yi``, ``vi`` as ``yi``).
-    moderators : pandas.DataFrame, pandas.Series or numpy.ndarray
-        One column per moderator, one row per study; an intercept is added; categorical
+    yi : array_like, str or pandas.DataFrame
+        Effect sizes, a column name of ``data``, or a DataFrame with ``yi`` and ``vi``.
+    vi : array_like or str, optional
+        Sampling variances or a column name of ``data`` (or give ``sei``).
+    moderators : str, pandas.DataFrame, pandas.Series or numpy.ndarray
+        A one-sided formula evaluated on ``data`` (metafor ``mods = ~ ablat + alloc``):
+        R's treatment contrasts with the first level (sorted) as reference, ``~ 0 + x`` or
+        ``- 1`` without intercept, ``C(x)``/``factor(x)``, ``I(x^2)``, ``np.log(x)``,
+        interactions ``a:b``, ``a*b`` (:class:`analysis.formula.FormulaDesign`). Or one
+        column per moderator, one row per study: an intercept is added and categorical
         columns are dummy-coded with the first level (alphabetical) as reference, as R
-        factors (:func:`design_matrix`). A 1-D or 2-D numeric array is taken as the
-        moderator matrix (metafor ``mods = matrix``) with columns ``x1, x2, ...``. Formula
-        strings (``"~ ablat"``) are not supported yet and raise ``ValueError``.
+        factors (:func:`design_matrix`); a 1-D or 2-D numeric array is the moderator matrix
+        (metafor ``mods = matrix``) with columns ``x1, x2, ...``.
     method : str
         :math:`\tau^2` estimator, as in :func:`analysis.pooling.pool`.
     ci : {"z", "hksj", "hksj_adhoc"}
@@ -243,9 +260,17 @@ def meta_regression(
         omnibus test.
     level : float
         Confidence level.
+    sei : array_like or str, optional
+        Standard errors instead of ``vi`` (metafor ``sei=``).
+    data : pandas.DataFrame, optional
+        The frame that column names (``yi``, ``vi``, ``sei``, ``study``) and a formula refer
+        to (metafor ``data=``).
+    study : array_like or str, optional
+        Study labels (metafor ``slab``); default the ``study``/``label``/``slab`` column of
+        the frame given as ``yi`` or ``data``, else ``"1"``..``"k"``.
     tau2_ci : bool
-        Q-profile confidence interval of the residual :math:`\tau^2` (metafor ``confint``),
-        as in :func:`analysis.pooling.pool`.
+        Q-profile confidence interval of the residual :math:`\tau^2`, I² and H² (metafor
+        ``confint``), as in :func:`analysis.pooling.pool`.
     control : Control or dict, optional
         Iteration settings (see :class:`analysis.heterogeneity.Control`; the same meaning as
         in :func:`analysis.pooling.pool`).
@@ -258,7 +283,15 @@ def meta_regression(
     MetaRegressionResult
         ``coef, se, zval, pvalue, ci_low, ci_high`` (Series by coefficient name), ``vcov``,
         ``tau2``, ``qm, qm_df, qm_pvalue`` (test of all moderators), ``qe, qe_df,
-        qe_pvalue`` (residual heterogeneity), ``r2`` (percent), ``i2``, ``h2``.
+        qe_pvalue`` (residual heterogeneity), ``r2`` (percent), ``i2``, ``h2``; the data it
+        was fitted to (``yi``, ``vi``, ``study`` of the studies used, the design ``X``) and
+        the coding (``design``) for :meth:`~MetaRegressionResult.predict`.
+
+    Warns
+    -----
+    UserWarning
+        Studies with a missing ``yi``, ``vi`` or moderator value are omitted; the warning
+        names them (their labels).
 
     Notes
     -----
@@ -266,38 +299,41 @@ def meta_regression(
     (divided by its df under KH, F distribution); :math:`Q_E = y^\top P_0 y` with
     :math:`P_0` at :math:`\tau^2 = 0`; pseudo-:math:`R^2 = \max\{0, (\hat\tau^2_0 -
     \hat\tau^2)/\hat\tau^2_0\}` with :math:`\hat\tau^2_0` from the intercept-only model
-    (FE: adjusted weighted :math:`R^2`). Studies with a missing value are omitted.
+    (FE: adjusted weighted :math:`R^2`).
 
     Checked against metafor 3.8-1 ``rma(mods=...)`` on the fixture cases (BCG, Colditz and
     a generated k = 30 set; numeric, categorical and mixed moderators; every method x z/knha)
-    at relative tolerance 1e-6.
+    at relative tolerance 1e-6, and the formula, ``data=`` and ``sei=`` forms against
+    ``rma(yi, sei=, mods = ~ ..., data=)`` on BCG and ``dat.bangertdrowns2004``
+    (``tests/reference/model_reference.json``: numeric, factor, interaction, ``I()`` and
+    no-intercept formulas).
     """
     level = _check_common(method, ci, level)
     check_choice("errors", errors, ("raise", "nan"))
     con = Control.from_any(control)
-    y, v = _inputs(yi, vi)
-    if moderators is None:
-        raise ValueError("argument 'moderators' is missing; use pool() for no moderators")
-    moderators = _moderator_frame(moderators)
-    if len(moderators) != y.size:
-        raise ValueError(
-            f"argument 'moderators' has {len(moderators)} rows but there are {y.size} studies"
-        )
-    xdf = design_matrix(moderators.reset_index(drop=True))
+    data = check_data(data)
+    source = yi
+    y, v = _inputs(column("yi", yi, data), resolve_variances(vi, sei, data))
+    xdf, design = _design(moderators, data, y.size)
+    labels = study_labels(source, study, y.size, data)
     keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
+    if not np.any(keep):
+        raise ValueError("no study has yi, vi and every moderator available (k = 0)")
     if not np.all(keep):
         warnings.warn(
             f"{int((~keep).sum())} stud(y/ies) with missing yi, vi or moderator values omitted "
-            f"from the meta-regression (rows {np.flatnonzero(~keep)[:10].tolist()})",
+            "from the meta-regression: " + ", ".join(labels[i] for i in np.flatnonzero(~keep)),
             UserWarning, stacklevel=2,
         )
+    used = tuple(labels[i] for i in np.flatnonzero(keep))
     return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con,
-                       tau2_ci=tau2_ci, errors=errors)
+                       tau2_ci=tau2_ci, errors=errors, study=used, design=design)
 
 
 def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci: str,
                 level: float, con: Control, *, tau2_ci: bool = False,
-                errors: str = "raise") -> MetaRegressionResult:
+                errors: str = "raise", study: tuple[str, ...] | None = None,
+                design: FormulaDesign | FrameDesign | None = None) -> MetaRegressionResult:
     x = xdf.to_numpy(dtype=float)
     k, p = x.shape
     if np.any(v <= 0):
@@ -313,7 +349,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
     z, pval, crit = wald(model.beta, se, np.full(p, model.df), level)
     has_int = names[0] == "intrcpt"
     btt = np.arange(1 if has_int and p > 1 else 0, p)
-    qm, qm_df, qm_p = _wald(model, btt)
+    qm, qm_df, qm_p = wald_test(model.beta[btt], model.vb[np.ix_(btt, btt)], model.df)
     r2 = _r2(y, v, x, model, method, con) if has_int and p > 1 else np.nan
 
     def series(a: np.ndarray) -> pd.Series:
@@ -327,7 +363,60 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         qe_pvalue=model.qe_p, r2=r2, i2=model.i2, h2=model.h2, k=k, method=method,
         ci_method=ci, level=level, tau2_ci_low=model.tau2_ci_low,
         tau2_ci_high=model.tau2_ci_high, converged=model.converged,
+        yi=y, vi=v, study=tuple(str(i + 1) for i in range(k)) if study is None else study,
+        X=pd.DataFrame(x, columns=names, index=pd.RangeIndex(k)), design=design,
+        i2_ci_low=model.i2_ci_low, i2_ci_high=model.i2_ci_high, h2_ci_low=model.h2_ci_low,
+        h2_ci_high=model.h2_ci_high,
     )
+
+
+def predict_design(res: MetaRegressionResult, newmods: Any,
+                   intercept: bool = True) -> tuple[np.ndarray, list[str] | None]:
+    """Return the design rows of ``newmods`` (metafor ``predict.rma(newmods=)``) and labels.
+
+    ``None``: the fitted model's own rows (labels: the studies). A scalar or 1-D array with
+    one moderator: one row per value; a 1-D array of p - 1 values with several moderators:
+    one row; a 2-D array: design columns without the intercept; a DataFrame or dict: raw
+    moderator values, coded as the fit was (its formula or frame coding).
+    """
+    if res.X is None:
+        raise ValueError("this result keeps no design matrix; refit with meta_regression()")
+    names = list(res.X.columns)
+    has_int = names[0] == "intrcpt"
+    if newmods is None:
+        x = res.X.to_numpy(dtype=float).copy()
+        labels = list(res.study) if res.study is not None else None
+    elif isinstance(newmods, (pd.DataFrame, Mapping)):
+        frame = pd.DataFrame(newmods) if not isinstance(newmods, pd.DataFrame) else newmods
+        if res.design is None:
+            raise ValueError("argument 'newmods' is a DataFrame/dict but the result keeps no "
+                             "coding; give the design columns as an array")
+        built = res.design.build(frame)
+        if list(built.columns) != names:
+            raise ValueError(
+                f"argument 'newmods' gives the design columns {list(built.columns)}, not the "
+                f"fitted model's {names} (a factor level missing from the new values?)"
+            )
+        x = built.to_numpy(dtype=float)
+        labels = None
+    else:
+        arr = np.asarray(newmods, dtype=float)
+        nmods = len(names) - (1 if has_int else 0)
+        if arr.ndim == 0 or (arr.ndim == 1 and nmods == 1):
+            arr = arr.reshape(-1, 1)
+        elif arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2 or arr.shape[1] != nmods:
+            raise ValueError(
+                f"argument 'newmods' has shape {np.shape(newmods)}; the model has {nmods} "
+                f"moderator column(s) {names[1:] if has_int else names} (give an array with "
+                "that many columns, or a DataFrame of moderator values)"
+            )
+        x = np.column_stack([np.ones(arr.shape[0]), arr]) if has_int else arr
+        labels = None
+    if has_int and not intercept:
+        x[:, 0] = 0.0
+    return x, labels
 
 
 def subgroup_analysis(

@@ -8,7 +8,7 @@ is a column, never part of a name). Ratio measures (OR, RR, HR) are estimated on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,8 @@ from analysis._checks import as_float_array, check_level
 
 if TYPE_CHECKING:  # pragma: no cover - the basis is only stored and called, never built here
     from analysis.dose._basis import DoseBasis
+    from analysis.formula import FormulaDesign, FrameDesign
+    from analysis.model_comparison import FitStatistics
 
 __all__ = [
     "RATIO_MEASURES",
@@ -199,6 +201,83 @@ class PoolResult:
         frame = pd.DataFrame([_scalar_row(self, skip=DATA_FIELDS)])
         return metafor_frame(frame, t=t_based(self.ci_method, self.df),
                              exponentiate=exponentiate, measure=self.measure)
+
+    # -- metafor's fitstats(), confint() and predict() of the pooled model -------------------
+
+    def _fit_statistics(self) -> FitStatistics:
+        from analysis.model_comparison import fit_statistics
+
+        if self.yi is None or self.vi is None:
+            raise ValueError("this result keeps no yi/vi; refit with pool()")
+        keep = np.isfinite(self.yi) & np.isfinite(self.vi)
+        return fit_statistics(self.yi[keep], self.vi[keep], np.ones((int(keep.sum()), 1)),
+                              self.tau2, self.method)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood as metafor's ``logLik(res)`` (REML for REML fits, else ML).
+
+        Checked against metafor 3.8-1 ``fitstats()`` under ML, REML and FE (rtol 1e-6).
+        """
+        return self._fit_statistics().loglik
+
+    @property
+    def deviance(self) -> float:
+        """Deviance as metafor's ``deviance(res)`` (checked against ``fitstats()``)."""
+        return self._fit_statistics().deviance
+
+    @property
+    def aic(self) -> float:
+        """AIC as metafor's ``AIC(res)`` (parameters: the estimate, plus tau² unless FE)."""
+        return self._fit_statistics().aic
+
+    @property
+    def bic(self) -> float:
+        """BIC as metafor's ``BIC(res)`` (log k; REML: log(k - 1))."""
+        return self._fit_statistics().bic
+
+    @property
+    def aicc(self) -> float:
+        """AICc as metafor's ``fitstats(res)`` (checked against metafor 3.8-1)."""
+        return self._fit_statistics().aicc
+
+    def confint(self) -> pd.DataFrame:
+        """Return the Q-profile intervals of tau2, tau, i2, h2 (metafor ``confint(res)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``tau2, tau, i2, h2``; columns ``estimate, ci_low, ci_high`` (I² in
+            percent), from the fields computed by :func:`analysis.pooling.pool` with
+            ``tau2_ci=True``. Checked against metafor 3.8-1 ``confint()`` (rtol 1e-6).
+
+        Raises
+        ------
+        ValueError
+            An FE model (no heterogeneity parameter) or a fit with ``tau2_ci=False``.
+        """
+        return _heterogeneity_ci(self.method, self.tau2, self.i2, self.h2, self.tau2_ci_low,
+                                 self.tau2_ci_high, self.i2_ci_low, self.i2_ci_high,
+                                 self.h2_ci_low, self.h2_ci_high)
+
+    def predict(self, transf: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
+        """Return the pooled estimate with its CI and PI (metafor ``predict(res)``).
+
+        Parameters
+        ----------
+        transf : callable, optional
+            Applied to pred and the limits (e.g. ``np.exp``); ``se`` is then dropped.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row: ``pred, se, ci_low, ci_high, pi_low, pi_high``. Checked against
+            metafor 3.8-1 ``predict(res)`` and ``predict(res, transf=exp)`` (rtol 1e-6).
+        """
+        frame = pd.DataFrame({"pred": [self.estimate], "se": [self.se],
+                              "ci_low": [self.ci_low], "ci_high": [self.ci_high],
+                              "pi_low": [self.pi_low], "pi_high": [self.pi_high]})
+        return _transformed(frame, transf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +501,133 @@ class MetaRegressionResult:
         frame["ci_method"] = self.ci_method
         frame["level"] = self.level
         return metafor_frame(frame, t=t)
+
+    # -- the data it was fitted to; metafor's predict(), confint(), fitstats() ---------------
+    #: Effect sizes, sampling variances and labels of the studies used.
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
+    #: The design matrix (coefficient names as columns) and its coding (formula or frame).
+    X: pd.DataFrame | None = None
+    design: FormulaDesign | FrameDesign | None = None
+    i2_ci_low: float = float("nan")
+    i2_ci_high: float = float("nan")
+    h2_ci_low: float = float("nan")
+    h2_ci_high: float = float("nan")
+
+    def predict(self, newmods: object = None, *,
+                transf: Callable[[np.ndarray], np.ndarray] | None = None,
+                level: float | None = None, intercept: bool = True) -> pd.DataFrame:
+        r"""Predicted values with CIs and PIs, as metafor ``predict.rma``.
+
+        Parameters
+        ----------
+        newmods : scalar, array_like, DataFrame or dict, optional
+            New moderator values: a scalar or 1-D array for a model with one moderator (one
+            prediction per value; metafor ``newmods=c(10, 30, 50)``); a 2-D array of design
+            columns without the intercept (metafor's matrix); a DataFrame or dict of raw
+            moderator values, coded as the fit was (its formula or its frame coding, with
+            the same reference levels). None: the fitted value of every study.
+        transf : callable, optional
+            Applied to ``pred`` and every limit (e.g. ``np.exp``); ``se`` is dropped then,
+            so the frame never mixes scales.
+        level : float, optional
+            Confidence level (default: the fit's).
+        intercept : bool
+            False sets the intercept column to 0 (metafor ``intercept=FALSE``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pred, se, ci_low, ci_high, pi_low, pi_high`` (one row per prediction; index the
+            study labels without ``newmods``).
+
+        Notes
+        -----
+        :math:`\hat y = x^\top\hat\beta`, :math:`SE = \sqrt{x^\top V x}`, CI
+        :math:`\hat y \pm c\,SE`, PI :math:`\hat y \pm c\sqrt{SE^2 + \hat\tau^2}` with
+        c the normal quantile, or t on k - p df under Knapp-Hartung (as metafor). Checked
+        against metafor 3.8-1 ``predict(res, newmods=)`` (vector, matrix, ``transf=exp``) on
+        BCG and ``dat.bangertdrowns2004`` (rtol 1e-6).
+        """
+        from analysis.heterogeneity import wald
+        from analysis.regression import predict_design
+
+        lev = self.level if level is None else check_level(level)
+        x, labels = predict_design(self, newmods, intercept)
+        beta = self.coef.to_numpy(dtype=float)
+        pred = x @ beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.vcov.to_numpy(dtype=float), x))
+        df = self.k - beta.size if self.ci_method in ("hksj", "hksj_adhoc") else np.nan
+        _, _, crit = wald(pred, se, np.full(pred.size, df), lev)
+        half = crit * np.sqrt(se**2 + self.tau2)
+        frame = pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
+                              "ci_high": pred + crit * se, "pi_low": pred - half,
+                              "pi_high": pred + half}, index=labels)
+        return _transformed(frame, transf)
+
+    def confint(self, fixed: bool = False) -> pd.DataFrame:
+        """Confidence intervals as metafor ``confint.rma.uni``.
+
+        Parameters
+        ----------
+        fixed : bool
+            False: the Q-profile intervals of the residual tau2, tau, i2 (percent) and h2;
+            True: the coefficients' intervals (metafor ``confint(res, fixed=TRUE)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate, ci_low, ci_high``; index ``tau2, tau, i2, h2`` or the
+            coefficient names. Checked against metafor 3.8-1 ``confint()`` (rtol 1e-6).
+
+        Raises
+        ------
+        ValueError
+            ``fixed=False`` for an FE model or a fit with ``tau2_ci=False``.
+        """
+        if fixed:
+            return pd.DataFrame({"estimate": self.coef, "ci_low": self.ci_low,
+                                 "ci_high": self.ci_high})
+        return _heterogeneity_ci(self.method, self.tau2, self.i2, self.h2, self.tau2_ci_low,
+                                 self.tau2_ci_high, self.i2_ci_low, self.i2_ci_high,
+                                 self.h2_ci_low, self.h2_ci_high)
+
+    def _fit_statistics(self) -> FitStatistics:
+        from analysis.model_comparison import fit_statistics
+
+        if self.yi is None or self.vi is None or self.X is None:
+            raise ValueError("this result keeps no data; refit with meta_regression()")
+        return fit_statistics(self.yi, self.vi, self.X.to_numpy(dtype=float), self.tau2,
+                              self.method)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood as metafor's ``logLik(res)`` (REML for REML fits, else ML).
+
+        Checked against metafor 3.8-1 ``fitstats()`` under ML, REML and FE (rtol 1e-6).
+        """
+        return self._fit_statistics().loglik
+
+    @property
+    def deviance(self) -> float:
+        """Deviance as metafor's ``deviance(res)`` (checked against ``fitstats()``)."""
+        return self._fit_statistics().deviance
+
+    @property
+    def aic(self) -> float:
+        """AIC as metafor's ``AIC(res)`` (p coefficients, plus tau² unless FE)."""
+        return self._fit_statistics().aic
+
+    @property
+    def bic(self) -> float:
+        """BIC as metafor's ``BIC(res)`` (log k; REML: log(k - p))."""
+        return self._fit_statistics().bic
+
+    @property
+    def aicc(self) -> float:
+        """AICc as metafor's ``fitstats(res)`` (checked against metafor 3.8-1)."""
+        return self._fit_statistics().aicc
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,3 +1102,86 @@ class InfluenceResult:
 
 
 __all__ += ["INFLUENCE_COLUMNS", "InfluenceResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnovaResult:
+    """Result of :func:`analysis.model_comparison.anova` (metafor ``anova.rma``).
+
+    ``test`` is ``"LRT"`` (two models: ``table`` has rows ``full``, ``reduced`` and columns
+    ``df, loglik, deviance, aic, bic, aicc, lrt, pvalue, qe, tau2, r2``), ``"Wald"`` (tests
+    of ``coefficients``: ``qm, df1, df2, pvalue``) or ``"Wald.L"`` (linear combinations:
+    ``hypothesis, estimate, se, zval, pvalue`` per row, and the omnibus test). ``statistic``,
+    ``df`` and ``pvalue`` are those of the (omnibus) test: LRT on ``(df,)``, QM chi-square on
+    ``(m,)`` or F on ``(m, k - p)`` under Knapp-Hartung.
+    """
+
+    test: str
+    table: pd.DataFrame
+    statistic: float
+    df: tuple[int, ...]
+    pvalue: float
+    method: str
+    ci_method: str
+    coefficients: tuple[str, ...]
+    k: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the table (a copy), with the test's name as a column."""
+        frame = self.table.copy()
+        frame["test"] = self.test
+        return frame
+
+    def summary(self) -> str:
+        """Return a readable summary in metafor's layout."""
+        from analysis.summaries import format_p
+
+        if self.test == "LRT":
+            table = self.table.copy()
+            table.index.name = None
+            body = table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="")
+            return (f"Likelihood-ratio test ({self.method}), k = {self.k}: "
+                    f"LRT = {self.statistic:.4f}, df = {self.df[0]}, "
+                    f"p-val {format_p(self.pvalue)}\n\n{body}")
+        dist = (f"F(df1 = {self.df[0]}, df2 = {self.df[1]})" if len(self.df) > 1
+                else f"QM(df = {self.df[0]})")
+        omnibus = f"{dist} = {self.statistic:.4f}, p-val {format_p(self.pvalue)}"
+        if self.test == "Wald":
+            return (f"Test of moderators (coefficient(s) {', '.join(self.coefficients)}):\n"
+                    f"{omnibus}")
+        body = self.table.to_string(float_format=lambda x: f"{x:.4f}", index=False)
+        return f"Hypotheses (linear combinations):\n\n{body}\n\nOmnibus test: {omnibus}"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+__all__ += ["AnovaResult"]
+
+
+def _transformed(frame: pd.DataFrame,
+                 transf: Callable[[np.ndarray], np.ndarray] | None) -> pd.DataFrame:
+    """Apply ``transf`` to a prediction frame's pred and limits and drop ``se`` (metafor)."""
+    if transf is None:
+        return frame
+    out = frame.drop(columns=["se"])
+    for name in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
+        out[name] = np.asarray(transf(out[name].to_numpy(dtype=float)), dtype=float)
+    return out
+
+
+def _heterogeneity_ci(method: str, tau2: float, i2: float, h2: float, lo: float, hi: float,
+                      i2_lo: float, i2_hi: float, h2_lo: float, h2_hi: float) -> pd.DataFrame:
+    """Return the confint() frame of tau2, tau, i2, h2 from stored Q-profile limits."""
+    if method == "FE":
+        raise ValueError("confint() of tau2 is not available for method='FE' (no "
+                         "heterogeneity parameter); use confint(fixed=True) for coefficients")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("the model was fitted with tau2_ci=False (no Q-profile limits); "
+                         "refit with tau2_ci=True")
+    return pd.DataFrame(
+        {"estimate": [tau2, float(np.sqrt(tau2)), i2, h2],
+         "ci_low": [lo, float(np.sqrt(lo)), i2_lo, h2_lo],
+         "ci_high": [hi, float(np.sqrt(hi)), i2_hi, h2_hi]},
+        index=pd.Index(["tau2", "tau", "i2", "h2"]),
+    )

@@ -30,9 +30,15 @@ BCG_ABLAT = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33], dtype
 # 1. moderators ---------------------------------------------------------------------------
 
 
-def test_formula_string_moderators_is_refused_by_name():
-    with pytest.raises(ValueError, match=r"moderators.*'~ ablat'.*formula.*DataFrame"):
+def test_formula_moderators_need_data_and_then_equal_the_dataframe_form():
+    with pytest.raises(ValueError, match=r"'moderators' = '~ ablat' is a formula but 'data' "
+                                         r"is not given; pass data=<DataFrame>"):
         ma.meta_regression(BCG_YI, BCG_VI, moderators="~ ablat")
+    data = pd.DataFrame({"yi": BCG_YI, "vi": BCG_VI, "ablat": BCG_ABLAT})
+    fit = ma.meta_regression("yi", "vi", moderators="~ ablat", data=data)
+    ref = ma.meta_regression(BCG_YI, BCG_VI, moderators=pd.DataFrame({"ablat": BCG_ABLAT}))
+    assert list(fit.coef.index) == ["intrcpt", "ablat"]
+    np.testing.assert_allclose(fit.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-12)
 
 
 def test_numpy_1d_moderators_equals_dataframe():
