@@ -10,7 +10,10 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`anova`. Bias and sensitivity: :func:`egger_test`, :func:`trim_and_fill`,
 :func:`leave_one_out`, :func:`cumulative`. Dose-response: :func:`dose_response`,
-:func:`gl_covariance`, :func:`dose_class_subgroups`. Figures: ``from analysis import plots``.
+:func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
+:func:`baujat`. Figures: ``ma.plots.forest(result)`` and the other functions of
+:mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
+exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
 """
 
 from __future__ import annotations
@@ -39,12 +42,26 @@ _EXPORTS: dict[str, str] = {
     "meta_regression": "analysis.regression",
     "subgroup_analysis": "analysis.regression",
     "anova": "analysis.model_comparison",
+    "design_matrix": "analysis.regression",
+    "baujat": "analysis.sensitivity",
     "egger_test": "analysis.bias",
     "trim_and_fill": "analysis.bias",
     "leave_one_out": "analysis.sensitivity",
     "cumulative": "analysis.sensitivity",
     "influence": "analysis.sensitivity",
     "back_transform": "analysis.results",
+    "PoolResult": "analysis.results",
+    "BatchPoolResult": "analysis.results",
+    "MantelHaenszelResult": "analysis.results",
+    "MetaRegressionResult": "analysis.results",
+    "SubgroupResult": "analysis.results",
+    "LeaveOneOutResult": "analysis.results",
+    "CumulativeResult": "analysis.results",
+    "InfluenceResult": "analysis.results",
+    "EggerResult": "analysis.results",
+    "TrimFillResult": "analysis.results",
+    "AnovaResult": "analysis.results",
+    "DoseResponseResult": "analysis.results",
     "dose_response": "analysis.dose",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
@@ -53,15 +70,34 @@ _EXPORTS: dict[str, str] = {
     "Problem": "analysis.errors",
 }
 
+#: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
+#: ``ma.datasets.load("bcg")``); imported on first access, so ``import analysis`` stays cheap.
+#: They are modules, not names of ``__all__``.
+_SUBPACKAGES = ("datasets", "plots")
+
 __all__ = [
+    "AnovaResult",
+    "BatchPoolResult",
     "ConvergenceError",
+    "CumulativeResult",
     "DataValidationError",
+    "DoseResponseResult",
+    "EggerResult",
+    "InfluenceResult",
+    "LeaveOneOutResult",
+    "MantelHaenszelResult",
+    "MetaRegressionResult",
+    "PoolResult",
     "Problem",
+    "SubgroupResult",
+    "TrimFillResult",
     "anova",
     "back_transform",
+    "baujat",
     "contrasts",
     "counts_from_percent",
     "cumulative",
+    "design_matrix",
     "dose_class_subgroups",
     "dose_response",
     "effect_from_estimate",
@@ -85,6 +121,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from analysis import datasets, plots
     from analysis.bias import egger_test, trim_and_fill
     from analysis.contrasts import contrasts, shared_control_covariance
     from analysis.data import load_trials, summarise_trials, validate_trials
@@ -99,13 +136,29 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.errors import ConvergenceError, DataValidationError, Problem
     from analysis.model_comparison import anova
     from analysis.pooling import mantel_haenszel, peto, pool
-    from analysis.regression import meta_regression, subgroup_analysis
-    from analysis.results import back_transform
-    from analysis.sensitivity import cumulative, influence, leave_one_out
+    from analysis.regression import design_matrix, meta_regression, subgroup_analysis
+    from analysis.results import (
+        AnovaResult,
+        BatchPoolResult,
+        CumulativeResult,
+        DoseResponseResult,
+        EggerResult,
+        InfluenceResult,
+        LeaveOneOutResult,
+        MantelHaenszelResult,
+        MetaRegressionResult,
+        PoolResult,
+        SubgroupResult,
+        TrimFillResult,
+        back_transform,
+    )
+    from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
 
 
 def __getattr__(name: str) -> Any:
     """Import the submodule that defines ``name`` on first access."""
+    if name in _SUBPACKAGES:
+        return import_module(f"analysis.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")
@@ -115,7 +168,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_SUBPACKAGES])
 
 
 class _Package(ModuleType):

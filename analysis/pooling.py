@@ -282,7 +282,8 @@ def pool(
     v = as_float_array("vi", vi, ndim=(1, 2))
     m = _check_data(y, v)
     if y.ndim == 2:
-        return _pool_batch(y, v, m, method, ci, level, tau2_ci, con, convention, errors)
+        return _pool_batch(y, v, m, method, ci, level, tau2_ci, con, convention, errors,
+                           measure)
     labels = study_labels(source, study, y.size, data)
     keep = np.flatnonzero(m)
     if keep.size == 0:
@@ -316,7 +317,7 @@ def pool(
 
 def _pool_batch(
     y: np.ndarray, v: np.ndarray, m: np.ndarray, method: str, ci: str, level: float,
-    tau2_ci: bool, con: Control, convention: str, errors: str,
+    tau2_ci: bool, con: Control, convention: str, errors: str, measure: str | None = None,
 ) -> BatchPoolResult:
     k = m.sum(axis=1)
     if np.any(k == 0):
@@ -326,7 +327,8 @@ def _pool_batch(
         )
     out = _engine(y, v, m, method, ci, level, tau2_ci, con, convention, errors)
     return BatchPoolResult(
-        **out, method=method, ci_method=ci, level=level, convention=convention
+        **out, method=method, ci_method=ci, level=level, convention=convention,
+        measure=measure,
     )
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis._inputs import check_data, column, resolve_variances, study_labels
+from analysis._inputs import check_data, column, frame_measure, resolve_variances, study_labels
 from analysis.errors import ConvergenceError
 from analysis.formula import FormulaDesign, FrameDesign
 from analysis.heterogeneity import METHODS, Control, DesignRows, fit_heterogeneity, wald
@@ -235,6 +235,7 @@ def meta_regression(
     tau2_ci: bool = True,
     control: Control | Mapping[str, Any] | None = None,
     errors: str = "raise",
+    measure: str | None = None,
 ) -> MetaRegressionResult:
     r"""Mixed-effects meta-regression (metafor ``rma(yi, vi, mods = ~ ..., data = dat)``).
 
@@ -277,6 +278,10 @@ def meta_regression(
     errors : {"raise", "nan"}
         When the iteration fails: raise :class:`~analysis.errors.ConvergenceError`, or return
         NaN estimates with ``converged=False`` (as :func:`analysis.pooling.pool` for batches).
+    measure : str, optional
+        Recorded on the result (e.g. ``"RR"``: plots and predictions know the log scale);
+        default the single value of a ``measure`` column of the frame given as ``yi`` or
+        ``data``.
 
     Returns
     -------
@@ -313,6 +318,7 @@ def meta_regression(
     con = Control.from_any(control)
     data = check_data(data)
     source = yi
+    measure = frame_measure(measure, yi, data)
     y, v = _inputs(column("yi", yi, data), resolve_variances(vi, sei, data))
     xdf, design = _design(moderators, data, y.size)
     labels = study_labels(source, study, y.size, data)
@@ -327,13 +333,15 @@ def meta_regression(
         )
     used = tuple(labels[i] for i in np.flatnonzero(keep))
     return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con,
-                       tau2_ci=tau2_ci, errors=errors, study=used, design=design)
+                       tau2_ci=tau2_ci, errors=errors, study=used, design=design,
+                       measure=measure)
 
 
 def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci: str,
                 level: float, con: Control, *, tau2_ci: bool = False,
                 errors: str = "raise", study: tuple[str, ...] | None = None,
-                design: FormulaDesign | FrameDesign | None = None) -> MetaRegressionResult:
+                design: FormulaDesign | FrameDesign | None = None,
+                measure: str | None = None) -> MetaRegressionResult:
     x = xdf.to_numpy(dtype=float)
     k, p = x.shape
     if np.any(v <= 0):
@@ -366,7 +374,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         yi=y, vi=v, study=tuple(str(i + 1) for i in range(k)) if study is None else study,
         X=pd.DataFrame(x, columns=names, index=pd.RangeIndex(k)), design=design,
         i2_ci_low=model.i2_ci_low, i2_ci_high=model.i2_ci_high, h2_ci_low=model.h2_ci_low,
-        h2_ci_high=model.h2_ci_high,
+        h2_ci_high=model.h2_ci_high, measure=measure,
     )
 
 
@@ -430,6 +438,8 @@ def subgroup_analysis(
     *,
     control: Control | Mapping[str, Any] | None = None,
     order: Sequence[Any] | None = None,
+    study: Any = None,
+    measure: str | None = None,
 ) -> SubgroupResult:
     r"""Pooled estimate per subgroup and the test for subgroup differences.
 
@@ -453,6 +463,12 @@ def subgroup_analysis(
     order : sequence, optional
         The order of the subgroups in the result (levels absent from the data are skipped;
         labels not listed raise ``ValueError``). The test does not depend on it.
+    study : array_like, optional
+        Study labels, used to name studies omitted for a missing ``yi``, ``vi`` or group
+        (default the frame's ``study``/``label`` column, else ``"1"``..``"k"``).
+    measure : str, optional
+        Recorded on the result and its subgroup results (default: the single value of the
+        frame's ``measure`` column).
 
     Returns
     -------
@@ -469,6 +485,8 @@ def subgroup_analysis(
     level = _check_common(method, ci, level)
     check_choice("tau2", tau2, ("separate", "common"))
     con = Control.from_any(control)
+    measure = frame_measure(measure, yi)
+    labels = study_labels(yi, study, len(yi))
     y, v = _inputs(yi, vi)
     if groups is None:
         raise ValueError("argument 'groups' is missing; give one subgroup label per study")
@@ -476,6 +494,12 @@ def subgroup_analysis(
     if len(g) != y.size:
         raise ValueError(f"argument 'groups' has {len(g)} labels but there are {y.size} studies")
     keep = np.isfinite(y) & np.isfinite(v) & g.notna().to_numpy()
+    if not np.all(keep):
+        warnings.warn(
+            f"{int((~keep).sum())} stud(y/ies) with missing yi, vi or group omitted from the "
+            "subgroup analysis: " + ", ".join(labels[i] for i in np.flatnonzero(~keep)),
+            UserWarning, stacklevel=2,
+        )
     y, v, g = y[keep], v[keep], g[keep].reset_index(drop=True)
     levels = sorted(g.unique().tolist(), key=str)
     if order is not None:
@@ -486,12 +510,12 @@ def subgroup_analysis(
     if len(levels) < 2:
         raise ValueError(f"argument 'groups' has {len(levels)} level(s); at least 2 are needed")
     if tau2 == "separate":
-        return _separate(y, v, g, levels, method, ci, level, con)
-    return _common(y, v, g, levels, method, ci, level, con)
+        return _separate(y, v, g, levels, method, ci, level, con, measure)
+    return _common(y, v, g, levels, method, ci, level, con, measure)
 
 
 def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], method: str,
-              ci: str, level: float, con: Control) -> SubgroupResult:
+              ci: str, level: float, con: Control, measure: str | None) -> SubgroupResult:
     """One random-effects model per subgroup: one batched fit, a padded row per subgroup."""
     sizes = [int((g == lev).sum()) for lev in levels]
     yb = np.full((len(levels), max(sizes)), np.nan)
@@ -499,7 +523,8 @@ def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], met
     for row, lev in enumerate(levels):
         sel = (g == lev).to_numpy()
         yb[row, : sizes[row]], vb[row, : sizes[row]] = y[sel], v[sel]
-    batch = pool(yb, vb, method=method, ci=ci, level=level, control=con, tau2_ci=False)
+    batch = pool(yb, vb, method=method, ci=ci, level=level, control=con, tau2_ci=False,
+                 measure=measure)
     assert isinstance(batch, BatchPoolResult)  # 2-D input
     results: dict[str, PoolResult] = {}
     for row, lev in enumerate(levels):
@@ -514,11 +539,11 @@ def _separate(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], met
     qb = float(np.sum(w * (est - np.sum(w * est) / w.sum()) ** 2))
     df = len(levels) - 1
     return SubgroupResult(table, qb, (df,), float(special.chdtrc(df, qb)), method, ci,
-                          "separate", level, results)
+                          "separate", level, results, measure)
 
 
 def _common(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], method: str,
-            ci: str, level: float, con: Control) -> SubgroupResult:
+            ci: str, level: float, con: Control, measure: str | None) -> SubgroupResult:
     cell = pd.DataFrame({str(lev): (g == lev).astype(float).to_numpy() for lev in levels})
     cell_fit = _regression(y, v, cell, method, ci, level, con)
     with_int = pd.concat([pd.DataFrame({"intrcpt": np.ones(y.size)}), cell.iloc[:, 1:]], axis=1)
@@ -532,4 +557,4 @@ def _common(y: np.ndarray, v: np.ndarray, g: pd.Series, levels: list[Any], metho
         "tau2": cell_fit.tau2, "i2": cell_fit.i2, "q": np.nan,
     })
     return SubgroupResult(table, omnibus.qm, omnibus.qm_df, omnibus.qm_pvalue, method, ci,
-                          "common", level, {})
+                          "common", level, {}, measure)

@@ -318,6 +318,7 @@ class BatchPoolResult:
     ci_method: str
     level: float
     convention: str = "metafor"
+    measure: str | None = None
 
     def __len__(self) -> int:
         return int(self.estimate.shape[0])
@@ -514,6 +515,7 @@ class MetaRegressionResult:
     i2_ci_high: float = float("nan")
     h2_ci_low: float = float("nan")
     h2_ci_high: float = float("nan")
+    measure: str | None = None
 
     def predict(self, newmods: object = None, *,
                 transf: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -648,6 +650,7 @@ class SubgroupResult:
     tau2_model: str
     level: float
     results: dict[str, PoolResult]
+    measure: str | None = None
 
     def summary(self) -> str:
         """Return a readable summary (one line per subgroup, the test for differences)."""

@@ -62,6 +62,8 @@ for kind, name in json.loads(sys.argv[1]):
 for name in ma.__all__:
     check(name)
 assert sorted(ma.__all__) == sorted(ma._EXPORTS), "__all__ and _EXPORTS differ"
+for name in ma._SUBPACKAGES:  # ma.plots / ma.datasets work without importing them
+    assert getattr(ma, name) is importlib.import_module(f"analysis.{name}"), name
 
 V = ma.gl_covariance([30, 45, 60], [1000, 900, 800], [0, 0.4, 0.7], [0, 0.05, 0.04], type="ci")
 fit = ma.dose_response([0.4, 0.7], V, [10.0, 20.0], [1, 1], method="FE")

@@ -7,8 +7,8 @@ tests/reference/metafor_reference.json: ``leave1out(rma(yi, vi, data=dat.bcg-RR)
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from analysis.bias import egger_test, trim_and_fill
 from analysis.results import (
     CumulativeResult,
     LeaveOneOutResult,
-    MetaRegressionResult,
     PoolResult,
 )
 from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
@@ -268,17 +267,8 @@ def test_bubble_of_a_model_that_keeps_its_data() -> None:
     case = CASES["bcg/RR/metareg/ablat/REML/z"]
     yi, vi = np.asarray(case["input"]["yi"]), np.asarray(case["input"]["vi"])
     mods = pd.DataFrame(case["input"]["moderators"])
-    reg = ma.meta_regression(yi, vi, mods)
-
-    @dataclass(frozen=True)
-    class WithData(MetaRegressionResult):  # the fields the model is getting (issue 10)
-        yi: np.ndarray | None = None
-        vi: np.ndarray | None = None
-        X: pd.DataFrame | None = None
-        measure: str | None = None
-
-    full = WithData(**{f.name: getattr(reg, f.name) for f in fields(reg)}, yi=yi, vi=vi,
-                    X=pd.DataFrame({"intrcpt": 1.0, "ablat": mods["ablat"]}), measure="RR")
+    full = ma.meta_regression(yi, vi, mods, measure="RR")
+    assert full.measure == "RR" and full.X is not None
     ax = plots.bubble(full, "ablat")
     try:
         (points,) = [c for c in ax.collections if c.get_gid() == "bubble-points"]
@@ -287,4 +277,4 @@ def test_bubble_of_a_model_that_keeps_its_data() -> None:
     finally:
         plt.close(ax.figure)
     with pytest.raises(ValueError, match="without its data"):
-        plots.bubble(reg, "ablat")
+        plots.bubble(dataclasses.replace(full, yi=None), "ablat")
