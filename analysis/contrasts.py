@@ -140,7 +140,8 @@ def _pair(treatment: pd.Series, control: pd.Series, kind: str, share: int) -> di
         "control_split": share,
     }
     for column in ARM_COLUMNS:
-        pair[column] = treatment[column]
+        if column in treatment.index:  # a subject's arm fields (doses) may be absent
+            pair[column] = treatment[column]
     pair["control_intervention"] = control["intervention"]
     if kind == "binary":
         pair.update(events_t=float(treatment["events"]), n_t=float(treatment["total"]),
@@ -171,9 +172,11 @@ def _combined_pair(treatments: pd.DataFrame, control: pd.Series, kind: str) -> d
     pair["arms_combined"] = len(treatments)
     pair["derived"] = bool(treatments["derived"].any() or control["derived"])
     for column in ("dose_target_mg_day", "dose_max_mg_day", "dose_mean_mg_day"):
-        pair[column] = _weighted_dose(treatments, column)
-    regimens = treatments["regimen"].dropna().unique()
-    pair["regimen"] = regimens[0] if len(regimens) == 1 else pd.NA
+        if column in treatments:
+            pair[column] = _weighted_dose(treatments, column)
+    if "regimen" in treatments:
+        regimens = treatments["regimen"].dropna().unique()
+        pair["regimen"] = regimens[0] if len(regimens) == 1 else pd.NA
     n_rand = treatments["n_randomised"]
     pair["n_randomised"] = pd.NA if n_rand.isna().any() else int(n_rand.sum())
     if kind == "binary":
@@ -405,7 +408,8 @@ def _finish(frame: pd.DataFrame, trials: pd.DataFrame, measure: str, outcome: st
         columns = ["study_id", "label", "treatment_arm_id", "control_arm_id", "yi", "vi",
                    "measure", "outcome"]
         return pd.DataFrame(columns=columns)
-    studies = trials[["study_id", *STUDY_COLUMNS]].drop_duplicates("study_id")
+    present = [c for c in STUDY_COLUMNS if c in trials.columns]  # subject fields may be absent
+    studies = trials[["study_id", *present]].drop_duplicates("study_id")
     frame = frame.merge(studies, on="study_id", how="left")
     frame["label"] = frame["first_author"].astype(str) + " " + frame["year"].astype(str)
     several = frame.duplicated("study_id", keep=False)

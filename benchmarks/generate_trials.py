@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.data.schema import resource_schema
+from analysis.data.trials import default_trials_path
+
+#: The generated trials have the shipped (baclofen) fields, so they carry its descriptor.
+SUBJECT_DESCRIPTOR = default_trials_path() / "datapackage.json"
 
 
 def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Path:
@@ -18,9 +24,11 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
     """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SUBJECT_DESCRIPTOR, directory / "datapackage.json")
+    descriptor = json.loads(SUBJECT_DESCRIPTOR.read_text(encoding="utf-8"))
     ids = np.array([f"Synth{i:05d}" for i in range(n_studies)])
     per_arm = rng.integers(10, 200, size=(n_studies, 3))
-    studies = pd.DataFrame({c: "" for c in resource_schema("studies").columns},
+    studies = pd.DataFrame({c: "" for c in resource_schema("studies", descriptor).columns},
                            index=range(n_studies), dtype=object)
     studies = studies.assign(
         study_id=ids, first_author="Synth", year=rng.integers(1990, 2025, n_studies),
@@ -29,7 +37,7 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
         citation="synthetic", source_location="generated",
     )
     arm_ids = np.array(["placebo", "low", "high"])
-    arms = pd.DataFrame({c: "" for c in resource_schema("arms").columns},
+    arms = pd.DataFrame({c: "" for c in resource_schema("arms", descriptor).columns},
                         index=range(3 * n_studies), dtype=object)
     arms = arms.assign(
         study_id=np.repeat(ids, 3), arm_id=np.tile(arm_ids, n_studies),
@@ -40,7 +48,7 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
     )
     n = per_arm.ravel()
     events = rng.binomial(n, 0.3)
-    outcomes = pd.DataFrame({c: "" for c in resource_schema("outcomes").columns},
+    outcomes = pd.DataFrame({c: "" for c in resource_schema("outcomes", descriptor).columns},
                             index=range(6 * n_studies), dtype=object)
     binary = np.arange(6 * n_studies) % 2 == 0
     outcomes = outcomes.assign(

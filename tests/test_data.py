@@ -22,6 +22,8 @@ from analysis.errors import DataValidationError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
 REPO = Path(__file__).resolve().parent.parent
+#: The shipped subject (baclofen) descriptor; the fixture carries a copy of it.
+SUBJECT = REPO / "trials" / "datapackage.json"
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -99,10 +101,10 @@ def test_load_trials_default_path_is_shipped_trials() -> None:
     assert set(frame["study_id"]) == set(outcomes["study_id"])
 
 
-def test_shipped_datapackage_equals_package_schema() -> None:
+def test_fixture_descriptor_equals_shipped_subject_descriptor() -> None:
+    """The synthetic fixture is laid out as the shipped baclofen trials, with their descriptor."""
     shipped = (REPO / "trials" / "datapackage.json").read_bytes()
-    packaged = (REPO / "analysis" / "data" / "datapackage.json").read_bytes()
-    assert shipped == packaged
+    assert (FIXTURE / "datapackage.json").read_bytes() == shipped
 
 
 @pytest.mark.parametrize("directory", [FIXTURE, REPO / "trials"], ids=["fixture", "shipped"])
@@ -110,7 +112,7 @@ def test_frictionless_agrees_data_package_is_valid(directory: Path, tmp_path: Pa
     frictionless = pytest.importorskip("frictionless")
     target = tmp_path / "pkg"
     shutil.copytree(directory, target)
-    shutil.copy(REPO / "analysis" / "data" / "datapackage.json", target / "datapackage.json")
+    shutil.copy(SUBJECT, target / "datapackage.json")
     report = frictionless.validate(str(target / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
 
@@ -361,7 +363,7 @@ def test_ten_thousand_generated_studies_validate(tmp_path: Path) -> None:
 def test_directory_descriptor_can_extend_the_outcome_vocabulary(trials_copy: Path) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
+    descriptor = json.loads(SUBJECT.read_text())
     edit(trials_copy, "outcomes.csv", lambda rows: rows[0].update(outcome="tuberculosis"))
     assert_problem(trials_copy, "outcomes.csv", 2, "outcome", "must be one of")
     for resource in descriptor["resources"]:
@@ -376,11 +378,12 @@ def test_directory_descriptor_can_extend_the_outcome_vocabulary(trials_copy: Pat
 def test_directory_descriptor_must_keep_the_toolkit_columns(trials_copy: Path) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
+    descriptor = json.loads(SUBJECT.read_text())
     arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
     arms["schema"]["fields"] = [f for f in arms["schema"]["fields"] if f["name"] != "role"]
     (trials_copy / "datapackage.json").write_text(json.dumps(descriptor))
-    assert_problem(trials_copy, "datapackage.json", None, "role", "must define column 'role'")
+    assert_problem(trials_copy, "datapackage.json", None, "role",
+                   "resource 'arms' must define column 'role' of type 'string'")
 
 
 def test_non_ascii_digits_are_not_whole_numbers(trials_copy: Path) -> None:
@@ -401,7 +404,7 @@ def test_broken_directory_descriptor_is_reported_not_raised(trials_copy: Path,
                                                             breakage: str) -> None:
     import json
 
-    descriptor = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text())
+    descriptor = json.loads(SUBJECT.read_text())
     arms = next(r for r in descriptor["resources"] if r["name"] == "arms")
     if breakage == "primary_key":
         arms["schema"]["primaryKey"] = ["study_id", "nope"]

@@ -152,7 +152,9 @@ def _check_header(
     for column in header:
         if column not in expected:
             problems.append(
-                Problem(name, 1, column, column, "unknown column (not in the schema)")
+                Problem(name, 1, column, column,
+                        "unknown column (not in the schema; a study declares its own "
+                        "columns in its datapackage.json)")
             )
     for column in expected:
         if column not in seen:

@@ -1,10 +1,18 @@
-"""The trials data schema: a Frictionless Data Package descriptor and its field rules.
+"""The trials data schema: Frictionless Data Package descriptors and their field rules.
 
-The descriptor (``analysis/data/datapackage.json``, shipped with the package and copied
-to ``trials/datapackage.json``) is the single source of truth for column names, types,
-allowed values, units and keys. :func:`check_fields` applies its field constraints to
-string cells, vectorised over whole columns, and :func:`convert_fields` turns checked cells
-into typed columns.
+Two descriptors are involved. The *core* descriptor (``analysis/data/datapackage.json``,
+shipped with the package) knows no subject: studies, arms and outcomes with their binary,
+continuous and estimate fields, time points, analysis sets and sources. A trials directory
+may carry its own *subject* descriptor (``DIR/datapackage.json``; the shipped
+``trials/datapackage.json`` is the baclofen one): it keeps every core field with the same
+type (required where the core requires it, allowed values within the core's, the same
+keys) and adds the subject's own fields, allowed values, outcome vocabulary and row rules.
+:func:`directory_descriptor` picks and checks the descriptor of a directory.
+
+:func:`check_fields` applies a descriptor's field constraints to string cells, vectorised
+over whole columns; :func:`convert_fields` turns checked cells into typed columns;
+:func:`check_rules` applies the descriptor's row rules (the ``rules`` list of a resource
+schema, see :data:`RULES`) to the typed columns.
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from analysis.data.csv_reader import RawTable
 from analysis.errors import Problem
 
 __all__ = [
+    "RULES",
     "ResourceSchema",
     "check_fields",
+    "check_rules",
     "convert_fields",
     "datapackage_descriptor",
     "descriptor_bytes",
@@ -34,6 +44,17 @@ __all__ = [
 ]
 
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only (\d admits other scripts)
+_NUMERIC = ("integer", "number")
+
+#: Row rules a descriptor may declare in a resource schema's ``rules`` list (a property of
+#: this toolkit; Frictionless ignores it). Each rule is an object with ``rule``, ``field``,
+#: an optional ``description`` (used as the message) and:
+#:
+#: - ``required_if``: ``"if": {"field": F, "equals": V}``; ``field`` needs a value on every
+#:   row where ``F`` equals ``V`` (e.g. a dose on every treatment arm);
+#: - ``at_most``: ``"than": G``; where both are known, ``field <= G`` (both numeric, e.g. a
+#:   target dose at most the maximum dose).
+RULES = ("required_if", "at_most")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +73,8 @@ class ResourceSchema:
         Columns whose combination must be unique.
     foreign_keys : tuple of dict
         Foreign-key descriptors.
+    rules : tuple of dict
+        Row rules declared by the descriptor (:data:`RULES`); empty in the core schema.
     """
 
     name: str
@@ -59,6 +82,7 @@ class ResourceSchema:
     fields: tuple[dict[str, Any], ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[dict[str, Any], ...]
+    rules: tuple[dict[str, Any], ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -72,17 +96,20 @@ def _descriptor_text() -> str:
 
 
 def descriptor_bytes() -> bytes:
-    """Return the shipped ``datapackage.json`` exactly as stored (UTF-8 bytes)."""
+    """Return the core ``datapackage.json`` exactly as stored (UTF-8 bytes)."""
     return _descriptor_text().encode("utf-8")
 
 
 def datapackage_descriptor() -> dict[str, Any]:
-    """Return the Frictionless Data Package descriptor that defines the trials tables.
+    """Return the core Frictionless Data Package descriptor of the trials tables.
+
+    The core knows no subject (no doses, no outcome vocabulary); a trials directory without
+    its own ``datapackage.json`` is read with it.
 
     Returns
     -------
     dict
-        A fresh copy of the parsed ``datapackage.json``.
+        A fresh copy of the parsed core ``analysis/data/datapackage.json``.
     """
     return json.loads(_descriptor_text())
 
@@ -95,7 +122,7 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
     name : str
         Resource name.
     descriptor : dict, optional
-        A data-package descriptor; default the shipped one.
+        A data-package descriptor; default the core one.
 
     Returns
     -------
@@ -112,6 +139,7 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
                 fields=tuple(schema["fields"]),
                 primary_key=tuple([key] if isinstance(key, str) else key),
                 foreign_keys=tuple(schema.get("foreignKeys", [])),
+                rules=tuple(schema.get("rules", [])),
             )
     known = [r["name"] for r in descriptor["resources"]]
     raise ValueError(f"resource_schema: name={name!r} is not a resource; allowed: {known}")
@@ -161,57 +189,178 @@ def _check_descriptor_structure(
     return usable
 
 
-def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, Any]:
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _normal_foreign_keys(schema: dict[str, Any]) -> list[tuple[Any, ...]]:
+    keys = []
+    for fk in schema.get("foreignKeys", []):
+        reference = fk.get("reference", {}) if isinstance(fk, dict) else {}
+        keys.append((tuple(_as_list(fk.get("fields"))) if isinstance(fk, dict) else (),
+                     reference.get("resource"), tuple(_as_list(reference.get("fields")))))
+    return sorted(keys, key=repr)
+
+
+def _check_rules_declared(
+    descriptor: dict[str, Any], name: str, problems: list[Problem]
+) -> bool:
+    """Check that every row rule is known and names existing columns of fitting types."""
+    usable = True
+    for resource in descriptor.get("resources", []):
+        schema = resource.get("schema", {})
+        kinds = {f.get("name"): f.get("type") for f in schema.get("fields", [])}
+        where = f"rule of resource {resource.get('name')!r}"
+        rules = schema.get("rules", [])
+        if not isinstance(rules, list):
+            problems.append(Problem(name, None, None, str(rules),
+                                    f"'rules' of resource {resource.get('name')!r} must be a "
+                                    "list of rule objects"))
+            usable = False
+            continue
+        for rule in rules:
+            kind = rule.get("rule") if isinstance(rule, dict) else None
+            if kind not in RULES or not isinstance(rule, dict):
+                problems.append(Problem(name, None, None, str(rule),
+                                        f"{where}: 'rule' must be one of {list(RULES)}"))
+                usable = False
+                continue
+            field = rule.get("field")
+            if field not in kinds:
+                problems.append(Problem(name, None, str(field), str(field),
+                                        f"{kind} {where} names a column the resource does "
+                                        "not define"))
+                usable = False
+                continue
+            if kind == "required_if":
+                condition = rule.get("if")
+                if (not isinstance(condition, dict) or condition.get("field") not in kinds
+                        or "equals" not in condition):
+                    problems.append(Problem(name, None, field, str(condition),
+                                            f"required_if {where} needs \"if\": {{\"field\": "
+                                            "a column of the resource, \"equals\": a value}"))
+                    usable = False
+            else:
+                than = rule.get("than")
+                if kinds[field] not in _NUMERIC or kinds.get(than) not in _NUMERIC:
+                    problems.append(Problem(name, None, field, str(than),
+                                            f"at_most {where} needs \"field\" and \"than\" "
+                                            "naming numeric columns of the resource"))
+                    usable = False
+    return usable
+
+
+def _check_against_core(
+    own: dict[str, Any], core: dict[str, Any], name: str, problems: list[Problem]
+) -> bool:
+    """Check that a subject descriptor keeps every core resource, field, type and key."""
+    usable = True
+    resources = {r.get("name"): r for r in own.get("resources", []) if isinstance(r, dict)}
+    for resource in core["resources"]:
+        resource_name = resource["name"]
+        mine = resources.get(resource_name)
+        if mine is None:
+            problems.append(Problem(name, None, None, resource_name,
+                                    f"resource {resource_name!r} of the core schema is missing"))
+            usable = False
+            continue
+        schema = mine.get("schema", {})
+        theirs = {f.get("name"): f for f in schema.get("fields", []) if isinstance(f, dict)}
+        for field in resource["schema"]["fields"]:
+            column = field["name"]
+            other = theirs.get(column)
+            if other is None or other.get("type") != field["type"]:
+                problems.append(Problem(
+                    name, None, column, None if other is None else str(other.get("type")),
+                    f"resource {resource_name!r} must define column {column!r} of type "
+                    f"{field['type']!r} (a core field)",
+                ))
+                usable = False
+                continue
+            core_rules = field.get("constraints", {})
+            own_rules = other.get("constraints", {})
+            if core_rules.get("required") and not own_rules.get("required"):
+                problems.append(Problem(
+                    name, None, column, None,
+                    f"resource {resource_name!r} column {column!r} must be required (the "
+                    "core schema requires it)",
+                ))
+                usable = False
+            if "enum" in core_rules and not set(own_rules.get("enum", [None])) <= set(
+                core_rules["enum"]
+            ):
+                problems.append(Problem(
+                    name, None, column, str(own_rules.get("enum")),
+                    f"resource {resource_name!r} column {column!r} must allow only values "
+                    f"among the core's {core_rules['enum']}",
+                ))
+                usable = False
+        core_schema = resource["schema"]
+        if _as_list(schema.get("primaryKey")) != _as_list(core_schema.get("primaryKey")):
+            problems.append(Problem(
+                name, None, None, str(schema.get("primaryKey")),
+                f"resource {resource_name!r} must keep the core primaryKey "
+                f"{core_schema.get('primaryKey')}",
+            ))
+            usable = False
+        if _normal_foreign_keys(schema) != _normal_foreign_keys(core_schema):
+            problems.append(Problem(
+                name, None, None, str(schema.get("foreignKeys")),
+                f"resource {resource_name!r} must keep the core foreignKeys "
+                f"{core_schema.get('foreignKeys')}",
+            ))
+            usable = False
+    return usable
+
+
+def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, Any] | None:
     """Return the descriptor a trials directory is read with.
 
-    A directory may carry its own ``datapackage.json`` (its own outcome vocabulary, allowed
-    values or descriptions); it must keep every column of the toolkit's schema, with the
-    same types, because the semantic rules and the analyses read them. Without one, the
-    shipped schema applies.
+    ``DIR/datapackage.json`` when the directory has one (a subject descriptor), else the core
+    descriptor. A subject descriptor must define every resource and field of the core with
+    the same type; a field the core requires stays required, a core field with allowed
+    values allows only values among them, and the primary and foreign keys are the core's.
+    It may add fields, allowed values (e.g. an outcome vocabulary as the ``outcome`` field's
+    ``enum``) and row rules (:data:`RULES`), which then apply to that directory only.
 
     Parameters
     ----------
     directory : pathlib.Path
         The trials directory.
     problems : list of Problem
-        Problems with the directory's descriptor are appended here; the shipped schema is
-        returned in that case so that the data are still checked.
+        Problems with the directory's descriptor are appended here (file
+        ``datapackage.json``, the column concerned, the rule naming the resource).
 
     Returns
     -------
-    dict
-        The descriptor to use.
+    dict or None
+        The descriptor to use, or ``None`` when the directory's descriptor is unusable (its
+        problems are in ``problems``; the tables cannot be checked against it).
     """
     path = directory / "datapackage.json"
-    shipped = datapackage_descriptor()
+    core = datapackage_descriptor()
     if not path.is_file():
-        return shipped
+        return core
     try:
         own = json.loads(path.read_text(encoding="utf-8"))
-        resources = {r["name"]: r for r in own["resources"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(own, dict) or not isinstance(own["resources"], list):
+            raise TypeError("'resources' must be a list of resources")
+        for resource in own["resources"]:
+            fields = resource.get("schema", {}).get("fields") if isinstance(
+                resource, dict) else None
+            if not isinstance(fields, list) or not all(
+                isinstance(field, dict) and "name" in field for field in fields
+            ):
+                raise TypeError("every resource needs a 'schema' with a list of 'fields', "
+                                "each with a 'name'")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         problems.append(Problem(path.name, None, None, None,
                                 f"not a readable data-package descriptor: {exc}"))
-        return shipped
+        return None
     usable = _check_descriptor_structure(own, path.name, problems)
-    for resource in shipped["resources"]:
-        name = resource["name"]
-        mine = resources.get(name)
-        if mine is None:
-            problems.append(Problem(path.name, None, None, name,
-                                    f"resource {name!r} of the toolkit's schema is missing"))
-            usable = False
-            continue
-        theirs = {f["name"]: f.get("type") for f in mine.get("schema", {}).get("fields", [])}
-        for field in resource["schema"]["fields"]:
-            if theirs.get(field["name"]) != field["type"]:
-                problems.append(Problem(
-                    path.name, None, field["name"], str(theirs.get(field["name"])),
-                    f"resource {name!r} must define column {field['name']!r} of type "
-                    f"{field['type']!r}",
-                ))
-                usable = False
-    return own if usable else shipped
+    usable = _check_against_core(own, core, path.name, problems) and usable
+    usable = _check_rules_declared(own, path.name, problems) and usable
+    return own if usable else None
 
 
 def _report(
@@ -318,3 +467,42 @@ def convert_fields(frame: pd.DataFrame, schema: ResourceSchema) -> pd.DataFrame:
         else:
             typed[column] = cells.where(cells != "", pd.NA).astype("string")
     return pd.DataFrame(typed, index=frame.index)
+
+
+def check_rules(
+    table: RawTable, typed: pd.DataFrame, schema: ResourceSchema, problems: list[Problem]
+) -> None:
+    """Apply the descriptor's row rules (:data:`RULES`) to the typed columns.
+
+    Parameters
+    ----------
+    table : RawTable
+        String cells read from the file (for line numbers and values as written).
+    typed : pandas.DataFrame
+        The same rows converted by :func:`convert_fields`.
+    schema : ResourceSchema
+        The resource's schema; its ``rules`` were checked by :func:`directory_descriptor`.
+    problems : list of Problem
+        Problems are appended here.
+    """
+    for rule in schema.rules:
+        column = rule["field"]
+        if rule["rule"] == "required_if":
+            condition = rule["if"]
+            applies = (typed[condition["field"]] == condition["equals"]).fillna(False)
+            missing = applies.astype(bool) & typed[column].isna()
+            text = rule.get("description") or (
+                f"a value is required when {condition['field']} is {condition['equals']!r}"
+            )
+            _report(problems, table, missing, column, text)
+        else:
+            than = rule["than"]
+            value = typed[column].astype("Float64").astype("float64")
+            limit = typed[than].astype("Float64").astype("float64")
+            text = rule.get("description") or f"must be <= {than}"
+            for row in np.flatnonzero((value > limit).to_numpy()):
+                problems.append(Problem(
+                    table.name, int(table.lines.iloc[row]), column,
+                    table.frame[column].iloc[row],
+                    f"{text} ({than} = {table.frame[than].iloc[row]})",
+                ))

@@ -5,13 +5,19 @@ the semantic rules below, and returns one tidy frame. Every problem in every fil
 collected first and raised together as one :class:`~analysis.errors.DataValidationError`;
 nothing is ever written, in the input directory or elsewhere.
 
+The schema is the directory's own ``datapackage.json`` when it has one (a subject
+descriptor, checked against the core: :func:`analysis.data.schema.directory_descriptor`),
+else the core schema, which knows no subject. The rules below read core fields only; a
+subject's own rules (e.g. the shipped descriptor's: every treatment arm has a dose and
+``dose_target_mg_day <= dose_max_mg_day``) are declared as row rules in its descriptor and
+run only for directories that declare them.
+
 Semantic rules (on top of the schema's types, allowed values and keys):
 
 - keys are unique and foreign keys resolve (arms to studies, outcomes to arms, contrast
   rows' ``comparator_arm_id`` to an arm of the same study);
 - every study has at least one control arm and one treatment arm;
-- every treatment arm has a dose (``dose_target_mg_day``), and it does not exceed the
-  arm's maximum dose (``dose_target_mg_day <= dose_max_mg_day`` when both are known);
+- the descriptor's row rules (``required_if``, ``at_most``) hold;
 - the arms' ``n_randomised`` add up to the study's ``n_randomised_total`` when both are known;
 - each outcome row fills exactly the field set of its ``data_type`` (binary: events and total;
   continuous: mean, optionally sd and n; contrast: estimate, CI, measure and comparator arm);
@@ -34,6 +40,7 @@ from analysis.data.csv_reader import RawTable, read_csv_cells
 from analysis.data.schema import (
     ResourceSchema,
     check_fields,
+    check_rules,
     convert_fields,
     directory_descriptor,
     resource_schema,
@@ -147,20 +154,6 @@ def _check_studies_and_arms(
             problems, studies, ~present.to_numpy(), "study_id",
             f"study has no {role} arm in arms.csv",
         )
-    no_dose = (typed["role"] == "treatment").fillna(False) & typed["dose_target_mg_day"].isna()
-    _mask_report(
-        problems, arms, no_dose, "dose_target_mg_day", "every treatment arm needs a dose"
-    )
-    if {"dose_target_mg_day", "dose_max_mg_day"} <= set(typed.columns):
-        target = _numeric(arms, "dose_target_mg_day")
-        maximum = _numeric(arms, "dose_max_mg_day")
-        for row in np.flatnonzero((target > maximum).to_numpy()):
-            problems.append(Problem(
-                arms.raw.name, int(arms.raw.lines.iloc[row]), "dose_target_mg_day",
-                arms.raw.frame["dose_target_mg_day"].iloc[row],
-                f"target dose must be <= the maximum dose (dose_max_mg_day = "
-                f"{arms.raw.frame['dose_max_mg_day'].iloc[row]})",
-            ))
     n_arms = _numeric(arms, "n_randomised")
     sums = n_arms.groupby(typed["study_id"]).sum(min_count=1)
     complete = n_arms.notna().groupby(typed["study_id"]).all()
@@ -268,6 +261,8 @@ def _check_outcomes(outcomes: _Checked, arms: _Checked, problems: list[Problem])
 def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
     checked: dict[str, _Checked] = {}
     descriptor = directory_descriptor(directory, problems)
+    if descriptor is None:
+        return checked  # the descriptor's problems are reported; the tables cannot be read
     for name in RESOURCES:
         schema = resource_schema(name, descriptor)
         raw = read_csv_cells(directory / schema.path, schema.columns, problems)
@@ -311,24 +306,31 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
         _check_foreign_keys(item, checked, problems)
     if "studies" in checked and "arms" in checked:
         _check_studies_and_arms(checked["studies"], checked["arms"], problems)
+    for item in checked.values():
+        check_rules(item.raw, item.typed, item.schema, problems)
     if "outcomes" in checked and "arms" in checked:
         _check_outcomes(checked["outcomes"], checked["arms"], problems)
     if problems:
         raise DataValidationError(problems, str(directory))
     tables = {name: item.typed for name, item in checked.items()}
-    vocabulary = _outcome_vocabulary(checked["outcomes"].schema)
-    if vocabulary is not None:
-        tables["outcomes"].attrs["outcome_vocabulary"] = vocabulary
+    tables["outcomes"].attrs["outcome_vocabulary"] = _outcome_vocabulary(
+        checked["outcomes"].schema, tables["outcomes"]
+    )
     return tables
 
 
-def _outcome_vocabulary(schema: ResourceSchema) -> tuple[str, ...] | None:
-    """Return the descriptor's allowed outcome codes (the ``outcome`` field's enum), if any."""
+def _outcome_vocabulary(schema: ResourceSchema, outcomes: pd.DataFrame) -> tuple[str, ...]:
+    """Return the outcome codes a dataset knows.
+
+    The descriptor's vocabulary (the ``outcome`` field's ``enum``) when it declares one, in
+    its order; otherwise the codes present in ``outcomes.csv``, sorted.
+    """
     for field in schema.fields:
         if field.get("name") == "outcome":
             enum = field.get("constraints", {}).get("enum")
-            return tuple(str(code) for code in enum) if enum else None
-    return None
+            if enum:
+                return tuple(str(code) for code in enum)
+    return tuple(sorted(str(code) for code in outcomes["outcome"].dropna().unique()))
 
 
 def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -344,7 +346,8 @@ def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per outcome observation with the arm's and the study's attributes;
-        ``attrs["outcome_vocabulary"]`` holds the descriptor's outcome codes (used by
+        ``attrs["outcome_vocabulary"]`` holds the descriptor's outcome codes, or the codes
+        present when the descriptor declares no vocabulary (used by
         :func:`analysis.contrasts` to tell a known outcome without data from a misspelling).
     """
     studies = tables["studies"].rename(
@@ -377,11 +380,13 @@ def load_trials(path: str | Path | None = None) -> pd.DataFrame:
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        Directory with ``studies.csv``, ``arms.csv`` and ``outcomes.csv`` laid out as in
-        the data-package schema (``analysis/data/datapackage.json``). Defaults to the
-        shipped ``trials/`` directory. A ``datapackage.json`` in the directory is used
-        instead of the shipped schema, so a study can declare its own outcome vocabulary
-        or allowed values (it must keep the toolkit's columns and types).
+        Directory with ``studies.csv``, ``arms.csv`` and ``outcomes.csv``. Defaults to the
+        shipped ``trials/`` directory. The tables are read with the directory's own
+        ``datapackage.json`` when it has one (a subject descriptor: the core fields with
+        their types and keys, plus the subject's fields, outcome vocabulary and row rules;
+        the shipped ``trials/datapackage.json`` is the baclofen one), else with the core
+        schema ``analysis/data/datapackage.json``, which knows no subject (no doses, any
+        outcome code of lower-case letters, digits and underscores).
 
     Returns
     -------
