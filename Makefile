@@ -11,7 +11,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ENV_STAMP := $(VENV)/.installed
 TRIALS_DIR := trials
-TRIALS := $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(TRIALS_DIR)/outcomes.csv
+TRIALS := $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(TRIALS_DIR)/outcomes.csv \
+          $(TRIALS_DIR)/datapackage.json
 TABLES := tables
 FIGURES := figures
 PLAN := analysis_plan.toml
