@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
+from analysis._inputs import check_data, column
 from analysis.results import RATIO_MEASURES
 
 __all__ = [
@@ -199,6 +200,7 @@ def effect_sizes(
     drop00: bool = False,
     vtype: str = "LS",
     convention: str = "metafor",
+    data: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     r"""Compute effect sizes ``yi`` and sampling variances ``vi``, one row per study.
 
@@ -223,12 +225,17 @@ def effect_sizes(
     convention : {"metafor", "revman5"}
         ``"revman5"``: SMD with :math:`J = 1 - 3/(4N-9)` and
         :math:`v = N/(n_1 n_2) + g^2/(2(N-3.94))`; double-zero studies dropped for OR/RR.
+    data : pandas.DataFrame, optional
+        A frame whose columns the data arguments may name (metafor ``escalc(..., data=)``);
+        the result is then ``data`` with ``yi``, ``vi`` and ``measure`` appended, as escalc
+        returns it (an existing ``yi``/``vi``/``measure`` column is replaced).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records);
-        NaN where not estimable (e.g. a zero cell with ``to="none"``).
+        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records),
+        after the columns of ``data`` when it is given; NaN where not estimable (e.g. a zero
+        cell with ``to="none"``).
 
     Warns
     -----
@@ -260,6 +267,11 @@ def effect_sizes(
     check_choice("convention", convention, ("metafor", "revman5"))
     if not np.isfinite(add) or add < 0:
         raise ValueError(f"argument 'add' = {add!r} is not allowed; use a number >= 0")
+    data = check_data(data)
+    events_t, n_t, events_c, n_c, mean_t, sd_t, mean_c, sd_c = (
+        column(name, value, data) for name, value in (
+            ("events_t", events_t), ("n_t", n_t), ("events_c", events_c), ("n_c", n_c),
+            ("mean_t", mean_t), ("sd_t", sd_t), ("mean_c", mean_c), ("sd_c", sd_c)))
     if measure in BINARY_MEASURES:
         arr = _arrays(events_t=events_t, n_t=n_t, events_c=events_c, n_c=n_c)
         if convention == "revman5" and measure in ("OR", "RR"):
@@ -278,7 +290,13 @@ def effect_sizes(
     yi = np.where(bad, np.nan, yi)
     vi = np.where(bad, np.nan, vi)
     # the measure travels with the data: pool() records it, tables and plots back-transform
-    return pd.DataFrame({"yi": yi, "vi": vi, "measure": measure})
+    out = pd.DataFrame({"yi": yi, "vi": vi, "measure": measure})
+    if data is None:
+        return out
+    if len(data) != len(out):
+        raise ValueError(f"argument 'data' has {len(data)} rows but there are {len(out)} studies")
+    return data.drop(columns=[c for c in out.columns if c in data.columns]).assign(
+        yi=yi, vi=vi, measure=measure)
 
 
 def _z(level: float) -> float:
