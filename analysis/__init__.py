@@ -121,7 +121,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from analysis import datasets, plots
+    from analysis import datasets as datasets
+    from analysis import plots as plots
     from analysis.bias import egger_test, trim_and_fill
     from analysis.contrasts import contrasts, shared_control_covariance
     from analysis.data import load_trials, summarise_trials, validate_trials

@@ -126,3 +126,19 @@ def test_every_plot_call_draws(runs) -> None:
             assert isinstance(ns[name], Axes | Figure), f"{heading}: {name} is {ns[name]!r}"
             drawn += 1
     assert drawn >= 6, "each of the six examples draws its plot in one call"
+
+
+def test_notebook_06_follows_the_readme_path() -> None:
+    # The notebook for other studies computes the BCG analysis with the README's own calls:
+    # the effect sizes and the pooled model are the same statements (whitespace aside).
+    notebook = json.loads((ROOT / "notebooks" / "06_your_own_data.ipynb")
+                          .read_text(encoding="utf-8"))
+    code = " ".join("".join(c["source"]) for c in notebook["cells"]
+                    if c["cell_type"] == "code")
+    flat = " ".join(code.split())
+    bcg = next(block for heading, block in HEADED if heading.startswith("BCG"))
+    statements = re.findall(r"^((?:dat|res) = ma\.[^\n]*(?:\n +[^\n]*)*)", bcg, flags=re.M)
+    assert len(statements) >= 2
+    for statement in statements:
+        one_line = " ".join(statement.split("#")[0].split())
+        assert one_line in flat, f"notebook 06 lacks the README's {one_line!r}"
