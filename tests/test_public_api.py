@@ -110,6 +110,14 @@ def test_every_submodule_is_found() -> None:
         assert sub in MODULES
 
 
+def test_the_metafor_users_names_are_exported() -> None:
+    # issue 10: baujat and design_matrix were not exported; anova and influence are new
+    for name in ("anova", "baujat", "design_matrix", "influence", "PoolResult",
+                 "MetaRegressionResult"):
+        assert name in analysis.__all__, name
+    assert set(analysis._SUBPACKAGES) == {"datasets", "plots"}
+
+
 def test_no_exported_name_is_also_a_subpackage() -> None:
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert not packages & set(analysis.__all__)
