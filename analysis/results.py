@@ -126,8 +126,47 @@ def metafor_frame(frame: pd.DataFrame, *, t: bool, exponentiate: bool = False,
     return out
 
 
+class _FitStatistics:
+    """metafor's ``fitstats()`` as properties, for results that give ``_fit_statistics()``.
+
+    ``loglik`` is REML's restricted log-likelihood for REML fits, else ML's; AIC, BIC and
+    AICc count the coefficients plus tau² unless FE; BIC uses log k (REML: log(k - p)).
+    Checked against metafor 3.8-1 ``fitstats()`` under ML, REML and FE (rtol 1e-6).
+    """
+
+    __slots__ = ()
+
+    def _fit_statistics(self) -> FitStatistics:
+        raise NotImplementedError
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood as metafor's ``logLik(res)`` (REML for REML fits, else ML)."""
+        return self._fit_statistics().loglik
+
+    @property
+    def deviance(self) -> float:
+        """Deviance as metafor's ``deviance(res)``."""
+        return self._fit_statistics().deviance
+
+    @property
+    def aic(self) -> float:
+        """AIC as metafor's ``AIC(res)``."""
+        return self._fit_statistics().aic
+
+    @property
+    def bic(self) -> float:
+        """BIC as metafor's ``BIC(res)``."""
+        return self._fit_statistics().bic
+
+    @property
+    def aicc(self) -> float:
+        """AICc as metafor's ``fitstats(res)``."""
+        return self._fit_statistics().aicc
+
+
 @dataclass(frozen=True, slots=True)
-class PoolResult:
+class PoolResult(_FitStatistics):
     """Result of :func:`analysis.pooling.pool` (one meta-analysis).
 
     Attributes mirror metafor's ``rma.uni`` object, ``confint()`` (Q-profile) and
@@ -212,34 +251,6 @@ class PoolResult:
         keep = np.isfinite(self.yi) & np.isfinite(self.vi)
         return fit_statistics(self.yi[keep], self.vi[keep], np.ones((int(keep.sum()), 1)),
                               self.tau2, self.method)
-
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood as metafor's ``logLik(res)`` (REML for REML fits, else ML).
-
-        Checked against metafor 3.8-1 ``fitstats()`` under ML, REML and FE (rtol 1e-6).
-        """
-        return self._fit_statistics().loglik
-
-    @property
-    def deviance(self) -> float:
-        """Deviance as metafor's ``deviance(res)`` (checked against ``fitstats()``)."""
-        return self._fit_statistics().deviance
-
-    @property
-    def aic(self) -> float:
-        """AIC as metafor's ``AIC(res)`` (parameters: the estimate, plus tau² unless FE)."""
-        return self._fit_statistics().aic
-
-    @property
-    def bic(self) -> float:
-        """BIC as metafor's ``BIC(res)`` (log k; REML: log(k - 1))."""
-        return self._fit_statistics().bic
-
-    @property
-    def aicc(self) -> float:
-        """AICc as metafor's ``fitstats(res)`` (checked against metafor 3.8-1)."""
-        return self._fit_statistics().aicc
 
     def confint(self) -> pd.DataFrame:
         """Return the Q-profile intervals of tau2, tau, i2, h2 (metafor ``confint(res)``).
@@ -431,7 +442,7 @@ class MantelHaenszelResult:
 
 
 @dataclass(frozen=True, slots=True)
-class MetaRegressionResult:
+class MetaRegressionResult(_FitStatistics):
     """Result of :func:`analysis.regression.meta_regression` (metafor ``rma(mods=...)``).
 
     ``coef``, ``se``, ``zval``, ``pvalue``, ``ci_low``, ``ci_high`` are pandas Series indexed by
@@ -603,33 +614,6 @@ class MetaRegressionResult:
         return fit_statistics(self.yi, self.vi, self.X.to_numpy(dtype=float), self.tau2,
                               self.method)
 
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood as metafor's ``logLik(res)`` (REML for REML fits, else ML).
-
-        Checked against metafor 3.8-1 ``fitstats()`` under ML, REML and FE (rtol 1e-6).
-        """
-        return self._fit_statistics().loglik
-
-    @property
-    def deviance(self) -> float:
-        """Deviance as metafor's ``deviance(res)`` (checked against ``fitstats()``)."""
-        return self._fit_statistics().deviance
-
-    @property
-    def aic(self) -> float:
-        """AIC as metafor's ``AIC(res)`` (p coefficients, plus tau² unless FE)."""
-        return self._fit_statistics().aic
-
-    @property
-    def bic(self) -> float:
-        """BIC as metafor's ``BIC(res)`` (log k; REML: log(k - p))."""
-        return self._fit_statistics().bic
-
-    @property
-    def aicc(self) -> float:
-        """AICc as metafor's ``fitstats(res)`` (checked against metafor 3.8-1)."""
-        return self._fit_statistics().aicc
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,3 +30,21 @@ to_json <- function(x) {
   if (length(vals) == 1 && !asis) return(vals)
   paste0("[", paste0(vals, collapse = ","), "]")
 }
+
+# Write a fixture file: {"generator": ..., "<object>": ..., "<array>": [one element a line], ...}.
+# objects: named list written whole on one line each; arrays: named list of lists of records.
+write_fixture <- function(path, generator, arrays, objects = list()) {
+  con <- file(path, open = "w", encoding = "UTF-8")
+  on.exit(close(con))
+  head <- c("{", paste0("\"generator\": ", to_json(generator), ","))
+  for (nm in names(objects)) head <- c(head, paste0(esc_str(nm), ": ", to_json(objects[[nm]]), ","))
+  writeLines(head, con)
+  for (j in seq_along(arrays)) {
+    items <- arrays[[j]]
+    n <- length(items)
+    writeLines(paste0(esc_str(names(arrays)[j]), ": ["), con)
+    for (i in seq_len(n)) writeLines(paste0(to_json(items[[i]]), if (i < n) "," else ""), con)
+    writeLines(if (j < length(arrays)) "]," else c("]", "}"), con)
+  }
+  invisible(path)
+}

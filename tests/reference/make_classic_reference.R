@@ -340,14 +340,7 @@ generator <- list(
     "in percent as metafor gives them. confint rows are [estimate, ci.lb, ci.ub]. ",
     "Doubles written with %.17g."))
 
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","), "\"datasets\": ["), con)
+write_fixture(OUT, generator, list(datasets = dataset_records, cases = cases))
 nd <- length(dataset_records)
-for (i in seq_len(nd)) writeLines(paste0(to_json(dataset_records[[i]]), if (i < nd) "," else ""),
-                                  con)
-writeLines(c("],", "\"cases\": ["), con)
 nc <- length(cases)
-for (i in seq_len(nc)) writeLines(paste0(to_json(cases[[i]]), if (i < nc) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 message("wrote ", nd, " data sets to ", CSV_DIR, " and ", nc, " cases to ", OUT)

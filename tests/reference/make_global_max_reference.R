@@ -175,10 +175,6 @@ generator <- list(
     "brute-force answer (", n_off, " cases). mods are numeric design columns (intercept added). ",
     "Doubles written with %.17g."))
 
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","), "\"cases\": ["), con)
+write_fixture(OUT, generator, list(cases = cases))
 n <- length(cases)
-for (i in seq_len(n)) writeLines(paste0(to_json(cases[[i]]), if (i < n) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 message("wrote ", n, " cases to ", OUT, " (metafor not at the global maximum in ", n_off, ")")

@@ -84,10 +84,6 @@ generator <- list(
     "test 'knha' == our ci 'hksj'; expected holds every column of $inf, $dfbs (as dfbetas_<coef>) ",
     "and $is.infl; tau2 is the full model's. Doubles written with %.17g."))
 
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","), "\"cases\": ["), con)
+write_fixture(OUT, generator, list(cases = cases))
 n <- length(cases)
-for (i in seq_len(n)) writeLines(paste0(to_json(cases[[i]]), if (i < n) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 message("wrote ", n, " cases to ", OUT)

@@ -199,14 +199,8 @@ generator <- list(
     "H2; predict_exp: predict(transf=exp) (no se); anova btt 0-based (metafor's minus 1); ",
     "L = metafor's X. Doubles written with %.17g."))
 
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","),
-             paste0("\"datasets\": ", to_json(datasets_json), ","), "\"fits\": ["), con)
+write_fixture(OUT, generator, list(fits = fits, tests = tests),
+              objects = list(datasets = datasets_json))
 n <- length(fits)
-for (i in seq_len(n)) writeLines(paste0(to_json(fits[[i]]), if (i < n) "," else ""), con)
-writeLines(c("],", "\"tests\": ["), con)
 m <- length(tests)
-for (i in seq_len(m)) writeLines(paste0(to_json(tests[[i]]), if (i < m) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 message("wrote ", n, " fits and ", m, " tests to ", OUT)

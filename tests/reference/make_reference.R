@@ -572,12 +572,8 @@ generator <- list(
     "rma inputs are the default escalc (add=1/2, to='only0', drop00=FALSE) with non-finite rows removed. ",
     "I2 and R2 are in percent (metafor). NA/NaN/Inf -> null. Doubles written with %.17g."))
 
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","), "\"cases\": ["), con)
+write_fixture(OUT, generator, list(cases = cases))
 n <- length(cases)
-for (i in seq_len(n)) writeLines(paste0(to_json(cases[[i]]), if (i < n) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 
 kinds <- table(vapply(cases, function(cc) cc$kind, ""))
 message("wrote ", n, " cases to ", OUT)

@@ -65,10 +65,6 @@ generator <- list(
   R = paste(R.version$major, R.version$minor, sep = "."),
   metafor = as.character(packageVersion("metafor")),
   note = "rma.mh/rma.peto $yi/$vi spread over the input rows (NA = dropped double zero); escalc('PETO') with its defaults (add=1/2, to='only0').")
-con <- file(OUT, open = "w", encoding = "UTF-8")
-writeLines(c("{", paste0("\"generator\": ", to_json(generator), ","), "\"cases\": ["), con)
+write_fixture(OUT, generator, list(cases = cases))
 n <- length(cases)
-for (i in seq_len(n)) writeLines(paste0(to_json(cases[[i]]), if (i < n) "," else ""), con)
-writeLines(c("]", "}"), con)
-close(con)
 message("wrote ", n, " cases to ", OUT)
