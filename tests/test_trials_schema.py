@@ -9,7 +9,6 @@ descriptor.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_data import read_rows, write_rows
 from tolerances import CLOSED_FORM_FIXTURE
 
 import analysis as ma
@@ -62,14 +62,9 @@ def has_problem(problems: list[Problem], file: str, column: str | None, rule_par
 
 def add_column(path: Path, column: str, values: dict[str, str]) -> None:
     """Add ``column`` to a CSV, its value per ``study_id`` (empty when not given)."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = [*(reader.fieldnames or []), column]
-        rows = [{**row, column: values.get(row["study_id"], "")} for row in reader]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    header, rows = read_rows(path)
+    write_rows(path, [*header, column],
+               [{**row, column: values.get(row["study_id"], "")} for row in rows])
 
 
 @pytest.fixture
