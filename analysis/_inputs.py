@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis._checks import as_float_array
 
-__all__ = ["check_data", "column", "frame_measure", "resolve_variances", "study_labels"]
+__all__ = ["check_data", "column", "frame_measure", "resolve_variances", "study_labels", "yi_vi"]
 
 #: Columns read as study labels when no labels are given (first present wins).
 LABEL_COLUMNS = ("study", "label", "slab")
@@ -58,6 +58,46 @@ def column(name: str, value: Any, data: pd.DataFrame | None) -> Any:
             + ", ".join(repr(str(c)) for c in data.columns)
         )
     return data[value].to_numpy()
+
+
+def yi_vi(yi: Any, vi: Any, *, ndim: tuple[int, ...] = (1,)) -> tuple[np.ndarray, np.ndarray]:
+    """Return effect sizes and sampling variances as float arrays of one shape.
+
+    Parameters
+    ----------
+    yi : array_like or pandas.DataFrame
+        Effect sizes, or a frame with columns ``yi`` and ``vi`` (then ``vi`` must be None).
+    vi : array_like or None
+        Sampling variances.
+    ndim : tuple of int
+        Allowed numbers of dimensions (2 for batches of analyses).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``y`` and ``v``.
+
+    Raises
+    ------
+    ValueError
+        ``vi`` given with a frame, a frame without ``yi``/``vi``, ``vi`` missing, or shapes
+        that differ.
+    """
+    if isinstance(yi, pd.DataFrame):
+        if vi is not None:
+            raise ValueError("argument 'vi' must be None when 'yi' is a DataFrame with yi, vi")
+        missing = [c for c in ("yi", "vi") if c not in yi.columns]
+        if missing:
+            raise ValueError(
+                f"argument 'yi' is a DataFrame without column(s) {missing}; it needs yi and vi"
+            )
+        yi, vi = yi["yi"].to_numpy(dtype=float), yi["vi"].to_numpy(dtype=float)
+    elif vi is None:
+        raise ValueError("argument 'vi' is missing; give sampling variances (or a yi/vi frame)")
+    y, v = as_float_array("yi", yi, ndim=ndim), as_float_array("vi", vi, ndim=ndim)
+    if y.shape != v.shape:
+        raise ValueError(f"arguments 'yi' and 'vi' differ in shape: {y.shape} vs {v.shape}")
+    return y, v
 
 
 def check_data(data: Any) -> pd.DataFrame | None:

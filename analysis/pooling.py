@@ -35,7 +35,14 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis._inputs import check_data, column, frame_measure, resolve_variances, study_labels
+from analysis._inputs import (
+    check_data,
+    column,
+    frame_measure,
+    resolve_variances,
+    study_labels,
+    yi_vi,
+)
 from analysis.algebra import InterceptRows, ScalarIntercept, rsum
 from analysis.effects import effect_sizes
 from analysis.heterogeneity import METHODS, Control, fit_heterogeneity, fit_one, wald
@@ -120,24 +127,7 @@ def _single(y: np.ndarray, v: np.ndarray, method: str, ci: str, level: float, ta
 # --------------------------------------------------------------------------------------------
 
 
-def _split_input(yi: Any, vi: Any) -> tuple[Any, Any]:
-    if isinstance(yi, pd.DataFrame):
-        if vi is not None:
-            raise ValueError("argument 'vi' must be None when 'yi' is a DataFrame with yi, vi")
-        missing = [c for c in ("yi", "vi") if c not in yi.columns]
-        if missing:
-            raise ValueError(
-                f"argument 'yi' is a DataFrame without column(s) {missing}; it needs yi and vi"
-            )
-        return yi["yi"].to_numpy(dtype=float), yi["vi"].to_numpy(dtype=float)
-    if vi is None:
-        raise ValueError("argument 'vi' is missing; give sampling variances (or a yi/vi frame)")
-    return yi, vi
-
-
 def _check_data(y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    if y.shape != v.shape:
-        raise ValueError(f"arguments 'yi' and 'vi' differ in shape: {y.shape} vs {v.shape}")
     m = np.isfinite(y) & np.isfinite(v)
     bad = m & (v <= 0)
     if np.any(bad):
@@ -277,9 +267,7 @@ def pool(
     data = check_data(data)
     source = yi
     measure = frame_measure(measure, yi, data)
-    yi, vi = _split_input(column("yi", yi, data), resolve_variances(vi, sei, data))
-    y = as_float_array("yi", yi, ndim=(1, 2))
-    v = as_float_array("vi", vi, ndim=(1, 2))
+    y, v = yi_vi(column("yi", yi, data), resolve_variances(vi, sei, data), ndim=(1, 2))
     m = _check_data(y, v)
     if y.ndim == 2:
         return _pool_batch(y, v, m, method, ci, level, tau2_ci, con, convention, errors,

@@ -25,8 +25,15 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analysis._checks import as_float_array, check_choice, check_level
-from analysis._inputs import check_data, column, frame_measure, resolve_variances, study_labels
+from analysis._checks import check_choice, check_level
+from analysis._inputs import (
+    check_data,
+    column,
+    frame_measure,
+    resolve_variances,
+    study_labels,
+    yi_vi,
+)
 from analysis.errors import ConvergenceError
 from analysis.formula import FormulaDesign, FrameDesign
 from analysis.heterogeneity import METHODS, Control, DesignRows, fit_heterogeneity, wald
@@ -149,19 +156,6 @@ def _r2(y: np.ndarray, v: np.ndarray, x: np.ndarray, model: _Model, method: str,
     if tau2_re == 0:
         return 0.0
     return max(0.0, 100 * (tau2_re - model.tau2) / tau2_re)
-
-
-def _inputs(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(yi, pd.DataFrame):
-        if vi is not None:
-            raise ValueError("argument 'vi' must be None when 'yi' is a DataFrame with yi, vi")
-        return yi["yi"].to_numpy(dtype=float), yi["vi"].to_numpy(dtype=float)
-    if vi is None:
-        raise ValueError("argument 'vi' is missing; give sampling variances (or a yi/vi frame)")
-    y, v = as_float_array("yi", yi), as_float_array("vi", vi)
-    if y.shape != v.shape:
-        raise ValueError(f"arguments 'yi' and 'vi' differ in shape: {y.shape} vs {v.shape}")
-    return y, v
 
 
 def _moderator_frame(moderators: Any) -> pd.DataFrame:
@@ -319,7 +313,7 @@ def meta_regression(
     data = check_data(data)
     source = yi
     measure = frame_measure(measure, yi, data)
-    y, v = _inputs(column("yi", yi, data), resolve_variances(vi, sei, data))
+    y, v = yi_vi(column("yi", yi, data), resolve_variances(vi, sei, data))
     xdf, design = _design(moderators, data, y.size)
     labels = study_labels(source, study, y.size, data)
     keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
@@ -487,7 +481,7 @@ def subgroup_analysis(
     con = Control.from_any(control)
     measure = frame_measure(measure, yi)
     labels = study_labels(yi, study, len(yi))
-    y, v = _inputs(yi, vi)
+    y, v = yi_vi(yi, vi)
     if groups is None:
         raise ValueError("argument 'groups' is missing; give one subgroup label per study")
     g = pd.Series(np.asarray(groups, dtype=object))

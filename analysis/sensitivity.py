@@ -18,9 +18,10 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
+from analysis._inputs import yi_vi
 from analysis.errors import ConvergenceError
 from analysis.pooling import Control, pool
-from analysis.regression import _check_common, _inputs, design_matrix, meta_regression
+from analysis.regression import _check_common, design_matrix, meta_regression
 from analysis.results import (
     BatchPoolResult,
     CumulativeResult,
@@ -87,7 +88,7 @@ def fitted_data(yi: Any, vi: Any, method: str | None, ci: str | None, level: flo
         labels = _study_labels(None, study if study is not None else yi.study, y.size)
         return FittedData(y, v, labels, method or yi.method, ci or yi.ci_method,
                           yi.level if level is None else level, yi.measure, yi.convention, yi)
-    y, v = _inputs(yi, vi)
+    y, v = yi_vi(yi, vi)
     labels = _study_labels(yi, study, y.size) if y.ndim == 1 else np.array([], dtype=object)
     return FittedData(y, v, labels, method or default_method, ci or "z",
                       0.95 if level is None else level, _measure(yi), "metafor", None)

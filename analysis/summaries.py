@@ -104,7 +104,7 @@ def summarise_pool(res: Any) -> str:
     lines += _heterogeneity(res, random)
     pct = f"{100 * res.level:g}%"
     lines += ["", f"Estimate ({scale}): {_num(res.estimate)} (SE {_num(res.se)}), {pct} CI "
-              f"{_num(res.ci_low)} to {_num(res.ci_high)}; {stat} = {_num(res.zval, 2)}, "
+              f"{_num(res.ci_low)} to {_num(res.ci_high)}; {stat} = {_num(res.zval)}, "
               f"p {_p_text(res.pvalue)}"]
     natural = _scale_line(measure, res.estimate, res.ci_low, res.ci_high, res.level)
     if natural:
@@ -125,8 +125,12 @@ def summarise_meta_regression(res: Any) -> str:
     """Summary of a :class:`~analysis.results.MetaRegressionResult` (metafor's layout)."""
     df = float(res.qe_df) if res.ci_method in ("hksj", "hksj_adhoc") else math.nan
     test, stat = _test_name(res.ci_method, df)
-    lines = [f"Mixed-effects meta-regression, k = {res.k}; tau² estimator: {res.method}; "
-             f"{test}", ""]
+    measure = getattr(res, "measure", None)
+    scale = "log scale" if measure in _RATIO else "analysis scale"
+    model = ("Fixed-effect meta-regression" if res.method == "FE" else
+             f"Mixed-effects meta-regression (tau² estimator: {res.method})")
+    lines = [f"{model}, k = {res.k}; {test}"
+             + (f"; measure {measure} (coefficients on the {scale})" if measure else ""), ""]
     if res.method != "FE":
         lines.append(f"Residual tau² = {_num(res.tau2)} (SE {_num(res.se_tau2)}), "
                      f"I² = {float(res.i2):.2f}%, H² = {_num(res.h2, 2)}, "
