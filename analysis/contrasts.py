@@ -18,7 +18,10 @@ control) are handled by an explicit choice (Cochrane Handbook v6, section 23.3.4
 
 Studies that report an outcome only as an estimate with its confidence interval
 (``data_type == "contrast"``) contribute through :func:`analysis.effects.effect_from_estimate`
-when no arm-level numbers exist for that outcome and the measures match.
+when no arm-level numbers exist for that outcome and the measures match. Their published
+limits are kept, on the analysis scale, in ``ci_low_published`` / ``ci_high_published``, so
+that tables and forest plots show the interval as published (which need not be symmetric
+around the estimate) while pooling uses the ``vi`` derived from its width.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from analysis._checks import check_choice
 from analysis.effects import effect_from_estimate, effect_sizes
 
 __all__ = ["BINARY_MEASURES", "CONTINUOUS_MEASURES", "contrasts", "shared_control_covariance"]
+
+#: Columns of :func:`contrasts` holding a reported estimate's published interval.
+PUBLISHED_LIMITS = ("ci_low_published", "ci_high_published", "ci_level_published")
 
 BINARY_MEASURES = ("OR", "RR", "RD")
 CONTINUOUS_MEASURES = ("MD", "SMD")
@@ -285,6 +291,16 @@ def contrasts(
         and ``source``. Comparisons whose effect is not estimable (e.g. double-zero
         studies for OR with ``drop00=True``) keep NaN ``yi``/``vi``.
 
+        Comparisons from a reported estimate also keep the published numbers: ``estimate``,
+        ``ci_low``, ``ci_high`` on the natural scale as printed, and ``ci_low_published``,
+        ``ci_high_published`` (the same limits on the analysis scale of ``yi``: log for
+        OR/RR) with ``ci_level_published`` (0.95, the level ``trials/`` records). They are
+        NaN for comparisons computed from arm-level counts or means. ``vi`` of a reported
+        estimate comes from the interval's width (:func:`analysis.effects.
+        effect_from_estimate`), so ``yi +/- 1.96 sqrt(vi)`` need not reproduce the published
+        limits (ALPADIR: OR 1.20, 0.58 to 2.50 gives 2.49); forest plots and per-study
+        tables show the published ones, pooling uses ``vi``.
+
     Raises
     ------
     ValueError
@@ -355,8 +371,10 @@ def contrasts(
                     reported["estimate"].to_numpy(float), reported["ci_low"].to_numpy(float),
                     reported["ci_high"].to_numpy(float), measure=measure,
                 )
-                reported = reported.assign(yi=effects["yi"].to_numpy(),
-                                           vi=effects["vi"].to_numpy())
+                reported = reported.assign(
+                    yi=effects["yi"].to_numpy(), vi=effects["vi"].to_numpy(),
+                    **{name: effects[name].to_numpy() for name in PUBLISHED_LIMITS},
+                )
                 frame = pd.concat([frame, reported], ignore_index=True)
     return _finish(frame, trials, measure, outcome)
 
@@ -411,6 +429,8 @@ def _finish(frame: pd.DataFrame, trials: pd.DataFrame, measure: str, outcome: st
     present = [c for c in STUDY_COLUMNS if c in trials.columns]  # subject fields may be absent
     studies = trials[["study_id", *present]].drop_duplicates("study_id")
     frame = frame.merge(studies, on="study_id", how="left")
+    for name in PUBLISHED_LIMITS:  # NaN for comparisons computed from arm-level numbers
+        frame[name] = frame[name].astype(float) if name in frame else np.nan
     frame["label"] = frame["first_author"].astype(str) + " " + frame["year"].astype(str)
     several = frame.duplicated("study_id", keep=False)
     frame.loc[several, "label"] = (
