@@ -21,7 +21,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 
+from analysis.contrasts import study_intervals
 from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
@@ -238,9 +238,10 @@ def forest_plot(
 
     Notes
     -----
-    Study intervals are the Wald intervals ``yi ± z sqrt(vi)`` at ``result.level``, as
-    metafor's ``forest()`` draws them, except for rows with finite ``ci_low_published`` and
-    ``ci_high_published`` (analysis scale, as :func:`analysis.contrasts` and
+    Study intervals are those of :func:`analysis.contrasts.study_intervals` at
+    ``result.level``: the Wald intervals ``yi ± z sqrt(vi)``, as metafor's ``forest()``
+    draws them, except for rows with finite ``ci_low_published`` and ``ci_high_published``
+    (analysis scale, as :func:`analysis.contrasts` and
     :func:`analysis.effects.effect_from_estimate` give them for reported estimates) whose
     ``ci_level_published`` equals ``result.level`` (a missing or NaN level counts as equal):
     those are drawn
@@ -372,8 +373,10 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
     level = float(getattr(result, "level", 0.95))
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
-    study_rows = [_study_row(record, w, measure, level, label_column, arms, r)
-                  for (_, record), w, r in zip(data.iterrows(), weights, robs, strict=True)]
+    intervals = study_intervals(data, level).to_dict("records")
+    study_rows = [_study_row(record, interval, w, measure, label_column, arms, r)
+                  for (_, record), interval, w, r in zip(data.iterrows(), intervals, weights,
+                                                         robs, strict=True)]
     for row, size in zip(study_rows, sizes, strict=True):
         row.size = float(size)
     rows: list[_Row] = []
@@ -400,40 +403,24 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
     return rows
 
 
-def _study_row(record: pd.Series, weight: float, measure: str | None, level: float,
-               label_column: str, arms: str | None, rob: dict[str, str]) -> _Row:
+def _study_row(record: pd.Series, interval: Mapping[Any, Any], weight: float,
+               measure: str | None, label_column: str, arms: str | None,
+               rob: dict[str, str]) -> _Row:
     yi, vi = float(record["yi"]), float(record["vi"])
     cells = {"label": str(record[label_column])}
     cells.update(_arm_cells(record, arms))
     row = _Row("study", cells, weight=weight, rob=rob)
     if np.isfinite(yi) and np.isfinite(vi):
-        published = _published_limits(record, level)
-        if published is not None:
-            low, high = published
+        if interval["published"]:
             row.published = True
             cells["label"] += f" {PUBLISHED_MARK}"
-        else:
-            half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(vi)
-            low, high = yi - half, yi + half
-        row.est, row.low, row.high = c.display([yi, low, high], measure)
+        row.est, row.low, row.high = c.display([yi, interval["ci_low"], interval["ci_high"]],
+                                               measure)
         cells["effect"] = c.fmt_interval(row.est, row.low, row.high)
         cells["weight"] = f"{weight:.1f}%" if np.isfinite(weight) else ""
     else:
         cells["effect"] = "Not estimable"
     return row
-
-
-def _published_limits(record: pd.Series, level: float) -> tuple[float, float] | None:
-    """The row's published CI on the analysis scale, when it has one at ``level``."""
-    low = _as_float(record.get("ci_low_published", np.nan))
-    high = _as_float(record.get("ci_high_published", np.nan))
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    published_level = _as_float(record.get("ci_level_published", np.nan))
-    if np.isfinite(published_level) and not np.isclose(published_level, level, rtol=0,
-                                                        atol=1e-9):
-        return None  # e.g. a 95% CI in a 90% plot: the Wald interval at the plot's level
-    return low, high
 
 
 def _arm_cells(record: pd.Series, arms: str | None) -> dict[str, str]:
