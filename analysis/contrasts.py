@@ -18,21 +18,29 @@ control) are handled by an explicit choice (Cochrane Handbook v6, section 23.3.4
 
 Studies that report an outcome only as an estimate with its confidence interval
 (``data_type == "contrast"``) contribute through :func:`analysis.effects.effect_from_estimate`
-when no arm-level numbers exist for that outcome and the measures match.
+when no arm-level numbers exist for that outcome and the measures match. Their published
+limits are kept, on the analysis scale, in ``ci_low_published`` / ``ci_high_published``, so
+that tables and forest plots show the interval as published (which need not be symmetric
+around the estimate) while pooling uses the ``vi`` derived from its width.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis._checks import check_choice
+from analysis._checks import check_choice, check_level
 from analysis.effects import effect_from_estimate, effect_sizes
 
-__all__ = ["BINARY_MEASURES", "CONTINUOUS_MEASURES", "contrasts", "shared_control_covariance"]
+__all__ = ["BINARY_MEASURES", "CONTINUOUS_MEASURES", "contrasts", "shared_control_covariance",
+           "study_intervals"]
+
+#: Columns of :func:`contrasts` holding a reported estimate's published interval.
+PUBLISHED_LIMITS = ("ci_low_published", "ci_high_published", "ci_level_published")
 
 BINARY_MEASURES = ("OR", "RR", "RD")
 CONTINUOUS_MEASURES = ("MD", "SMD")
@@ -285,6 +293,16 @@ def contrasts(
         and ``source``. Comparisons whose effect is not estimable (e.g. double-zero
         studies for OR with ``drop00=True``) keep NaN ``yi``/``vi``.
 
+        Comparisons from a reported estimate also keep the published numbers: ``estimate``,
+        ``ci_low``, ``ci_high`` on the natural scale as printed, and ``ci_low_published``,
+        ``ci_high_published`` (the same limits on the analysis scale of ``yi``: log for
+        OR/RR) with ``ci_level_published`` (0.95, the level ``trials/`` records). They are
+        NaN for comparisons computed from arm-level counts or means. ``vi`` of a reported
+        estimate comes from the interval's width (:func:`analysis.effects.
+        effect_from_estimate`), so ``yi +/- 1.96 sqrt(vi)`` need not reproduce the published
+        limits (ALPADIR: OR 1.20, 0.58 to 2.50 gives 2.49); forest plots and per-study
+        tables show the published ones, pooling uses ``vi``.
+
     Raises
     ------
     ValueError
@@ -355,8 +373,10 @@ def contrasts(
                     reported["estimate"].to_numpy(float), reported["ci_low"].to_numpy(float),
                     reported["ci_high"].to_numpy(float), measure=measure,
                 )
-                reported = reported.assign(yi=effects["yi"].to_numpy(),
-                                           vi=effects["vi"].to_numpy())
+                reported = reported.assign(
+                    yi=effects["yi"].to_numpy(), vi=effects["vi"].to_numpy(),
+                    **{name: effects[name].to_numpy() for name in PUBLISHED_LIMITS},
+                )
                 frame = pd.concat([frame, reported], ignore_index=True)
     return _finish(frame, trials, measure, outcome)
 
@@ -411,6 +431,8 @@ def _finish(frame: pd.DataFrame, trials: pd.DataFrame, measure: str, outcome: st
     present = [c for c in STUDY_COLUMNS if c in trials.columns]  # subject fields may be absent
     studies = trials[["study_id", *present]].drop_duplicates("study_id")
     frame = frame.merge(studies, on="study_id", how="left")
+    for name in PUBLISHED_LIMITS:  # NaN for comparisons computed from arm-level numbers
+        frame[name] = frame[name].astype(float) if name in frame else np.nan
     frame["label"] = frame["first_author"].astype(str) + " " + frame["year"].astype(str)
     several = frame.duplicated("study_id", keep=False)
     frame.loc[several, "label"] = (
@@ -423,6 +445,53 @@ def _finish(frame: pd.DataFrame, trials: pd.DataFrame, measure: str, outcome: st
     first = ["study_id", "label", "treatment_arm_id", "control_arm_id", "yi", "vi", "measure",
              "outcome"]
     return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
+
+def study_intervals(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    r"""Each comparison's confidence interval as shown in tables and forest plots.
+
+    A row with finite ``ci_low_published`` and ``ci_high_published`` (a reported estimate,
+    see :func:`contrasts`) keeps its published limits when ``ci_level_published`` equals
+    ``level`` (a missing column or NaN counts as equal); every other row gets the Wald
+    interval :math:`y_i \pm z_{1-\alpha/2} \sqrt{v_i}` (metafor's ``forest()``). Pooling is
+    not affected: it uses ``vi``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Comparisons with ``yi`` and ``vi`` (analysis scale), optionally the published
+        columns.
+    level : float
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index as ``frame``; columns ``ci_low``, ``ci_high`` (analysis scale; NaN where
+        ``yi`` or ``vi`` is not finite) and ``published`` (True where the published limits
+        are used).
+    """
+    level = check_level(level)
+    yi = frame["yi"].to_numpy(dtype=float)
+    vi = frame["vi"].to_numpy(dtype=float)
+    nan = np.full(yi.shape, np.nan)
+    low = frame["ci_low_published"].to_numpy(dtype=float) if (
+        "ci_low_published" in frame) else nan
+    high = frame["ci_high_published"].to_numpy(dtype=float) if (
+        "ci_high_published" in frame) else nan
+    published_level = frame["ci_level_published"].to_numpy(dtype=float) if (
+        "ci_level_published" in frame) else nan
+    estimable = np.isfinite(yi) & np.isfinite(vi)
+    published = (estimable & np.isfinite(low) & np.isfinite(high)
+                 & (np.isnan(published_level) | np.isclose(published_level, level, rtol=0,
+                                                           atol=1e-9)))
+    with np.errstate(invalid="ignore"):
+        half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(vi)
+    wald_low = np.where(estimable, yi - half, np.nan)
+    wald_high = np.where(estimable, yi + half, np.nan)
+    return pd.DataFrame({"ci_low": np.where(published, low, wald_low),
+                         "ci_high": np.where(published, high, wald_high),
+                         "published": published}, index=frame.index)
 
 
 def shared_control_covariance(frame: pd.DataFrame) -> np.ndarray:

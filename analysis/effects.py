@@ -362,7 +362,14 @@ def effect_from_estimate(
     Returns
     -------
     pandas.DataFrame
-        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records).
+        Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records),
+        and the reported interval kept as published: ``ci_low_published``,
+        ``ci_high_published`` (on the analysis scale, i.e. log-transformed for the ratio
+        measures, like ``yi``; NaN where no limits were given) and ``ci_level_published``
+        (``level`` where limits were given, else NaN). Plots and tables show these limits
+        instead of the symmetric ``yi +/- z sqrt(vi)``, which differs when the published
+        interval is not symmetric on the analysis scale (rounding, or a profile-likelihood
+        or exact interval); pooling uses ``vi``.
 
     Raises
     ------
@@ -373,7 +380,10 @@ def effect_from_estimate(
     Notes
     -----
     :math:`SE = (U - L) / (2 z_{1-\alpha/2})` on the analysis scale (Cochrane Handbook
-    6.5.2.3); checked by hand against the Handbook's worked example.
+    6.5.2.3); checked by hand against the Handbook's worked example. The Wald interval
+    :math:`y_i \pm z \, SE` this implies has the published width but is centred on the
+    estimate, so its limits can differ from the published ones (OR 1.20, 0.58 to 2.50 gives
+    0.58 to 2.49): the published limits are returned as they are.
     """
     level = check_level(level)
     if not isinstance(measure, str):
@@ -384,6 +394,8 @@ def effect_from_estimate(
         _check_positive("estimate", est, measure)
     yi = np.log(est) if ratio else est
     sei = np.full(est.shape, np.nan)
+    low_published = np.full(est.shape, np.nan)
+    high_published = np.full(est.shape, np.nan)
     if ci_low is not None and ci_high is not None:
         lo = as_float_array("ci_low", ci_low)
         hi = as_float_array("ci_high", ci_high)
@@ -399,10 +411,17 @@ def effect_from_estimate(
         if ratio:
             lo, hi = np.log(lo), np.log(hi)
         sei = (hi - lo) / (2 * _z(level))
+        low_published, high_published = lo, hi
     if se is not None:
         given = as_float_array("se", se)
         sei = np.where(np.isnan(given), sei, given)
-    return pd.DataFrame({"yi": yi, "vi": sei**2, "measure": measure})
+    given_limits = np.isfinite(low_published) & np.isfinite(high_published)
+    return pd.DataFrame({
+        "yi": yi, "vi": sei**2, "measure": measure,
+        "ci_low_published": np.where(given_limits, low_published, np.nan),
+        "ci_high_published": np.where(given_limits, high_published, np.nan),
+        "ci_level_published": np.where(given_limits, level, np.nan),
+    })
 
 
 def sd_from_se(se: Any, n: Any) -> np.ndarray:

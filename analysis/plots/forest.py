@@ -10,6 +10,10 @@ under the axis.
 
 The figure height grows with the number of rows (:func:`forest_figure_size`), so every row
 keeps 7 pt text with the same spacing from 1 to 100 studies.
+
+A study that entered by its published estimate and CI (``ci_low_published``,
+``ci_high_published`` of :func:`analysis.contrasts`) is drawn and printed with its published
+limits, marked with a dagger and explained in a footnote under the plot.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 
+from analysis.contrasts import study_intervals
 from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
@@ -42,6 +46,10 @@ _GAP_IN = 0.12  # between the table and the plot panel
 _MIN_PANEL_IN = 1.3
 _ROB_COL_IN = 0.17
 _NOTE_SIZE = style.MIN_FONT_SIZE + 0.5
+#: Marker after the label of a study shown with its published CI, and its footnote.
+PUBLISHED_MARK = "\u2020"
+PUBLISHED_NOTE = (f"{PUBLISHED_MARK} Published CI (may be asymmetric); pooling uses the "
+                  "variance derived from its width.")
 
 ROB_SYMBOLS = {
     "low": ("+", "rob_low", "white"),
@@ -66,6 +74,7 @@ class _Row:
     rob: dict[str, str] = field(default_factory=dict)
     bold: bool = False
     overall: bool = False
+    published: bool = False  # low/high are the published limits, not yi +/- z sqrt(vi)
 
 
 @dataclass
@@ -229,8 +238,16 @@ def forest_plot(
 
     Notes
     -----
-    Study intervals are the Wald intervals ``yi ± z sqrt(vi)`` at ``result.level``, as
-    metafor's ``forest()`` draws them. Squares are scaled by ``result.weights``; a result
+    Study intervals are those of :func:`analysis.contrasts.study_intervals` at
+    ``result.level``: the Wald intervals ``yi ± z sqrt(vi)``, as metafor's ``forest()``
+    draws them, except for rows with finite ``ci_low_published`` and ``ci_high_published``
+    (analysis scale, as :func:`analysis.contrasts` and
+    :func:`analysis.effects.effect_from_estimate` give them for reported estimates) whose
+    ``ci_level_published`` equals ``result.level`` (a missing or NaN level counts as equal):
+    those are drawn
+    and printed with the published limits, their label gets a dagger (``†``) and a footnote
+    says that the CI is as published and that pooling uses ``vi``. A fitted result drawn
+    alone has no published limits. Squares are scaled by ``result.weights``; a result
     without weights (Mantel-Haenszel, Peto) gets no weight column and squares scaled by
     ``1/vi`` (a display scale, as metafor's ``forest()`` does without weights). Arm totals
     in the pooled rows are sums of the displayed counts; every statistic comes from
@@ -356,8 +373,10 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
     level = float(getattr(result, "level", 0.95))
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
-    study_rows = [_study_row(record, w, measure, level, label_column, arms, r)
-                  for (_, record), w, r in zip(data.iterrows(), weights, robs, strict=True)]
+    intervals = study_intervals(data, level).to_dict("records")
+    study_rows = [_study_row(record, interval, w, measure, label_column, arms, r)
+                  for (_, record), interval, w, r in zip(data.iterrows(), intervals, weights,
+                                                         robs, strict=True)]
     for row, size in zip(study_rows, sizes, strict=True):
         row.size = float(size)
     rows: list[_Row] = []
@@ -378,20 +397,25 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
                               "Total", overall=True)
         if test is not None:
             rows.append(_Row("note", {"label": _subgroup_test_text(test)}))
+    if any(row.published for row in study_rows):
+        rows.append(_Row("note", {"label": PUBLISHED_NOTE}))
     rows += _rob_key_rows(rob)
     return rows
 
 
-def _study_row(record: pd.Series, weight: float, measure: str | None, level: float,
-               label_column: str, arms: str | None, rob: dict[str, str]) -> _Row:
+def _study_row(record: pd.Series, interval: Mapping[Any, Any], weight: float,
+               measure: str | None, label_column: str, arms: str | None,
+               rob: dict[str, str]) -> _Row:
     yi, vi = float(record["yi"]), float(record["vi"])
     cells = {"label": str(record[label_column])}
     cells.update(_arm_cells(record, arms))
     row = _Row("study", cells, weight=weight, rob=rob)
     if np.isfinite(yi) and np.isfinite(vi):
-        z = NormalDist().inv_cdf(0.5 + level / 2)
-        half = z * np.sqrt(vi)
-        row.est, row.low, row.high = c.display([yi, yi - half, yi + half], measure)
+        if interval["published"]:
+            row.published = True
+            cells["label"] += f" {PUBLISHED_MARK}"
+        row.est, row.low, row.high = c.display([yi, interval["ci_low"], interval["ci_high"]],
+                                               measure)
         cells["effect"] = c.fmt_interval(row.est, row.low, row.high)
         cells["weight"] = f"{weight:.1f}%" if np.isfinite(weight) else ""
     else:

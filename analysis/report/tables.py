@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.contrasts import study_intervals
 from analysis.report.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
 
@@ -20,6 +21,7 @@ __all__ = [
     "estimator_table",
     "format_effect",
     "pooled_table",
+    "study_table",
     "subgroup_table",
     "summary_of_findings",
 ]
@@ -85,6 +87,57 @@ def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
                 )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: Columns of :func:`study_table`.
+STUDY_TABLE_COLUMNS = ("outcome", "measure", "study", "comparison", "data",
+                       "effect (95% CI)", "interval", "weight (%)")
+
+
+def study_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+    """One row per comparison of each analysis: its effect and interval, as in the forest plot.
+
+    The interval is :func:`analysis.contrasts.study_intervals` at the result's level: a
+    study that entered by its published estimate and CI shows the published limits
+    (``interval`` = ``"published"``; e.g. ALPADIR, OR 1.20 (0.58 to 2.50), where
+    ``yi +/- 1.96 sqrt(vi)`` would give 2.49), every other comparison the Wald interval
+    from ``yi`` and ``vi`` (``"computed"``). Pooling used ``vi`` for both.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`STUDY_TABLE_COLUMNS`; ``data`` is ``"arm-level"`` or
+        ``"published estimate"``, ``weight (%)`` the primary model's weight (empty without
+        a result).
+    """
+    rows = []
+    for run in runs:
+        data = run.data
+        if data.empty:
+            continue
+        result = run.result
+        level = float(result.level) if result is not None else 0.95
+        intervals = study_intervals(data, level)
+        weights = np.full(len(data), np.nan)
+        if result is not None and result.weights is not None and len(result.weights) == len(
+                data):
+            weights = np.asarray(result.weights, dtype=float)
+        reported = (data["from_reported_estimate"].astype(bool) if "from_reported_estimate"
+                    in data else pd.Series(False, index=data.index))
+        for (_, record), (_, interval), weight, from_estimate in zip(
+                data.iterrows(), intervals.iterrows(), weights, reported, strict=True):
+            rows.append({
+                "outcome": run.spec.label,
+                "measure": run.spec.measure,
+                "study": record["label"],
+                "comparison": f"{record['treatment_arm_id']} vs {record['control_arm_id']}",
+                "data": "published estimate" if from_estimate else "arm-level",
+                "effect (95% CI)": format_effect(float(record["yi"]), interval["ci_low"],
+                                                 interval["ci_high"], run.spec.measure),
+                "interval": "published" if interval["published"] else "computed",
+                "weight (%)": f"{weight:.1f}" if np.isfinite(weight) else "",
+            })
+    return pd.DataFrame(rows, columns=list(STUDY_TABLE_COLUMNS))
 
 
 def estimator_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
