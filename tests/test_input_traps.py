@@ -83,9 +83,11 @@ def test_misspelled_outcome_lists_outcomes_present(trials):
 
 
 def test_vocabulary_outcome_without_data_is_an_empty_result(trials):
-    # 'relapse' is in the shipped descriptor's outcome vocabulary but has no rows: a gap the
-    # report lists, not a typo.
-    assert ma.contrasts(trials, outcome="relapse", measure="OR").empty
+    # 'lapse' is in the shipped descriptor's outcome vocabulary but has no rows: a gap the
+    # report lists, not a typo. (It was 'relapse' until Beraha 2016 entered relapse rows.)
+    assert "lapse" in trials.attrs["outcome_vocabulary"]
+    assert not (trials["outcome"] == "lapse").any()
+    assert ma.contrasts(trials, outcome="lapse", measure="OR").empty
 
 
 def test_binary_measure_on_continuous_outcome(trials):

@@ -140,6 +140,10 @@ for (an in c("abstinence_OR_correlated", "dropout_RR_correlated")) {
               else c("linear", "log", "quadratic")
     for (method in c("REML", "ML")) for (model in models) {
       kn <- if (model == "spline") as.numeric(quantile(d[[metric]], c(.1, .5, .9))) else NULL
+      if (model == "spline" && length(unique(kn)) < 3) {  # too few distinct doses for knots
+        message("skipped ", an, " ", metric, " spline: knots ", paste(kn, collapse = ", "))
+        next
+      }
       mv_case(sprintf("mv_baclofen_%s_%s_%s_%s", an, metric, model, method),
               paste("baclofen", an), d$yi, V, d[[metric]], d$study, model, method, "study",
               FALSE, kn)
