@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "summarise_trials": "analysis.data",
     "contrasts": "analysis.contrasts",
     "shared_control_covariance": "analysis.contrasts",
+    "study_intervals": "analysis.contrasts",
     "effect_sizes": "analysis.effects",
     "effect_from_estimate": "analysis.effects",
     "sd_from_se": "analysis.effects",
@@ -114,6 +115,7 @@ __all__ = [
     "sd_from_ci",
     "sd_from_se",
     "shared_control_covariance",
+    "study_intervals",
     "subgroup_analysis",
     "summarise_trials",
     "trim_and_fill",
@@ -124,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis import datasets as datasets
     from analysis import plots as plots
     from analysis.bias import egger_test, trim_and_fill
-    from analysis.contrasts import contrasts, shared_control_covariance
+    from analysis.contrasts import contrasts, shared_control_covariance, study_intervals
     from analysis.data import load_trials, summarise_trials, validate_trials
     from analysis.dose import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
