@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "load_trials": "analysis.data",
     "validate_trials": "analysis.data",
+    "load_risk_of_bias": "analysis.data",
     "summarise_trials": "analysis.data",
     "contrasts": "analysis.contrasts",
     "shared_control_covariance": "analysis.contrasts",
@@ -106,6 +107,7 @@ __all__ = [
     "gl_covariance",
     "influence",
     "leave_one_out",
+    "load_risk_of_bias",
     "load_trials",
     "mantel_haenszel",
     "meta_regression",
@@ -125,7 +127,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis import plots as plots
     from analysis.bias import egger_test, trim_and_fill
     from analysis.contrasts import contrasts, shared_control_covariance
-    from analysis.data import load_trials, summarise_trials, validate_trials
+    from analysis.data import (
+        load_risk_of_bias,
+        load_trials,
+        summarise_trials,
+        validate_trials,
+    )
     from analysis.dose import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
         counts_from_percent,
