@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "anova": "analysis.model_comparison",
     "design_matrix": "analysis.regression",
     "baujat": "analysis.sensitivity",
+    "low_risk_sensitivity": "analysis.risk_of_bias",
+    "grade_risk_of_bias": "analysis.risk_of_bias",
     "egger_test": "analysis.bias",
     "trim_and_fill": "analysis.bias",
     "leave_one_out": "analysis.sensitivity",
@@ -105,10 +107,12 @@ __all__ = [
     "effect_sizes",
     "egger_test",
     "gl_covariance",
+    "grade_risk_of_bias",
     "influence",
     "leave_one_out",
     "load_risk_of_bias",
     "load_trials",
+    "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
     "peto",
@@ -160,6 +164,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TrimFillResult,
         back_transform,
     )
+    from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
 
 
