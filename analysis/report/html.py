@@ -76,9 +76,12 @@ def methods_text(plan: Plan) -> str:
         f"intervals for tau^2; prediction intervals as metafor's predict(). Sensitivity: "
         f"fixed-effect (inverse variance and Mantel-Haenszel), DerSimonian-Laird, REML with "
         f"Hartung-Knapp, leave-one-out, and the primary model without derived numbers "
-        f"(counts from percentages, SDs from SEs). Subgroups: separate tau^2 per subgroup "
-        f"and the Q test between subgroup estimates. Every estimator is checked against "
-        f"R's metafor in the test suite."
+        f"(counts from percentages, SDs from SEs)"
+        + ("; with a risk-of-bias table, the studies at low risk of bias or with some "
+           "concerns only (RoB 2 overall judgement)" if plan.risk_of_bias else "")
+        + ". Subgroups: separate tau^2 per subgroup "
+        "and the Q test between subgroup estimates. Every estimator is checked against "
+        "R's metafor in the test suite."
     )
 
 
