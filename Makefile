@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 ENV_STAMP := $(VENV)/.installed
 TRIALS_DIR := trials
 TRIALS := $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(TRIALS_DIR)/outcomes.csv \
-          $(TRIALS_DIR)/datapackage.json
+          $(TRIALS_DIR)/datapackage.json $(wildcard $(TRIALS_DIR)/risk_of_bias.csv)
 TABLES := tables
 FIGURES := figures
 PLAN := analysis_plan.toml
@@ -32,7 +32,8 @@ DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py ana
                analysis/errors.py,$(CODE))
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
-RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups dose_response,\
+RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups dose_response \
+                   risk_of_bias risk_of_bias_sensitivity,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html))
 REPORT := $(FIGURES)/report.html
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))

@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "load_trials": "analysis.data",
     "validate_trials": "analysis.data",
+    "load_risk_of_bias": "analysis.data",
     "summarise_trials": "analysis.data",
     "contrasts": "analysis.contrasts",
     "shared_control_covariance": "analysis.contrasts",
@@ -45,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "anova": "analysis.model_comparison",
     "design_matrix": "analysis.regression",
     "baujat": "analysis.sensitivity",
+    "low_risk_sensitivity": "analysis.risk_of_bias",
+    "grade_risk_of_bias": "analysis.risk_of_bias",
     "egger_test": "analysis.bias",
     "trim_and_fill": "analysis.bias",
     "leave_one_out": "analysis.sensitivity",
@@ -105,9 +108,12 @@ __all__ = [
     "effect_sizes",
     "egger_test",
     "gl_covariance",
+    "grade_risk_of_bias",
     "influence",
     "leave_one_out",
+    "load_risk_of_bias",
     "load_trials",
+    "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
     "peto",
@@ -127,7 +133,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis import plots as plots
     from analysis.bias import egger_test, trim_and_fill
     from analysis.contrasts import contrasts, shared_control_covariance, study_intervals
-    from analysis.data import load_trials, summarise_trials, validate_trials
+    from analysis.data import (
+        load_risk_of_bias,
+        load_trials,
+        summarise_trials,
+        validate_trials,
+    )
     from analysis.dose import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
         counts_from_percent,
@@ -155,6 +166,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TrimFillResult,
         back_transform,
     )
+    from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
 
 

@@ -77,6 +77,7 @@ def build_all(project: Path, out: Path) -> None:
                      "--outdir", str(out / "figures")],
                     ["figures", "--plan", plan, "--analysis", "pda",
                      "--outdir", str(out / "figures")],
+                    ["rob-figures", "--plan", plan, "--outdir", str(out / "figures")],
                     ["report", "--plan", plan, "--figures", str(out / "figures"),
                      "--out", str(out / "figures" / "report.html")]):
         result = run_cli(*command)

@@ -7,6 +7,10 @@ may carry its own *subject* descriptor (``DIR/datapackage.json``; the shipped
 ``trials/datapackage.json`` is the baclofen one): it keeps every core field with the same
 type (required where the core requires it, allowed values within the core's, the same
 keys) and adds the subject's own fields, allowed values, outcome vocabulary and row rules.
+The core's ``optionalResources`` (a toolkit property Frictionless ignores; today
+``risk_of_bias``) are tables a trials directory may have: read when the file is there, with
+the core's schema or the subject descriptor's own definition of the resource (which then
+lists it under ``resources``, like Frictionless, and keeps the core's fields, types and keys).
 :func:`directory_descriptor` picks and checks the descriptor of a directory.
 
 :func:`check_fields` applies a descriptor's field constraints to string cells, vectorised
@@ -75,6 +79,9 @@ class ResourceSchema:
         Foreign-key descriptors.
     rules : tuple of dict
         Row rules declared by the descriptor (:data:`RULES`); empty in the core schema.
+    optional : bool
+        True when the resource's file may be absent from a trials directory: one of the
+        core's ``optionalResources`` that the descriptor does not list under ``resources``.
     """
 
     name: str
@@ -83,6 +90,7 @@ class ResourceSchema:
     primary_key: tuple[str, ...]
     foreign_keys: tuple[dict[str, Any], ...]
     rules: tuple[dict[str, Any], ...] = ()
+    optional: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -115,7 +123,11 @@ def datapackage_descriptor() -> dict[str, Any]:
 
 
 def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> ResourceSchema:
-    """Return the schema of resource ``name`` (``studies``, ``arms`` or ``outcomes``).
+    """Return the schema of resource ``name`` (``studies``, ``arms``, ``outcomes``, ...).
+
+    A resource listed under the descriptor's ``resources`` is required; one of the core's
+    ``optionalResources`` (``risk_of_bias``) that the descriptor does not list is returned
+    with ``optional=True`` (its file may be absent).
 
     Parameters
     ----------
@@ -129,7 +141,9 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
     ResourceSchema
     """
     descriptor = descriptor if descriptor is not None else datapackage_descriptor()
-    for resource in descriptor["resources"]:
+    listed = [(r, False) for r in descriptor["resources"]]
+    extra = [(r, True) for r in datapackage_descriptor().get("optionalResources", [])]
+    for resource, optional in [*listed, *extra]:
         if resource["name"] == name:
             schema = resource["schema"]
             key = schema.get("primaryKey", [])
@@ -140,8 +154,9 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
                 primary_key=tuple([key] if isinstance(key, str) else key),
                 foreign_keys=tuple(schema.get("foreignKeys", [])),
                 rules=tuple(schema.get("rules", [])),
+                optional=optional,
             )
-    known = [r["name"] for r in descriptor["resources"]]
+    known = [r["name"] for r, _ in [*listed, *extra]]
     raise ValueError(f"resource_schema: name={name!r} is not a resource; allowed: {known}")
 
 
@@ -256,9 +271,12 @@ def _check_against_core(
     """Check that a subject descriptor keeps every core resource, field, type and key."""
     usable = True
     resources = {r.get("name"): r for r in own.get("resources", []) if isinstance(r, dict)}
-    for resource in core["resources"]:
+    optional = [{**r, "_optional": True} for r in core.get("optionalResources", [])]
+    for resource in [*core["resources"], *optional]:
         resource_name = resource["name"]
         mine = resources.get(resource_name)
+        if mine is None and resource.get("_optional"):
+            continue  # an optional core resource (risk_of_bias) the subject does not declare
         if mine is None:
             problems.append(Problem(name, None, None, resource_name,
                                     f"resource {resource_name!r} of the core schema is missing"))

@@ -1,5 +1,10 @@
 """Load and validate a trials directory (``studies.csv``, ``arms.csv``, ``outcomes.csv``).
 
+An optional fourth table, ``risk_of_bias.csv`` (RoB 2 judgements, rules in
+:mod:`analysis.data.risk_of_bias`), is read and validated with the others when the file is
+there; :func:`validate_trials` returns it under ``"risk_of_bias"`` and
+:func:`load_risk_of_bias` returns it alone. A directory without it still loads.
+
 :func:`load_trials` reads the three tables, checks them against the data-package schema and
 the semantic rules below, and returns one tidy frame. Every problem in every file is
 collected first and raised together as one :class:`~analysis.errors.DataValidationError`;
@@ -37,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.csv_reader import RawTable, read_csv_cells
+from analysis.data.risk_of_bias import check_risk_of_bias
 from analysis.data.schema import (
     ResourceSchema,
     check_fields,
@@ -51,12 +57,16 @@ __all__ = [
     "TrialsSummary",
     "default_trials_path",
     "join_trials",
+    "load_risk_of_bias",
     "load_trials",
     "summarise_trials",
     "validate_trials",
 ]
 
 RESOURCES = ("studies", "arms", "outcomes")
+#: The core's optional resources: read when the file is there (required when a subject
+#: descriptor lists them under ``resources``).
+OPTIONAL_RESOURCES = ("risk_of_bias",)
 BINARY_FIELDS = ("events", "total")
 CONTINUOUS_FIELDS = ("mean", "sd", "n")
 CONTRAST_FIELDS = ("comparator_arm_id", "contrast_measure", "estimate", "ci_low", "ci_high")
@@ -263,8 +273,10 @@ def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
     descriptor = directory_descriptor(directory, problems)
     if descriptor is None:
         return checked  # the descriptor's problems are reported; the tables cannot be read
-    for name in RESOURCES:
+    for name in (*RESOURCES, *OPTIONAL_RESOURCES):
         schema = resource_schema(name, descriptor)
+        if schema.optional and not (directory / schema.path).is_file():
+            continue
         raw = read_csv_cells(directory / schema.path, schema.columns, problems)
         if raw is None:
             continue
@@ -286,7 +298,8 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``{"studies": ..., "arms": ..., "outcomes": ...}`` with typed columns.
+        ``{"studies": ..., "arms": ..., "outcomes": ...}`` with typed columns, plus
+        ``"risk_of_bias"`` when the directory has ``risk_of_bias.csv``.
 
     Raises
     ------
@@ -310,6 +323,15 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
         check_rules(item.raw, item.typed, item.schema, problems)
     if "outcomes" in checked and "arms" in checked:
         _check_outcomes(checked["outcomes"], checked["arms"], problems)
+    if "risk_of_bias" in checked:
+        rob = checked["risk_of_bias"]
+        outcomes = checked.get("outcomes")
+        check_risk_of_bias(
+            rob.raw.frame, rob.raw.lines, rob.typed,
+            checked["studies"].typed if "studies" in checked else None,
+            None if outcomes is None else _outcome_vocabulary(outcomes.schema, outcomes.typed),
+            problems, rob.raw.name,
+        )
     if problems:
         raise DataValidationError(problems, str(directory))
     tables = {name: item.typed for name, item in checked.items()}
@@ -449,3 +471,36 @@ def summarise_trials(tables: dict[str, pd.DataFrame]) -> TrialsSummary:
         outcome_rows=len(outcomes),
         derived_rows=int(outcomes["derived"].sum()),
     )
+
+
+def load_risk_of_bias(path: str | Path | None = None) -> pd.DataFrame | None:
+    """Return the validated risk-of-bias table (RoB 2) of a trials directory.
+
+    The whole directory is validated (:func:`validate_trials`), so the table's study
+    identifiers and outcome codes are known to resolve.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The trials directory; defaults to the shipped ``trials/``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per study x outcome x domain: ``study_id, outcome, domain, judgement,
+        reason, source, source_location, notes`` (rules in :mod:`analysis.data.risk_of_bias`);
+        ``None`` when the directory has no ``risk_of_bias.csv``.
+
+    Raises
+    ------
+    DataValidationError
+        When any file of the directory breaks the schema or a semantic rule.
+
+    Examples
+    --------
+    >>> import analysis as ma
+    >>> rob = ma.load_risk_of_bias()
+    >>> sorted(rob["domain"].unique())
+    ['D1', 'D2', 'D3', 'D4', 'D5', 'overall']
+    """
+    return validate_trials(path).get("risk_of_bias")

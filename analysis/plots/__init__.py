@@ -15,7 +15,8 @@ meta-regression that keeps its data, and a moderator). These are the same functi
 :func:`forest_plot` (with :func:`forest_figure_size`), :func:`funnel_plot`,
 :func:`leave_one_out_plot`, :func:`cumulative_plot`, :func:`baujat_plot`,
 :func:`influence_plot` and :func:`bubble_plot`, which also take the data and the result
-separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set.
+separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
+:func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from analysis.plots.forest import (
 )
 from analysis.plots.funnel import funnel, funnel_plot
 from analysis.plots.influence_panels import influence_plot
+from analysis.plots.risk_of_bias import summary_bar, traffic_light
 from analysis.plots.sensitivity import (
     cumulative,
     cumulative_plot,
@@ -65,4 +67,6 @@ __all__ = [
     "overall_effect_text",
     "savefig_kwargs",
     "style",
+    "summary_bar",
+    "traffic_light",
 ]

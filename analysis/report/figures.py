@@ -1,6 +1,7 @@
 """Which figures an analysis of the plan gets, and drawing them (no saving).
 
-:func:`figure_stems` is the single source of truth for the file names: the generated
+:func:`figure_stems` (per analysis) and :func:`rob_figure_stems` (the risk-of-bias figures,
+one set per report) are the single source of truth for the file names: the generated
 Makefile lists exactly these, and the command line draws exactly these.
 """
 
@@ -9,15 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from analysis.report.plan import MIN_STUDIES_DIAGNOSTICS, AnalysisRun, Plan
 
 if TYPE_CHECKING:  # matplotlib is imported by analysis.plots only, when drawing
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "draw_figure", "figure_stems"]
+__all__ = ["FIGURE_FORMATS", "ROB_FIGURES", "draw_figure", "draw_rob_figure", "figure_stems",
+           "rob_figure_stems"]
 
 FIGURE_FORMATS = ("pdf", "svg", "png")
+#: The risk-of-bias figures (study level, one set per report) and their captions.
+ROB_FIGURES = {
+    "rob_traffic_light": "Risk of bias (RoB 2) per study and domain, study-level judgements "
+                         "(traffic-light plot as robvis draws it)",
+    "rob_summary": "Risk of bias (RoB 2) summary: share of participants randomised "
+                   "(n_randomised_total of studies.csv) per judgement and domain",
+}
 
 
 def figure_stems(run: AnalysisRun) -> list[str]:
@@ -143,5 +154,33 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         raise ValueError(f"figure {stem!r} is not produced by analysis {analysis_id!r}; "
                          f"it produces {figure_stems(run)}")
     figure = drawers[stem](run, plan).get_figure(root=True)
+    assert figure is not None
+    return figure
+
+
+def rob_figure_stems(rob: pd.DataFrame | None) -> list[str]:
+    """Return the risk-of-bias figure stems: both when there is a table, else none."""
+    return [] if rob is None else list(ROB_FIGURES)
+
+
+def draw_rob_figure(stem: str, rob: pd.DataFrame, studies: pd.DataFrame) -> Figure:
+    """Draw risk-of-bias figure ``stem`` (one of :data:`ROB_FIGURES`) and return it.
+
+    The summary bars are weighted by each study's ``n_randomised_total`` (studies without
+    it are left out of the weighted bars, and the caption says what the weights are).
+    """
+    from analysis.plots import summary_bar, traffic_light
+
+    if stem == "rob_traffic_light":
+        ax = traffic_light(rob)
+    elif stem == "rob_summary":
+        randomised = studies["n_randomised_total"].astype("Float64").astype(float)
+        weights = pd.Series(randomised.to_numpy(),
+                            index=studies["study_id"].astype(str).to_numpy())
+        ax = summary_bar(rob, weights=weights, weight_label="participants randomised")
+    else:
+        raise ValueError(f"figure {stem!r} is not a risk-of-bias figure; known: "
+                         f"{list(ROB_FIGURES)}")
+    figure = ax.get_figure(root=True)
     assert figure is not None
     return figure

@@ -76,9 +76,12 @@ def methods_text(plan: Plan) -> str:
         f"intervals for tau^2; prediction intervals as metafor's predict(). Sensitivity: "
         f"fixed-effect (inverse variance and Mantel-Haenszel), DerSimonian-Laird, REML with "
         f"Hartung-Knapp, leave-one-out, and the primary model without derived numbers "
-        f"(counts from percentages, SDs from SEs). Subgroups: separate tau^2 per subgroup "
-        f"and the Q test between subgroup estimates. Every estimator is checked against "
-        f"R's metafor in the test suite."
+        f"(counts from percentages, SDs from SEs)"
+        + ("; with a risk-of-bias table, the studies at low risk of bias or with some "
+           "concerns only (RoB 2 overall judgement)" if plan.risk_of_bias else "")
+        + ". Subgroups: separate tau^2 per subgroup "
+        "and the Q test between subgroup estimates. Every estimator is checked against "
+        "R's metafor in the test suite."
     )
 
 
@@ -98,6 +101,7 @@ def render_report(
     summary: str,
     input_hash: str,
     versions: Mapping[str, str],
+    risk_of_bias: tuple[str, Sequence[tuple[str, str, bytes]], Sequence[str]] | None = None,
 ) -> str:
     """Return the whole HTML page.
 
@@ -117,6 +121,10 @@ def render_report(
         SHA-256 of the input files.
     versions : mapping of str to str
         Software versions.
+    risk_of_bias : tuple, optional
+        ``(rules text, figures as (stem, caption, PNG bytes), names of tables)``: a section
+        "Risk of bias (RoB 2)" with the rules, the figures and those tables (which then
+        are not repeated under "Tables").
     """
     parts = [
         "<!DOCTYPE html>",
@@ -129,8 +137,20 @@ def render_report(
         f"<p>{escape_html(methods_text(plan))}</p>",
         "<h2>Tables</h2>",
     ]
-    for caption, frame in tables.values():
-        parts.append(to_html(frame, caption=caption))
+    rob_tables = set(risk_of_bias[2]) if risk_of_bias is not None else set()
+    for name, (caption, frame) in tables.items():
+        if name not in rob_tables:
+            parts.append(to_html(frame, caption=caption))
+    if risk_of_bias is not None:
+        rules, rob_figures, names = risk_of_bias
+        parts.append('<h2 id="risk-of-bias">Risk of bias (RoB 2)</h2>')
+        parts.append(f"<p>{escape_html(rules)}</p>")
+        for stem, caption, png in rob_figures:
+            parts.append(_figure_html(stem, png, caption))
+        for name in names:
+            if name in tables:
+                caption, frame = tables[name]
+                parts.append(to_html(frame, caption=caption))
     parts.append("<h2>Analyses</h2>")
     for run in runs:
         parts.append(f"<h3>{escape_html(run.spec.label)} ({escape_html(run.spec.measure)})"

@@ -40,6 +40,14 @@ from analysis.results import (
     PoolResult,
     SubgroupResult,
 )
+from analysis.risk_of_bias import (
+    GradeRiskOfBias,
+    LowRiskSensitivity,
+    grade_risk_of_bias,
+    low_risk_sensitivity,
+    overall_by_study,
+    weight_by_study,
+)
 from analysis.sensitivity import baujat, cumulative, leave_one_out
 
 __all__ = [
@@ -86,6 +94,7 @@ class Plan:
     dose_labels: tuple[str, ...] = ()
     exclude_derived: bool = True
     leave_one_out: bool = True
+    risk_of_bias: bool = True
     dose_analyses: tuple[str, ...] = ()
     dose_metrics: tuple[str, ...] = ("dose_target_mg_day",)
     dose_models: tuple[str, ...] = ("linear",)
@@ -164,6 +173,7 @@ def read_plan(path: str | Path) -> Plan:
         dose_labels=tuple(str(label) for label in subgroups.get("dose_labels", ())),
         exclude_derived=bool(sensitivity.get("exclude_derived", True)),
         leave_one_out=bool(sensitivity.get("leave_one_out", True)),
+        risk_of_bias=bool(sensitivity.get("risk_of_bias", True)),
         dose_analyses=tuple(str(a) for a in dose.get("analyses", ())),
         dose_metrics=tuple(str(m) for m in dose.get("metrics", ("dose_target_mg_day",))),
         dose_models=tuple(str(m) for m in dose.get("models", ("linear",))),
@@ -181,7 +191,9 @@ class AnalysisRun:
     """Everything computed for one analysis of the plan.
 
     ``result`` is None when no comparison was estimable; ``note`` then says why (and
-    otherwise records what was left out, e.g. rows without SD).
+    otherwise records what was left out, e.g. rows without SD). ``rob_sensitivity`` (the
+    analysis restricted to studies at low risk or with some concerns) and ``rob_grade``
+    (GRADE's risk-of-bias domain) are set when the trials have a risk-of-bias table.
     """
 
     spec: AnalysisSpec
@@ -199,6 +211,8 @@ class AnalysisRun:
     cumulative: CumulativeResult | None = None
     baujat: pd.DataFrame | None = None
     dose_regression: MetaRegressionResult | None = None
+    rob_sensitivity: LowRiskSensitivity | None = None
+    rob_grade: GradeRiskOfBias | None = None
 
 
 def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
@@ -293,7 +307,9 @@ def _in_label_order(result: SubgroupResult, order: tuple[str, ...]) -> SubgroupR
                    results={g: result.results[g] for g in groups})
 
 
-def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> AnalysisRun:
+def run_analysis(
+    trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan, rob: pd.DataFrame | None = None
+) -> AnalysisRun:
     """Run one analysis of the plan: contrasts, pooling, sensitivity and subgroups.
 
     Parameters
@@ -304,6 +320,10 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
         The analysis.
     plan : Plan
         Estimator, CI method, multi-arm rule, subgroups and sensitivity settings.
+    rob : pandas.DataFrame, optional
+        The validated risk-of-bias table (:func:`analysis.load_risk_of_bias`); with it (and
+        ``plan.risk_of_bias``) the run gets the low-risk sensitivity analysis and GRADE's
+        risk-of-bias domain (:mod:`analysis.risk_of_bias`).
 
     Returns
     -------
@@ -362,9 +382,15 @@ def run_analysis(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> Analys
     if enough and doses.notna().all() and doses.nunique() >= 2:
         regression = meta_regression(yi, vi, pd.DataFrame({plan.dose_column: doses}),
                                      method=plan.method, ci=plan.ci, level=plan.level)
+    rob_sensitivity, rob_grade = None, None
+    if rob is not None and plan.risk_of_bias:
+        rob_sensitivity = low_risk_sensitivity(data, rob, spec.outcome, method=plan.method,
+                                               ci=plan.ci, level=plan.level)
+        rob_grade = grade_risk_of_bias(weight_by_study(data, result),
+                                       overall_by_study(rob, spec.outcome))
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                        without, dose_table, dose_result, dose_points, cumulative_frame,
-                       baujat_frame, regression)
+                       baujat_frame, regression, rob_sensitivity, rob_grade)
 
 
 def run_dose_response(
