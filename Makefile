@@ -32,7 +32,7 @@ DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py ana
                analysis/errors.py,$(CODE))
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
-RESULT_TABLES := $(foreach t,pooled_results summary_of_findings estimator_sensitivity subgroups dose_response \
+RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
                    risk_of_bias risk_of_bias_sensitivity,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html))
 REPORT := $(FIGURES)/report.html

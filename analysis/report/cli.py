@@ -188,6 +188,9 @@ def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]
         "characteristics": ("Characteristics of included studies",
                             render.study_characteristics(data["studies"], data["arms"])),
         "pooled_results": ("Pooled results (primary model)", tables.pooled_table(runs)),
+        "study_effects": ("Per-study effects, as in the forest plots (a study that entered by "
+                          "its published estimate keeps its published CI; pooling used vi)",
+                          tables.study_table(runs)),
         "summary_of_findings": ("Summary of findings (GRADE)", rob_tables.with_grade_column(
             tables.summary_of_findings(runs, certainty), runs)),
         "estimator_sensitivity": ("Estimator sensitivity",

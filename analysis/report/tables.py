@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.contrasts import study_intervals
+from analysis.errors import DataValidationError, Problem
+from analysis.grade import TYPED_DOMAINS, check_downgrade
+from analysis.grade import certainty as grade_certainty
 from analysis.report.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
 
@@ -196,6 +199,54 @@ def _corresponding_risk(control_risk: float, effect: float, measure: str) -> flo
     return float("nan")
 
 
+GRADE_FILE_COLUMNS = ("analysis_id", *TYPED_DOMAINS, "reasons", "comments")
+
+
+def check_grade_judgements(frame: pd.DataFrame, file: str = "grade.csv") -> pd.DataFrame:
+    """Check the review team's GRADE judgements; raise one error listing every problem.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``grade.csv`` read as strings: :data:`GRADE_FILE_COLUMNS`, one row per analysis.
+    file : str
+        File name for the messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with the domain columns as integers.
+
+    Raises
+    ------
+    DataValidationError
+        Missing columns, a duplicate ``analysis_id``, or a rating other than 0, -1, -2
+        (file, CSV line, column, value and rule of each).
+    """
+    missing = [c for c in GRADE_FILE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError([Problem(file, 1, c, None, "required column missing (GRADE "
+                                           "judgements: " + ", ".join(GRADE_FILE_COLUMNS) + ")")
+                                   for c in missing])
+    problems = []
+    out = frame.copy()
+    for i, row in enumerate(frame.to_dict("records"), start=2):
+        for domain in TYPED_DOMAINS:
+            try:
+                check_downgrade(domain, row[domain])
+            except ValueError as exc:
+                problems.append(Problem(file, i, domain, str(row[domain]), str(exc)))
+    duplicated = frame["analysis_id"][frame["analysis_id"].duplicated()]
+    problems += [Problem(file, int(position) + 2, "analysis_id", str(v), "one row per analysis")
+                 for position, v in zip(np.flatnonzero(frame["analysis_id"].duplicated()),
+                                        duplicated, strict=True)]
+    if problems:
+        raise DataValidationError(problems)
+    for domain in TYPED_DOMAINS:
+        out[domain] = out[domain].astype(int)
+    return out
+
+
 def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) -> pd.DataFrame:
     """GRADE summary-of-findings table (Cochrane Handbook chapter 14).
 
@@ -204,8 +255,9 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
     runs : sequence of AnalysisRun
         The analyses (binary ones get absolute effects).
     certainty : pandas.DataFrame
-        User-edited judgements with columns ``analysis_id, certainty, reasons, comments``
-        (certainty one of high / moderate / low / very low).
+        The review team's judgements (``grade.csv``) with columns ``analysis_id``, the four
+        typed domains of :data:`analysis.grade.TYPED_DOMAINS` (0, -1 or -2 each),
+        ``reasons`` and ``comments`` (:func:`check_grade_judgements`).
 
     Returns
     -------
@@ -213,21 +265,29 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
         Columns ``outcome, relative effect (95% CI), assumed risk with control (per 1000),
         corresponding risk with treatment (per 1000, 95% CI), participants (studies),
         certainty, reasons, comments``. The assumed control risk is the pooled proportion
-        of events in the control arms of the contributing studies.
+        of events in the control arms of the contributing studies. ``certainty`` is
+        computed (:func:`analysis.grade.certainty`, starting at high for randomised
+        trials) from the typed domains and the risk-of-bias domain of the run
+        (``run.rob_grade``, read from the RoB 2 table); it is empty when either is missing.
     """
-    judgements = certainty.set_index("analysis_id") if not certainty.empty else certainty
+    judgements = (check_grade_judgements(certainty).set_index("analysis_id")
+                  if not certainty.empty else certainty)
     rows = []
     for run in runs:
         spec, result = run.spec, run.result
         judged = (judgements.loc[spec.id] if spec.id in getattr(judgements, "index", [])
                   else None)
+        level = ""
+        if judged is not None and result is not None and run.rob_grade is not None:
+            ratings = {domain: check_downgrade(domain, judged[domain]) for domain in TYPED_DOMAINS}
+            level = grade_certainty({"risk_of_bias": run.rob_grade.downgrade, **ratings})
         row = {
             "outcome": spec.label,
             "relative effect (95% CI)": "",
             "assumed risk with control (per 1000)": "",
             "corresponding risk with treatment (per 1000, 95% CI)": "",
             "participants (studies)": "",
-            "certainty": "" if judged is None else str(judged["certainty"]),
+            "certainty": level,
             "reasons": "" if judged is None else str(judged["reasons"]),
             "comments": run.note if judged is None else str(judged["comments"]),
         }
