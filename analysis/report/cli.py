@@ -129,30 +129,37 @@ def _caption(run: Any, stem: str) -> str:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from analysis.plots.style import rc_context, savefig_kwargs
-    from analysis.report.figures import FIGURE_FORMATS, draw_figure, figure_stems
+    from analysis.report.figures import draw_figure, figure_stems
 
     try:
         plan, _, (run,) = _load_plan(args, only=args.analysis)
     except ValueError as exc:
         print(f"{args.plan}: {exc}", file=sys.stderr)
         return 2
-    rendered: dict[Path, bytes] = {}
-    with rc_context():
-        for stem in figure_stems(run):
-            figure = draw_figure(run, plan, stem)
-            for fmt in FIGURE_FORMATS:
-                buffer = io.BytesIO()
-                figure.savefig(buffer, **savefig_kwargs(fmt))
-                rendered[Path(args.outdir) / f"{stem}.{fmt}"] = buffer.getvalue()
-    for path, data in rendered.items():
-        write_bytes_atomic(path, data)
+    _write_figures(args.outdir, ((stem, lambda stem=stem: draw_figure(run, plan, stem))
+                                 for stem in figure_stems(run)))
     return 0
 
 
-def _rob_figures(args: argparse.Namespace) -> int:
+def _write_figures(outdir: str, drawers: Any) -> None:
+    """Render every ``(stem, draw)`` in each figure format first, then write them all."""
     from analysis.plots.style import rc_context, savefig_kwargs
-    from analysis.report.figures import FIGURE_FORMATS, draw_rob_figure, rob_figure_stems
+    from analysis.report.figures import FIGURE_FORMATS
+
+    rendered: dict[Path, bytes] = {}
+    with rc_context():
+        for stem, draw in drawers:
+            figure = draw()
+            for fmt in FIGURE_FORMATS:
+                buffer = io.BytesIO()
+                figure.savefig(buffer, **savefig_kwargs(fmt))
+                rendered[Path(outdir) / f"{stem}.{fmt}"] = buffer.getvalue()
+    for path, payload in rendered.items():
+        write_bytes_atomic(path, payload)
+
+
+def _rob_figures(args: argparse.Namespace) -> int:
+    from analysis.report.figures import draw_rob_figure, rob_figure_stems
     from analysis.report.plan import read_plan
 
     try:
@@ -162,17 +169,9 @@ def _rob_figures(args: argparse.Namespace) -> int:
         return 2
     data = validate_trials(plan.trials)
     rob = data.get("risk_of_bias")
-    rendered: dict[Path, bytes] = {}
-    with rc_context():
-        for stem in rob_figure_stems(rob):
-            assert rob is not None  # rob_figure_stems gives none without a table
-            figure = draw_rob_figure(stem, rob, data["studies"])
-            for fmt in FIGURE_FORMATS:
-                buffer = io.BytesIO()
-                figure.savefig(buffer, **savefig_kwargs(fmt))
-                rendered[Path(args.outdir) / f"{stem}.{fmt}"] = buffer.getvalue()
-    for path, payload in rendered.items():
-        write_bytes_atomic(path, payload)
+    if rob is not None:  # no table, no figures (rob_figure_stems gives none)
+        _write_figures(args.outdir, ((stem, lambda stem=stem: draw_rob_figure(
+            stem, rob, data["studies"])) for stem in rob_figure_stems(rob)))
     return 0
 
 
