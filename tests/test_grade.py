@@ -31,13 +31,13 @@ def test_certainty_rates_down_from_high(ratings, expected) -> None:
 
 
 def test_certainty_needs_every_domain() -> None:
-    with pytest.raises(ValueError, match="lack the domain.*publication_bias"):
+    with pytest.raises(ValueError, match=r"lack the domain.*publication_bias"):
         certainty({d: 0 for d in DOMAINS[:-1]})
 
 
 @pytest.mark.parametrize("value", ["1", "-3", "x", "", "0.5"])
 def test_bad_rating_is_refused(value) -> None:
-    with pytest.raises(ValueError, match="use 0 .*-1 .*-2"):
+    with pytest.raises(ValueError, match=r"use 0 .*-1 .*-2"):
         check_downgrade("imprecision", value)
 
 
