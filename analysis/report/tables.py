@@ -7,7 +7,8 @@ their measure named; heterogeneity stays as estimated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,12 @@ def _p(value: float) -> str:
     if not np.isfinite(value):
         return ""
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _p_relation(value: float) -> str:
+    """``"= 0.013"`` or ``"< 0.001"``: a p-value with its relation, for running text."""
+    text = _p(value)
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
 
 
 def _participants(data: pd.DataFrame) -> float:
@@ -173,19 +180,39 @@ def subgroup_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
     for run in runs:
         for column, result in run.subgroups.items():
             test = (f"Q = {result.qb:.2f}, df = {','.join(str(d) for d in result.qb_df)}, "
-                    f"p = {_p(result.qb_pvalue)}")
+                    f"p {_p_relation(result.qb_pvalue)}")
             for record in result.subgroups.to_dict("records"):
+                low, high = _single_study_interval(run, record)
                 rows.append({
                     "outcome": run.spec.label,
                     "subgrouping": column,
                     "subgroup": record["group"],
                     "k": int(record["k"]),
-                    "effect (95% CI)": format_effect(record["estimate"], record["ci_low"],
-                                                     record["ci_high"], run.spec.measure),
+                    "effect (95% CI)": format_effect(record["estimate"], low, high,
+                                                     run.spec.measure),
                     "test for subgroup differences": test,
                 })
     return pd.DataFrame(rows, columns=["outcome", "subgrouping", "subgroup", "k",
                                        "effect (95% CI)", "test for subgroup differences"])
+
+
+def _single_study_interval(run: AnalysisRun, record: Mapping[Any, Any]) -> tuple[float, float]:
+    """Return a subgroup's interval (for one comparison, the interval its forest row shows).
+
+    A one-comparison subgroup's estimate is that comparison's ``yi``, so the comparison is
+    found by its ``yi``; when it entered by a published estimate, its published limits are
+    shown (:func:`analysis.contrasts.study_intervals`), as in the forest plot.
+    """
+    low, high = float(record["ci_low"]), float(record["ci_high"])
+    if int(record["k"]) != 1 or run.data.empty:
+        return low, high
+    match = np.flatnonzero(np.isclose(run.data["yi"].to_numpy(dtype=float),
+                                      float(record["estimate"]), rtol=1e-12, atol=0.0))
+    if match.size != 1:
+        return low, high
+    level = float(run.result.level) if run.result is not None else 0.95
+    interval = study_intervals(run.data.iloc[match], level).iloc[0]
+    return float(interval["ci_low"]), float(interval["ci_high"])
 
 
 def _corresponding_risk(control_risk: float, effect: float, measure: str) -> float:
