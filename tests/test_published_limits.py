@@ -227,3 +227,23 @@ def test_study_table_shows_alpadir_as_published(alpadir_run) -> None:
     assert "6.25 (2.42 to 16.11)" in set(others["effect (95% CI)"])
     weights = table["weight (%)"].astype(float)
     assert weights.sum() == pytest.approx(100.0, abs=0.2)  # one-decimal rounding
+
+
+def test_report_subgroup_table_keeps_published_limits_of_a_one_study_subgroup() -> None:
+    # ALPADIR is alone in its psychosocial ('minimal') subgroup: the subgroup table shows
+    # its published CI, as its forest row does, not the 2.49 recomputed from vi.
+    from pathlib import Path
+
+    import analysis as ma
+    from analysis.report.plan import read_plan, run_analysis
+    from analysis.report.tables import subgroup_table
+
+    root = Path(__file__).resolve().parents[1]
+    plan = read_plan(root / "analysis_plan.toml")
+    trials = ma.load_trials(root / "trials")
+    spec = next(s for s in plan.analyses if s.id == "abstinence")
+    table = subgroup_table([run_analysis(trials, spec, plan)])
+    alone = table[(table["k"] == 1) & table["effect (95% CI)"].str.startswith("1.20")]
+    assert not alone.empty
+    assert set(alone["effect (95% CI)"]) == {"1.20 (0.58 to 2.50)"}
+    assert "p = <" not in " ".join(table["test for subgroup differences"])
