@@ -36,13 +36,15 @@ import pandas as pd
 from analysis._checks import check_choice, check_level
 from analysis.effects import effect_from_estimate, effect_sizes
 
-__all__ = ["BINARY_MEASURES", "CONTINUOUS_MEASURES", "contrasts", "shared_control_covariance",
-           "study_intervals"]
+__all__ = ["BINARY_MEASURES", "CONTINUOUS_MEASURES", "ESTIMATE_MEASURES", "contrasts",
+           "shared_control_covariance", "study_intervals"]
 
 #: Columns of :func:`contrasts` holding a reported estimate's published interval.
 PUBLISHED_LIMITS = ("ci_low_published", "ci_high_published", "ci_level_published")
 
 BINARY_MEASURES = ("OR", "RR", "RD")
+#: Measures that enter only through reported estimates with a CI (time-to-event results).
+ESTIMATE_MEASURES = ("HR",)
 CONTINUOUS_MEASURES = ("MD", "SMD")
 MULTIARM = ("split", "combine", "correlated")
 ANALYSIS_SET_PREFERENCE = ("ITT", "mITT", "other", "completers")
@@ -250,9 +252,10 @@ def contrasts(
         The tidy frame of :func:`analysis.load_trials`.
     outcome : str
         Outcome code, e.g. ``"abstinence"``.
-    measure : {"OR", "RR", "RD", "MD", "SMD"}
+    measure : {"OR", "RR", "RD", "MD", "SMD", "HR"}
         Effect measure; OR/RR/RD use binary rows, MD/SMD continuous rows with mean, SD
-        and n.
+        and n; HR (a time-to-event result) only rows reported as an estimate with its CI
+        (``data_type = contrast``, ``contrast_measure = HR``), log-transformed.
     multiarm : {"split", "combine", "correlated"}
         How several treatment arms sharing one control are handled (module docstring).
     comparator : str or None
@@ -313,19 +316,24 @@ def contrasts(
         the outcome (a binary measure on a continuous outcome or the reverse, unless the
         outcome has reported estimates of that measure).
     """
-    check_choice("measure", measure, BINARY_MEASURES + CONTINUOUS_MEASURES)
+    check_choice("measure", measure, BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES)
     check_choice("multiarm", multiarm, MULTIARM)
     if isinstance(timepoint, str):
         check_choice("timepoint", timepoint, ("end_of_treatment", "last"))
-    kind = "binary" if measure in BINARY_MEASURES else "continuous"
+    kind = ("binary" if measure in BINARY_MEASURES else
+            "continuous" if measure in CONTINUOUS_MEASURES else "contrast")
     rows = trials[trials["outcome"] == outcome]
     _check_outcome(trials, rows, outcome, measure, kind)
     if not include_derived:
         rows = rows[~rows["derived"]]
-    arm_rows = _arm_data(rows[rows["data_type"] == kind], kind)
-    arm_rows = _select_observations(arm_rows, timepoint, analysis_sets, timepoint_tolerance)
-
     pairs = []
+    if kind == "contrast":  # a time-to-event measure (HR) exists only as published estimates
+        arm_rows = rows.iloc[0:0]
+    else:
+        arm_rows = _arm_data(rows[rows["data_type"] == kind], kind)
+        arm_rows = _select_observations(arm_rows, timepoint, analysis_sets,
+                                        timepoint_tolerance)
+
     for study_id, study in arm_rows.groupby("study_id", sort=True):
         for pair in _pairs_for_study(study, kind, multiarm, comparator):
             pair.update(study_id=study_id, from_reported_estimate=False,
@@ -396,7 +404,7 @@ def _check_outcome(trials: pd.DataFrame, rows: pd.DataFrame, outcome: str, measu
         )
     types = set(rows["data_type"].dropna())
     reported = set(rows.loc[rows["data_type"] == "contrast", "contrast_measure"].dropna())
-    if kind in types or measure in reported:
+    if (kind in types and kind != "contrast") or measure in reported:
         return
     allowed: list[str] = []
     kinds = [k for k in ("binary", "continuous") if k in types]

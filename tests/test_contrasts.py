@@ -191,3 +191,32 @@ def test_shared_control_covariance_uses_escalc_corrected_control(measure: str) -
     own = {"OR": 1 / a + 1 / (n - a), "RR": 1 / a - 1 / n,
            "RD": (a / n) * (1 - a / n) / n}[measure]
     assert matrix[0, 1] == pytest.approx(treatment_part - own, rel=CLOSED_FORM)
+
+
+def test_hazard_ratio_enters_through_a_reported_estimate(tmp_path) -> None:
+    # issue 11: a trial reporting only a time-to-event result (HR with CI) enters through
+    # the estimate row type; the HR is log-transformed like the other ratio measures.
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    import analysis as ma
+
+    source = Path(__file__).parent / "fixtures" / "valid_trials"
+    target = tmp_path / "trials"
+    shutil.copytree(source, target)
+    outcomes = (target / "outcomes.csv").read_text(encoding="utf-8").splitlines()
+    row = next(line for line in outcomes if ",contrast," in line)
+    hr = row.replace(",abstinence,", ",time_to_relapse,").replace(",OR,2.1,0.6,7.3,",
+                                                                  ",HR,0.7,0.5,0.98,")
+    (target / "outcomes.csv").write_text("\n".join([*outcomes, hr]) + "\n", encoding="utf-8")
+    trials = ma.load_trials(target)
+    data = ma.contrasts(trials, outcome="time_to_relapse", measure="HR")
+    assert len(data) == 1 and bool(data["from_reported_estimate"].iloc[0])
+    np.testing.assert_allclose(data["yi"], np.log(0.7))
+    se = (np.log(0.98) - np.log(0.5)) / (2 * 1.959963984540054)
+    np.testing.assert_allclose(data["vi"], se**2, rtol=1e-9)
+    assert set(data["measure"]) == {"HR"}
+    with pytest.raises(ValueError, match="measure"):
+        ma.contrasts(trials, outcome="abstinence", measure="HR")

@@ -20,6 +20,7 @@ from analysis._checks import check_choice
 from analysis.contrasts import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
+    ESTIMATE_MEASURES,
     contrasts,
     shared_control_covariance,
 )
@@ -141,7 +142,7 @@ def read_plan(path: str | Path) -> Plan:
     for index, entry in enumerate(raw.get("analysis", []), start=1):
         try:
             measure = check_choice("measure", entry["measure"],
-                                   BINARY_MEASURES + CONTINUOUS_MEASURES)
+                                   BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES)
             favours = tuple(entry.get("favours", ("Favours treatment", "Favours control")))
             if len(favours) != 2:
                 raise ValueError("favours needs two labels (left, right)")
@@ -222,7 +223,8 @@ def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> 
     if not studies:
         return "no study reports this outcome"
     if unused:
-        what = "counts" if spec.measure in BINARY_MEASURES else "SD and n"
+        what = ("counts" if spec.measure in BINARY_MEASURES else "SD and n"
+                if spec.measure in CONTINUOUS_MEASURES else "estimate with a CI")
         return (f"{len(unused)} of {len(studies)} studies reporting it could not be used (no "
                 f"{what} against the comparator, or no time point near the end of "
                 "treatment): " + ", ".join(unused))
