@@ -244,7 +244,9 @@ def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarra
         with np.errstate(divide="ignore", invalid="ignore"):
             new = xa - sc / ds
             fine = (ds < 0) & (new > la) & (new < ha)
-        new = np.where(fine, new, 0.5 * (la + ha))
+        # a zero score is the root itself (e.g. at the bound T, which equals the maximum
+        # when all v are equal): keep it, never the bisection midpoint
+        new = np.where(sc == 0, xa, np.where(fine, new, 0.5 * (la + ha)))
         # Quadratic convergence: after a Newton step below 1e-8 (relative) the remaining error
         # is ~1e-16; bisection steps must shrink to `threshold` itself.
         tol_step = np.where(fine, fine_tol, con.threshold)
@@ -288,6 +290,7 @@ def tau2_global(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.nda
         idx = live[start:start + _CHUNK]
         grid = _grid(vmin[idx], bound[idx])
         sc = d.take(idx).score_grid(grid, reml)
+        sc[:, -1] = np.minimum(sc[:, -1], 0.0)  # score <= 0 at T exactly (see score_bound)
         r, c = np.nonzero((sc[:, :-1] > 0) & (sc[:, 1:] <= 0))
         rows_l.append(idx[r])
         lo_l.append(grid[r, c])
@@ -382,6 +385,8 @@ def _refine_one(d: ScalarIntercept, a: float, b: float, sa: float, sb: float, re
             hi = x
         new = x - sc / ds if ds != 0 else math.nan
         fine = ds < 0 and lo < new < hi
+        if sc == 0:
+            return x, True  # the root itself (see _refine)
         if not fine:
             new = 0.5 * (lo + hi)
         tol_step = fine_tol if fine else con.threshold
@@ -401,6 +406,7 @@ def global_one(b: Basis, method: str, con: Control) -> tuple[float, bool]:
         return 0.0, True
     grid = _grid(float(d.v.min()), bound)
     s = d.score_grid(grid, reml)
+    s[-1] = min(s[-1], 0.0)  # score <= 0 at T in exact arithmetic (see score_bound)
     ups = np.flatnonzero((s[:-1] > 0) & (s[1:] <= 0))
     cands = [0.0] if s[0] <= 0 else []
     conv = True
