@@ -20,7 +20,8 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
     """Write ``n_studies`` synthetic three-arm studies with binary and continuous outcomes.
 
     Every study has a placebo arm and two dose arms; every arm has one binary and one
-    continuous outcome row, so the directory holds ``3 n`` arms and ``6 n`` outcome rows.
+    continuous outcome row, so the directory holds ``3 n`` arms, ``6 n`` outcome rows and
+    ``6 n`` risk-of-bias rows (the subject descriptor declares that table).
     """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,18 @@ def write_generated_trials(directory: Path, n_studies: int, seed: int = 0) -> Pa
     outcomes.loc[~binary, "mean"] = np.round(rng.normal(50, 10, n.size), 2)
     outcomes.loc[~binary, "sd"] = np.round(rng.uniform(5, 30, n.size), 2)
     outcomes.loc[~binary, "n"] = n
-    for name, frame in (("studies", studies), ("arms", arms), ("outcomes", outcomes)):
+    # the subject descriptor declares risk_of_bias.csv: six study-level rows per study,
+    # "no information" for the five domains and "some concerns" overall (RoB 2's rule)
+    domains = ["D1", "D2", "D3", "D4", "D5", "overall"]
+    rob = pd.DataFrame({
+        "study_id": np.repeat(ids, 6), "outcome": "all",
+        "domain": np.tile(domains, n_studies),
+        "judgement": np.tile(["no information"] * 5 + ["some concerns"], n_studies),
+        "reason": "generated", "source": "generated", "source_location": "generated",
+        "notes": "",
+    })
+    tables = (("studies", studies), ("arms", arms), ("outcomes", outcomes),
+              ("risk_of_bias", rob))
+    for name, frame in tables:
         frame.to_csv(directory / f"{name}.csv", index=False, lineterminator="\n")
     return directory
