@@ -61,3 +61,22 @@ def test_batched_analyses_reach_the_closed_form(method: str) -> None:
     expected = np.array([_closed_form(y, v, method == "REML") for y, v in cases])
     scale = np.maximum(expected, np.array([v for _, v in cases]))
     assert np.max(np.abs(res.tau2 - expected) / scale) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_meta_regressions_reach_the_closed_form(method: str) -> None:
+    # with equal v the model is OLS plus tau2 = max(0, RSS/(k - p_reml) - v): the design
+    # back-end (DesignRows) meets the same bound-equals-maximum edge
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    for _ in range(300):
+        k = int(rng.integers(3, 13))
+        v = float(rng.choice([1.0, 0.25, rng.uniform(0.01, 3)]))
+        x = rng.normal(size=k)
+        y = 0.3 * x + rng.normal(0, np.sqrt(v + rng.choice([0.0, 0.5, 2.0])), size=k)
+        design = np.column_stack([np.ones(k), x])
+        rss = float(np.sum((y - design @ np.linalg.lstsq(design, y, rcond=None)[0]) ** 2))
+        expected = max(0.0, rss / (k - (2 if method == "REML" else 0)) - v)
+        got = ma.meta_regression(y, np.full(k, v), x, method=method, tau2_ci=False).tau2
+        worst = max(worst, abs(got - expected) / max(expected, v))
+    assert worst < 1e-8
