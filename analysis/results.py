@@ -844,7 +844,11 @@ class LeaveOneOutResult(_SequentialFits):
 
     Entry i is the model fitted without study i (``study[i]`` is its label); NaN where that
     fit failed or the study had missing data. ``full`` is the model of all studies.
+    With ``cluster=``, entry i omits the i-th study (cluster, in order of its first row) with
+    all its comparisons; ``study[i]`` is its id and ``cluster`` the id of every input row.
     """
+
+    cluster: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -853,10 +857,14 @@ class CumulativeResult(_SequentialFits):
 
     Entry j is the model fitted to the first j + 1 studies in the requested order;
     ``study[j]`` is the label of the study added at that step and ``order[j]`` its position
-    in the input. ``full`` is the model of all studies.
+    in the input. ``full`` is the model of all studies. With ``cluster=``, each step adds a
+    whole study (cluster) with all its comparisons; ``study[j]`` is its id, ``order[j]`` its
+    position among the clusters in input order (of first rows) and ``cluster`` the id of
+    every input row.
     """
 
     order: np.ndarray | None = None
+    cluster: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

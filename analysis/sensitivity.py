@@ -110,6 +110,36 @@ def _full_fit(d: FittedData, control: Control | Mapping[str, Any] | None) -> Poo
     return full
 
 
+def _clusters(cluster: Any, yi: Any, data: Any, k: int) -> tuple[np.ndarray, list[str]] | None:
+    """Resolve ``cluster`` to one id per row (strings) and the ids in order of first row.
+
+    ``cluster`` is None (rows are studies), one id per row, or the name of a column of
+    ``data`` (if given) or of the ``yi`` frame.
+    """
+    if cluster is None:
+        return None
+    if isinstance(cluster, str):
+        frame = data if data is not None else yi if isinstance(yi, pd.DataFrame) else None
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"argument 'cluster' = {cluster!r} names a column, but there is no "
+                             "frame to take it from; pass data=<DataFrame> or one id per row")
+        if cluster not in frame.columns:
+            raise ValueError(f"argument 'cluster' = {cluster!r} is not a column of the frame; "
+                             f"columns are {', '.join(map(str, frame.columns))}")
+        values = frame[cluster].to_numpy(dtype=object)
+    else:
+        values = np.asarray(cluster, dtype=object)
+        if values.ndim != 1:
+            raise ValueError(f"argument 'cluster' must be 1-D (one id per row); got shape "
+                             f"{values.shape}")
+    if values.size != k:
+        raise ValueError(f"argument 'cluster' has {values.size} ids but there are {k} rows")
+    if pd.isna(pd.Series(values, dtype=object)).any():
+        raise ValueError("argument 'cluster' has missing ids; every row needs a study id")
+    ids = np.array([str(c) for c in values], dtype=object)
+    return ids, list(dict.fromkeys(ids.tolist()))
+
+
 def _stats(res: Any) -> dict[str, np.ndarray]:
     return {name: np.asarray(getattr(res, name)) for name in _STATS}
 
@@ -123,6 +153,8 @@ def leave_one_out(
     *,
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
+    cluster: Any = None,
+    data: pd.DataFrame | None = None,
 ) -> LeaveOneOutResult:
     """Refit the model omitting each study in turn (metafor ``leave1out``).
 
@@ -140,6 +172,15 @@ def leave_one_out(
     study : array_like, optional
         One label per study (default: the result's or the frame's ``study``/``label``
         column, else ``"1"``..``"k"`` as metafor's ``slab``).
+    cluster : array_like or str, optional
+        Study (cluster) id of each row, or the name of a column of ``data`` (or of the ``yi``
+        frame) holding them, e.g. ``"study_id"`` of :func:`analysis.contrasts`. Each refit
+        then omits a whole study with all its comparisons (a multi-arm trial's arms and
+        their shared control), as metafor's ``leave1out(res, cluster=)`` (metafor >= 4.0)
+        and RevMan. Default None: each row is a study. With a fitted result, give the ids
+        explicitly or as a column name with ``data``.
+    data : pandas.DataFrame, optional
+        Frame (one row per comparison, in the fit's order) in which ``cluster`` is looked up.
 
     Returns
     -------
@@ -148,34 +189,56 @@ def leave_one_out(
         studies. ``to_frame()`` gives one row per omitted study: ``study, k, estimate, se,
         zval, pvalue, ci_low, ci_high, q, q_pvalue, tau2, i2, h2`` (``tval`` and ``df`` under
         Knapp-Hartung). Rows whose fit fails are NaN, as metafor leaves them NA. Studies
-        with missing ``yi``/``vi`` get NaN rows.
+        with missing ``yi``/``vi`` get NaN rows. With ``cluster``, one row per cluster in
+        order of its first row: ``study`` is the cluster id, ``k`` the number of
+        comparisons in the refit.
 
     Notes
     -----
     Checked against metafor 3.8-1 ``leave1out(rma(...))`` on the fixture cases (every
-    method x z/knha) at rtol 1e-6 and the published BCG study-1 values (R-2).
+    method x z/knha) at rtol 1e-6 and the published BCG study-1 values (R-2). The
+    ``cluster`` refits against ``rma()`` refitted in R on each subset (metafor 3.8 has no
+    ``cluster`` argument), REML/DL x z/knha, rtol 1e-6
+    (tests/reference/cluster_reference.json).
     """
     d = fitted_data(yi, vi, method, ci, level, study)
     y, v = d.yi, d.vi
     ok = np.isfinite(y) & np.isfinite(v)
-    k = y.size
-    if ok.sum() < 2:
-        raise ValueError("leave-one-out needs at least 2 studies")
-    yy = np.tile(np.where(ok, y, np.nan), (k, 1))
-    vv = np.tile(np.where(ok, v, np.nan), (k, 1))
-    yy[np.arange(k), np.arange(k)] = np.nan
+    ids, names, member = _membership(d, cluster, yi, data)
+    has_data = (member & ok).any(axis=1)
+    if has_data.sum() < 2:
+        what = "studies (clusters)" if cluster is not None else "studies"
+        raise ValueError(f"leave-one-out needs at least 2 {what} with data")
+    keep = ~member & ok
+    yy = np.where(keep, y, np.nan)
+    vv = np.where(keep, v, np.nan)
     res = pool(yy, vv, method=d.method, ci=d.ci, level=d.level, tau2_ci=False,
                control=control, errors="nan", convention=d.convention)
     values = _stats(res)
-    if not ok.all():
+    if not has_data.all():
         for name, array in values.items():
             array = array.astype(float)
-            array[~ok] = np.nan
+            array[~has_data] = np.nan
             values[name] = array
     return LeaveOneOutResult(
-        study=tuple(str(s) for s in d.study), **values, method=d.method, ci_method=d.ci,
+        study=tuple(names), **values, method=d.method, ci_method=d.ci,
         level=d.level, measure=d.measure, full=_full_fit(d, control), yi=y, vi=v,
-        labels=tuple(str(s) for s in d.study))
+        labels=tuple(str(s) for s in d.study), cluster=ids)
+
+
+def _membership(d: FittedData, cluster: Any, yi: Any, data: Any) -> tuple[
+        tuple[str, ...] | None, list[str], np.ndarray]:
+    """Return the cluster ids per row, the unit labels and the (units x rows) membership.
+
+    Without clusters: None, the row labels and the identity; with clusters: the id of each
+    row, the ids in order of their first row and which rows each cluster holds.
+    """
+    k = d.yi.size
+    resolved = _clusters(cluster, yi, data, k)
+    if resolved is None:
+        return None, [str(s) for s in d.study], np.eye(k, dtype=bool)
+    ids, uniq = resolved
+    return tuple(ids), uniq, ids[None, :] == np.array(uniq, dtype=object)[:, None]
 
 
 def cumulative(
@@ -188,6 +251,8 @@ def cumulative(
     *,
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
+    cluster: Any = None,
+    data: pd.DataFrame | None = None,
 ) -> CumulativeResult:
     """Cumulative meta-analysis: add studies one at a time in the order of ``order``.
 
@@ -204,20 +269,27 @@ def cumulative(
         As in :func:`leave_one_out`.
     study : array_like, optional
         One label per study, in input order (as :func:`leave_one_out`).
+    cluster, data
+        As in :func:`leave_one_out`: each step adds a whole study (cluster) with all its
+        comparisons; studies enter in the order of their first row under ``order``.
 
     Returns
     -------
     CumulativeResult
         Entry j is the model fitted to the first j + 1 studies in that order; ``study`` the
         label of the study added at that step, ``order`` its input position; ``full`` the
-        model of all studies. ``to_frame()``: columns as :func:`leave_one_out`.
+        model of all studies. ``to_frame()``: columns as :func:`leave_one_out`. With
+        ``cluster``, one entry per cluster: ``study`` its id, ``order`` its position among
+        the clusters in input order, ``k`` the comparisons in the fit.
 
     Notes
     -----
-    Checked against metafor's published BCG cumulative REML estimates by year (R-11).
+    Checked against metafor's published BCG cumulative REML estimates by year (R-11); the
+    ``cluster`` steps against ``rma()`` refitted in R on each subset, REML/DL x z/knha, rtol
+    1e-6 (tests/reference/cluster_reference.json).
     """
     d = fitted_data(yi, vi, method, ci, level, study)
-    y, v, labels = d.yi, d.vi, d.study
+    y, v = d.yi, d.vi
     k = y.size
     if order is None:
         idx = np.arange(k)
@@ -226,17 +298,24 @@ def cumulative(
         if len(key) != k:
             raise ValueError(f"argument 'order' has {len(key)} values but there are {k} studies")
         idx = np.asarray(pd.Series(np.asarray(key)).argsort(kind="stable"))
-    ys, vs = y[idx], v[idx]
+    ids, names, member = _membership(d, cluster, yi, data)
+    unit = np.argmax(member, axis=0)  # the unit (row or cluster) of each row
+    # units enter in the order of their first row in the sorted order
+    steps = np.array(list(dict.fromkeys(unit[idx].tolist())), dtype=int)
+    rank = np.empty(len(names), dtype=int)
+    rank[steps] = np.arange(len(names))
+    ys, vs, rs = y[idx], v[idx], rank[unit[idx]]
     ok = np.isfinite(ys) & np.isfinite(vs)
-    yy = np.where(np.tril(np.ones((k, k), dtype=bool)) & ok, ys, np.nan)
-    vv = np.where(np.tril(np.ones((k, k), dtype=bool)) & ok, vs, np.nan)
-    first = int(np.argmax(ok))
+    include = (rs[None, :] <= np.arange(len(names))[:, None]) & ok
+    yy = np.where(include, ys, np.nan)
+    vv = np.where(include, vs, np.nan)
+    first = int(np.argmax(include.any(axis=1)))
     res = pool(yy[first:], vv[first:], method=d.method, ci=d.ci, level=d.level,
                tau2_ci=False, control=control, errors="nan", convention=d.convention)
     return CumulativeResult(
-        study=tuple(str(s) for s in labels[idx[first:]]), **_stats(res), method=d.method,
+        study=tuple(names[i] for i in steps[first:]), **_stats(res), method=d.method,
         ci_method=d.ci, level=d.level, measure=d.measure, full=_full_fit(d, control), yi=y,
-        vi=v, labels=tuple(str(s) for s in labels), order=idx[first:])
+        vi=v, labels=tuple(str(s) for s in d.study), order=steps[first:], cluster=ids)
 
 
 def baujat(
