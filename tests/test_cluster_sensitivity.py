@@ -139,3 +139,18 @@ def test_cluster_errors(func: object) -> None:
 def test_leave_one_out_needs_two_clusters() -> None:
     with pytest.raises(ValueError, match="at least 2 studies \\(clusters\\)"):
         ma.leave_one_out([0.1, 0.3, -0.2], [0.05, 0.04, 0.03], cluster=["a", "a", "a"])
+
+
+def test_report_study_labels() -> None:
+    # the report's cluster labels: first_author + year, else the label without " (arm)",
+    # else study_id; a label two studies share gets the id appended
+    from analysis.report.plan import study_labels
+
+    frame = pd.DataFrame({"study_id": ["a", "b", "b", "c"],
+                          "label": ["Smith 2000", "Smith 2000 (low)", "Smith 2000 (high)",
+                                    "Jones 2001 (90 mg)"]})
+    assert study_labels(frame).tolist() == ["Smith 2000 [a]", "Smith 2000 [b]",
+                                            "Smith 2000 [b]", "Jones 2001"]
+    frame = frame.assign(first_author=["Ann", "Bo", "Bo", "Cy"], year=[2000, 2001, 2001, 2002])
+    assert study_labels(frame).tolist() == ["Ann 2000", "Bo 2001", "Bo 2001", "Cy 2002"]
+    assert study_labels(frame[["study_id"]]).tolist() == ["a", "b", "b", "c"]

@@ -119,17 +119,27 @@ def test_report_run_labels_its_sensitivity_frames() -> None:
     # the report used to map cumulative()'s 0-based ``study`` back to labels by position
     from pathlib import Path
 
-    from analysis.report.plan import read_plan, run_analysis
+    from analysis.report.plan import read_plan, run_analysis, study_labels
 
     root = Path(__file__).resolve().parents[1]
     plan = read_plan(root / "analysis_plan.toml")
     trials = ma.load_trials(plan.trials)
     spec = next(s for s in plan.analyses if s.id == "dropout")
     run = run_analysis(trials, spec, plan)
+    # Since issue 12 (item 3) the report omits/adds whole studies (cluster = study), so the
+    # rows are one per study, labelled without the arm suffix, in order of the first row.
     labels = run.data["label"].astype(str).tolist()
+    study = study_labels(run.data).tolist()
+    studies = list(dict.fromkeys(study))
     assert run.cumulative is not None and run.leave_one_out is not None
     order = np.argsort(run.data["year"].to_numpy(float), kind="stable")
-    assert list(run.cumulative.study) == [labels[i] for i in order]
-    assert run.cumulative.to_frame()["study"].tolist() == [labels[i] for i in order]
-    assert list(run.leave_one_out.study) == labels
-    assert run.leave_one_out.to_frame()["study"].tolist() == labels
+    added = list(dict.fromkeys(study[i] for i in order))
+    assert list(run.cumulative.study) == added
+    assert run.cumulative.to_frame()["study"].tolist() == added
+    assert list(run.leave_one_out.study) == studies
+    assert run.leave_one_out.to_frame()["study"].tolist() == studies
+    assert run.leave_one_out.labels == tuple(labels)  # the comparisons keep their labels
+    # the multi-arm trial leaves with both arms (and the whole placebo group)
+    assert "Garbutt 2021 (baclofen30)" in labels and "Garbutt 2021 (baclofen90)" in labels
+    garbutt = studies.index("Garbutt 2021")
+    assert run.leave_one_out.k[garbutt] == len(labels) - 2

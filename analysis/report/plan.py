@@ -231,6 +231,30 @@ def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> 
     return ""
 
 
+def study_labels(data: pd.DataFrame) -> pd.Series:
+    """Return one label per comparison naming its study (the same for a trial's arms).
+
+    ``first_author year`` when both columns are present, else the first comparison's
+    ``label`` without a trailing `` (arm)``, else ``study_id``; a label shared by two
+    ``study_id`` values gets the id appended, so each study keeps its own label.
+    """
+    ids = data["study_id"].astype(str)
+    first = data.assign(_study=ids).drop_duplicates("_study").set_index("_study")
+    if {"first_author", "year"} <= set(first.columns) and first[["first_author", "year"]] \
+            .notna().all().all():
+        year = pd.to_numeric(first["year"], errors="coerce")
+        names = first["first_author"].astype(str) + " " + year.map(
+            lambda y: f"{y:.0f}" if pd.notna(y) else "")
+    elif "label" in first.columns:
+        names = first["label"].astype(str).str.replace(r"\s*\([^()]*\)$", "", regex=True)
+    else:
+        names = pd.Series(first.index, index=first.index)
+    names = names.str.strip()
+    clash = names.duplicated(keep=False)
+    names[clash] = names[clash] + " [" + names.index[clash] + "]"
+    return pd.Series(ids.map(names).to_numpy(), index=data.index, name="study")
+
+
 def _pool(data: pd.DataFrame, plan: Plan, method: str, ci: str) -> PoolResult:
     result = pool(data["yi"].to_numpy(float), data["vi"].to_numpy(float), method=method,
                   ci=ci, level=plan.level, measure=str(data["measure"].iloc[0]),
@@ -361,9 +385,11 @@ def run_analysis(
             subgroups[column] = _in_label_order(subgroups[column], plan.dose_labels)
         subgroup_data[column] = data.assign(subgroup=labels.to_numpy())
 
+    # whole studies: a multi-arm trial's comparisons leave (and enter) together
+    study = study_labels(data)
     loo = None
-    if plan.leave_one_out and len(data) >= MIN_STUDIES_LEAVE_ONE_OUT:
-        loo = leave_one_out(result)  # its data, labels, method, ci and level
+    if plan.leave_one_out and study.nunique() >= MIN_STUDIES_LEAVE_ONE_OUT:
+        loo = leave_one_out(result, cluster=study.to_numpy())  # method, ci, level of result
 
     without = None
     if plan.exclude_derived:
@@ -375,8 +401,9 @@ def run_analysis(
         dose_table, dose_result, dose_points = run_dose_response(trials, spec, plan)
     yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
     cumulative_frame = None
-    if len(data) >= 2:
-        cumulative_frame = cumulative(result, order=data["year"].to_numpy(float))
+    if study.nunique() >= 2:
+        cumulative_frame = cumulative(result, order=data["year"].to_numpy(float),
+                                      cluster=study.to_numpy())
     enough = len(data) >= MIN_STUDIES_DIAGNOSTICS
     baujat_frame = baujat(result) if enough else None
     regression = None
