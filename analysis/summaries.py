@@ -251,12 +251,16 @@ def summarise_sequential(res: Any) -> str:
     lines += ["", f"Estimates on the {scale}; {pct} CIs; I² in percent."]
     full = getattr(res, "full", None)
     if full is not None:
-        lines.append(f"All {full.k} studies: {_num(full.estimate)} ({pct} CI {_num(full.ci_low)} "
+        cluster = getattr(res, "cluster", None)
+        n_studies = len(set(cluster)) if cluster is not None else full.k
+        everything = (f"All {n_studies} studies ({full.k} comparisons)" if n_studies != full.k
+                      else f"All {full.k} studies")
+        lines.append(f"{everything}: {_num(full.estimate)} ({pct} CI {_num(full.ci_low)} "
                      f"to {_num(full.ci_high)}), tau² = {_num(full.tau2)}, "
                      f"I² = {float(full.i2):.2f}%")
         natural = _scale_line(measure, full.estimate, full.ci_low, full.ci_high, full.level)
         if natural:
-            lines.append(f"All {full.k} studies: {natural}")
+            lines.append(f"{everything}: {natural}")
     return "\n".join(lines)
 
 

@@ -154,3 +154,12 @@ def test_report_study_labels() -> None:
     frame = frame.assign(first_author=["Ann", "Bo", "Bo", "Cy"], year=[2000, 2001, 2001, 2002])
     assert study_labels(frame).tolist() == ["Ann 2000", "Bo 2001", "Bo 2001", "Cy 2002"]
     assert study_labels(frame[["study_id"]]).tolist() == ["a", "b", "b", "c"]
+
+
+def test_summary_counts_studies_and_comparisons() -> None:
+    import analysis as ma
+
+    yi, vi = [0.1, 0.2, 0.3, -0.1, 0.5], [0.04, 0.05, 0.03, 0.06, 0.05]
+    text = ma.leave_one_out(yi, vi, cluster=["a", "a", "b", "c", "d"]).summary()
+    assert "All 4 studies (5 comparisons)" in text
+    assert "All 5 studies:" in ma.leave_one_out(yi, vi).summary()
