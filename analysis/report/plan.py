@@ -216,6 +216,33 @@ class AnalysisRun:
     rob_grade: GradeRiskOfBias | None = None
 
 
+#: Ratio measures for which double-zero comparisons are not estimable.
+RATIO_DROP00 = ("OR", "RR")
+
+
+def _not_estimable_note(rows: pd.DataFrame, measure: str) -> str:
+    """Name the comparisons without an estimable effect and say why."""
+    double_zero = []
+    other = []
+    for record in rows.to_dict("records"):
+        label = str(record.get("label", record.get("study_id")))
+        counts = np.array([pd.to_numeric(str(record.get(c)), errors="coerce")
+                           for c in ("events_t", "n_t", "events_c", "n_c")], dtype=float)
+        if np.isfinite(counts).all():
+            a, n1, c, n2 = (float(x) for x in counts)
+            if (a == 0 and c == 0) or (a == n1 and c == n2):
+                double_zero.append(f"{label} ({a:.0f}/{n1:.0f} vs {c:.0f}/{n2:.0f})")
+                continue
+        other.append(label)
+    parts = []
+    if double_zero:
+        parts.append(f"not estimable ({measure}: no events, or only events, in both arms; "
+                     "excluded from pooling as RevMan does): " + ", ".join(double_zero))
+    if other:
+        parts.append("no estimable effect: " + ", ".join(other))
+    return "; ".join(parts)
+
+
 def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
     rows = trials[trials["outcome"] == spec.outcome]
     studies = set(rows["study_id"])
@@ -355,13 +382,22 @@ def run_analysis(
     -------
     AnalysisRun
     """
+    # Ratio measures: a comparison with no events (or only events) in both arms carries no
+    # information on the ratio and is not estimable (RevMan's rule; metafor's drop00), so
+    # it is excluded from pooling and named in the note, never shown as a pooled result.
+    options: dict[str, object] = {"drop00": True} if spec.measure in RATIO_DROP00 else {}
     data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
                      multiarm=plan.multiarm, comparator=plan.comparator,
-                     timepoint_tolerance=plan.timepoint_tolerance)
+                     timepoint_tolerance=plan.timepoint_tolerance,
+                     **options)  # type: ignore[arg-type]
+    not_estimable = ""
+    gaps = _gaps_note(trials, spec, data)  # studies without usable numbers at all
     if not data.empty:
-        data = data[np.isfinite(data["yi"].astype(float))
-                    & np.isfinite(data["vi"].astype(float))].reset_index(drop=True)
-    note = _gaps_note(trials, spec, data)
+        ok = (np.isfinite(data["yi"].astype(float)) & np.isfinite(data["vi"].astype(float)))
+        if not ok.all():
+            not_estimable = _not_estimable_note(data[~ok], spec.measure)
+        data = data[ok].reset_index(drop=True)
+    note = "; ".join(n for n in (gaps, not_estimable) if n)
     if data.empty:
         empty = pd.DataFrame()
         return AnalysisRun(spec, data, None, note or "no estimable comparison", empty)
