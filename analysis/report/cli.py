@@ -130,9 +130,12 @@ def _caption(run: Any, stem: str) -> str:
 
 def _figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_figure, figure_stems
+    from analysis.report.plan import PlanError
 
     try:
         plan, _, (run,) = _load_plan(args, only=args.analysis)
+    except PlanError:
+        raise  # main prints it (it names the plan file itself)
     except ValueError as exc:
         print(f"{args.plan}: {exc}", file=sys.stderr)
         return 2
@@ -162,11 +165,7 @@ def _rob_figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_rob_figure, rob_figure_stems
     from analysis.report.plan import read_plan
 
-    try:
-        plan = read_plan(args.plan)
-    except ValueError as exc:
-        print(f"{args.plan}: {exc}", file=sys.stderr)
-        return 2
+    plan = read_plan(args.plan)  # a PlanError is printed by main
     data = validate_trials(plan.trials)
     rob = data.get("risk_of_bias")
     if rob is not None:  # no table, no figures (rob_figure_stems gives none)
@@ -217,6 +216,18 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    """Write the HTML report; if that fails, remove the old one so it cannot look current."""
+    try:
+        return _write_report(args)
+    except BaseException:
+        stale = Path(args.out)
+        if stale.is_file():
+            stale.unlink()
+            print(f"{stale}: removed the previous report (this build failed)", file=sys.stderr)
+        raise
+
+
+def _write_report(args: argparse.Namespace) -> int:
     from analysis.data import OPTIONAL_RESOURCES, RESOURCES
     from analysis.report.figures import ROB_FIGURES, figure_stems, rob_figure_stems
     from analysis.report.html import data_hash, render_report, software_versions
@@ -302,10 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments)."""
+    """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments).
+
+    An invalid analysis plan (:class:`analysis.report.plan.PlanError`, every problem with
+    the plan file, key and value) is printed without a traceback and exits with 2.
+    """
+    from analysis.report.plan import PlanError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except PlanError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
         return 1
