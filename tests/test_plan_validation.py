@@ -3,7 +3,7 @@
 ``read_plan`` checks every section, key, type and allowed value and raises one
 :class:`analysis.report.plan.PlanError` listing every problem with the plan file, the key and
 the value; the command line prints it without a traceback, exits with 2 and writes nothing;
-a failed ``report`` removes the previous report.
+a failed ``report`` removes the previous report; every interval label uses the plan's level.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from analysis.report.plan import PlanError, read_plan
+from analysis import load_trials
+from analysis.report import render, rob_tables, tables
+from analysis.report.html import methods_text
+from analysis.report.plan import PlanError, read_plan, run_analysis
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
@@ -173,3 +177,28 @@ def test_failed_report_on_a_valid_plan_removes_the_stale_one(tmp_path: Path) -> 
                      "--out", str(stale))
     assert result.returncode != 0
     assert not stale.exists()
+
+
+def test_labels_use_the_plans_level(tmp_path: Path) -> None:
+    plan = read_plan(write(tmp_path, plan_text("level = 0.90")))
+    trials = load_trials(plan.trials)
+    runs = [run_analysis(trials, spec, plan) for spec in plan.analyses]
+    frames = {
+        "pooled": tables.pooled_table(runs, plan.level),
+        "study": tables.study_table(runs, plan.level),
+        "estimators": tables.estimator_table(runs, plan.level),
+        "subgroups": tables.subgroup_table(runs, plan.level),
+        "sof": tables.summary_of_findings(runs, pd.DataFrame(), plan.level),
+        "dose": tables.dose_response_table(runs, 100, plan.level),
+        "rob": rob_tables.sensitivity_table(runs, plan.level),
+    }
+    for name, frame in frames.items():
+        text = render.to_markdown(frame, caption=f"{name} table")
+        assert "95%" not in text, name
+        assert "95%" not in " ".join(map(str, frame.columns)), name
+    for name in ("pooled", "study", "estimators", "rob"):
+        assert any("90% CI" in str(c) for c in frames[name].columns), name
+    # The level is read from the runs when not given.
+    assert "effect (90% CI)" in tables.pooled_table(runs).columns
+    assert "intervals at 90%" in methods_text(plan)
+    assert "95%" not in methods_text(plan).replace("published estimate and its 95% CI", "")

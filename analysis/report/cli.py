@@ -185,23 +185,23 @@ def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]
     return {
         "characteristics": ("Characteristics of included studies",
                             render.study_characteristics(data["studies"], data["arms"])),
-        "pooled_results": ("Pooled results (primary model)", tables.pooled_table(runs)),
+        "pooled_results": ("Pooled results (primary model)", tables.pooled_table(runs, plan.level)),
         "study_effects": ("Per-study effects, as in the forest plots (a study that entered by "
                           "its published estimate keeps its published CI; pooling used vi)",
-                          tables.study_table(runs)),
+                          tables.study_table(runs, plan.level)),
         "summary_of_findings": ("Summary of findings (GRADE)", rob_tables.with_grade_column(
-            tables.summary_of_findings(runs, certainty), runs)),
+            tables.summary_of_findings(runs, certainty, plan.level), runs)),
         "estimator_sensitivity": ("Estimator sensitivity",
-                                  tables.estimator_table(runs)),
-        "subgroups": ("Subgroup analyses", tables.subgroup_table(runs)),
+                                  tables.estimator_table(runs, plan.level)),
+        "subgroups": ("Subgroup analyses", tables.subgroup_table(runs, plan.level)),
         "dose_response": ("Dose-response meta-regression",
-                          tables.dose_response_table(runs, plan.dose_per)),
+                          tables.dose_response_table(runs, plan.dose_per, plan.level)),
         "risk_of_bias": ("Risk of bias (RoB 2): study-level judgements per domain",
                          rob_tables.judgement_table(data.get("risk_of_bias"))),
         "risk_of_bias_sensitivity": (
             "Sensitivity analysis: studies at low risk of bias or with some concerns only, "
             "and GRADE's risk-of-bias domain",
-            rob_tables.sensitivity_table(runs)),
+            rob_tables.sensitivity_table(runs, plan.level)),
     }
 
 
