@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ import pytest
 from analysis import load_trials
 from analysis.report import render, rob_tables, tables
 from analysis.report.html import methods_text
-from analysis.report.plan import PlanError, read_plan, run_analysis
+from analysis.report.plan import PlanError, read_plan, run_analysis, validate_plan
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
@@ -51,7 +52,9 @@ def problems_of(path: Path) -> PlanError:
 def test_valid_plans_load(tmp_path: Path) -> None:
     plan = read_plan(write(tmp_path, plan_text('level = 0.9\nmethod = "DL"\nci = "hksj"')))
     assert (plan.level, plan.method, plan.ci) == (0.9, "DL", "hksj")
-    shipped = read_plan(REPO / "analysis_plan.toml")
+    path = REPO / "analysis_plan.toml"
+    assert validate_plan(tomllib.loads(path.read_text(encoding="utf-8")), path) == []
+    shipped = read_plan(path)
     assert shipped.method == "REML"
     assert len(shipped.analyses) == 9
 
