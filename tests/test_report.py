@@ -102,7 +102,8 @@ def test_plan_runs_and_reports_gaps(project: Path) -> None:
 def test_bad_plan_names_file_and_entry(tmp_path: Path) -> None:
     path = tmp_path / "plan.toml"
     path.write_text('[[analysis]]\nid = "x"\noutcome = "abstinence"\nmeasure = "XX"\n')
-    with pytest.raises(ValueError, match=r"plan.toml: \[\[analysis\]\] number 1: .*measure"):
+    with pytest.raises(ValueError, match=r'plan.toml: \[\[analysis\]\] number 1 \(id "x"\)'
+                       r'\.measure = "XX": must be one of'):
         read_plan(path)
 
 

@@ -130,9 +130,12 @@ def _caption(run: Any, stem: str) -> str:
 
 def _figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_figure, figure_stems
+    from analysis.report.plan import PlanError
 
     try:
         plan, _, (run,) = _load_plan(args, only=args.analysis)
+    except PlanError:
+        raise  # main prints it (it names the plan file itself)
     except ValueError as exc:
         print(f"{args.plan}: {exc}", file=sys.stderr)
         return 2
@@ -162,11 +165,7 @@ def _rob_figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_rob_figure, rob_figure_stems
     from analysis.report.plan import read_plan
 
-    try:
-        plan = read_plan(args.plan)
-    except ValueError as exc:
-        print(f"{args.plan}: {exc}", file=sys.stderr)
-        return 2
+    plan = read_plan(args.plan)  # a PlanError is printed by main
     data = validate_trials(plan.trials)
     rob = data.get("risk_of_bias")
     if rob is not None:  # no table, no figures (rob_figure_stems gives none)
@@ -186,23 +185,23 @@ def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]
     return {
         "characteristics": ("Characteristics of included studies",
                             render.study_characteristics(data["studies"], data["arms"])),
-        "pooled_results": ("Pooled results (primary model)", tables.pooled_table(runs)),
+        "pooled_results": ("Pooled results (primary model)", tables.pooled_table(runs, plan.level)),
         "study_effects": ("Per-study effects, as in the forest plots (a study that entered by "
                           "its published estimate keeps its published CI; pooling used vi)",
-                          tables.study_table(runs)),
+                          tables.study_table(runs, plan.level)),
         "summary_of_findings": ("Summary of findings (GRADE)", rob_tables.with_grade_column(
-            tables.summary_of_findings(runs, certainty), runs)),
+            tables.summary_of_findings(runs, certainty, plan.level), runs)),
         "estimator_sensitivity": ("Estimator sensitivity",
-                                  tables.estimator_table(runs)),
-        "subgroups": ("Subgroup analyses", tables.subgroup_table(runs)),
+                                  tables.estimator_table(runs, plan.level)),
+        "subgroups": ("Subgroup analyses", tables.subgroup_table(runs, plan.level)),
         "dose_response": ("Dose-response meta-regression",
-                          tables.dose_response_table(runs, plan.dose_per)),
+                          tables.dose_response_table(runs, plan.dose_per, plan.level)),
         "risk_of_bias": ("Risk of bias (RoB 2): study-level judgements per domain",
                          rob_tables.judgement_table(data.get("risk_of_bias"))),
         "risk_of_bias_sensitivity": (
             "Sensitivity analysis: studies at low risk of bias or with some concerns only, "
             "and GRADE's risk-of-bias domain",
-            rob_tables.sensitivity_table(runs)),
+            rob_tables.sensitivity_table(runs, plan.level)),
     }
 
 
@@ -217,6 +216,18 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    """Write the HTML report; if that fails, remove the old one so it cannot look current."""
+    try:
+        return _write_report(args)
+    except BaseException:
+        stale = Path(args.out)
+        if stale.is_file():
+            stale.unlink()
+            print(f"{stale}: removed the previous report (this build failed)", file=sys.stderr)
+        raise
+
+
+def _write_report(args: argparse.Namespace) -> int:
     from analysis.data import OPTIONAL_RESOURCES, RESOURCES
     from analysis.report.figures import ROB_FIGURES, figure_stems, rob_figure_stems
     from analysis.report.html import data_hash, render_report, software_versions
@@ -302,10 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments)."""
+    """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments).
+
+    An invalid analysis plan (:class:`analysis.report.plan.PlanError`, every problem with
+    the plan file, key and value) is printed without a traceback and exits with 2.
+    """
+    from analysis.report.plan import PlanError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except PlanError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -72,7 +72,7 @@ def methods_text(plan: Plan) -> str:
         f"escalc defaults (log odds and risk ratios with 1/2 added to every cell of a study "
         f"with a zero cell; SMD as Hedges' g with the exact correction). Pooling: "
         f"random-effects model with tau^2 estimated by {plan.method} and {ci} confidence "
-        f"intervals at {plan.level:.0%}; I^2 from tau^2 as in metafor; Q-profile "
+        f"intervals at {100 * plan.level:g}%; I^2 from tau^2 as in metafor; Q-profile "
         f"intervals for tau^2; prediction intervals as metafor's predict(). Sensitivity: "
         f"fixed-effect (inverse variance and Mantel-Haenszel), DerSimonian-Laird, REML with "
         f"Hartung-Knapp, leave-one-out, and the primary model without derived numbers "

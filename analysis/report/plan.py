@@ -8,7 +8,10 @@ and tidy frames; the command line draws and writes them.
 
 from __future__ import annotations
 
+import itertools
+import json
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,11 @@ from analysis.contrasts import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
     ESTIMATE_MEASURES,
+    MULTIARM,
     contrasts,
     shared_control_covariance,
 )
+from analysis.control import METHODS
 from analysis.dose import (
     DEFAULT_CUTS,
     DoseResponseResult,
@@ -31,8 +36,14 @@ from analysis.dose import (
     dose_classes,
     dose_response,
 )
-from analysis.errors import ConvergenceError
-from analysis.pooling import mantel_haenszel, pool
+from analysis.dose import (
+    METHODS as DOSE_METHODS,
+)
+from analysis.dose import (
+    MODELS as DOSE_MODELS,
+)
+from analysis.errors import ConvergenceError, Problem
+from analysis.pooling import CI_METHODS, mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
 from analysis.results import (
     CumulativeResult,
@@ -55,9 +66,11 @@ __all__ = [
     "AnalysisRun",
     "AnalysisSpec",
     "Plan",
+    "PlanError",
     "estimator_sensitivity",
     "read_plan",
     "run_analysis",
+    "validate_plan",
 ]
 
 MIN_STUDIES_LEAVE_ONE_OUT = 3
@@ -115,6 +128,207 @@ class Plan:
         raise ValueError(f"analysis {analysis_id!r} is not in the plan; known: {known}")
 
 
+class PlanError(ValueError):
+    """Every problem found in an analysis plan, raised together.
+
+    Parameters
+    ----------
+    problems : sequence of analysis.errors.Problem
+        ``file`` is the plan file, ``line`` None, ``column`` the key (``[report].method``,
+        ``[[analysis]] number 2 (id "dropout").measure``), ``value`` the value as TOML
+        would write it, ``rule`` what is allowed.
+    path : pathlib.Path
+        The plan file.
+    """
+
+    def __init__(self, problems: Sequence[Problem], path: Path) -> None:
+        self.problems = list(problems)
+        self.path = path
+        lines = [f"{path}: {len(self.problems)} problem(s) in the analysis plan:"]
+        for problem in self.problems:
+            if problem.column is None:
+                lines.append(f"  {path}: {problem.rule}")
+                continue
+            value = "" if problem.value is None else f" = {problem.value}"
+            lines.append(f"  {path}: {problem.column}{value}: {problem.rule}")
+        super().__init__("\n".join(lines))
+
+
+def _toml_value(value: Any) -> str:
+    """Show a value as it is written in TOML (strings in double quotes)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: Key -> (type name, predicate) of every key the plan may hold, per section.
+_TYPES: dict[str, tuple[str, Any]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "number": ("a number", _is_number),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str_list": ("a list of strings",
+                 lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "number_list": ("a list of numbers",
+                    lambda v: isinstance(v, list) and all(_is_number(x) for x in v)),
+}
+_SECTIONS: dict[str, dict[str, str]] = {
+    "report": {"title": "str", "trials": "str", "comparator": "str", "method": "str",
+               "ci": "str", "multiarm": "str", "level": "number",
+               "timepoint_tolerance_weeks": "number"},
+    "analysis": {"id": "str", "outcome": "str", "measure": "str", "label": "str",
+                 "favours": "str_list"},
+    "subgroups": {"columns": "str_list", "dose_column": "str", "dose_cuts": "number_list",
+                  "dose_labels": "str_list"},
+    "sensitivity": {"exclude_derived": "bool", "leave_one_out": "bool", "risk_of_bias": "bool"},
+    "dose_response": {"analyses": "str_list", "metrics": "str_list", "models": "str_list",
+                      "primary_metric": "str", "primary_model": "str", "per": "number",
+                      "method": "str", "dose_label": "str"},
+}
+_REQUIRED_ANALYSIS_KEYS = ("id", "outcome", "measure")
+MEASURES = BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES
+
+
+def _one_of(allowed: Sequence[str]) -> str:
+    return "must be one of " + ", ".join(f'"{a}"' for a in allowed)
+
+
+def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
+    """Check every section, key, type and allowed value of a parsed plan.
+
+    Returns every problem found (empty when the plan is valid); :func:`read_plan` raises
+    them together as one :class:`PlanError`.
+    """
+    problems: list[Problem] = []
+
+    def add(key: str, rule: str, value: Any = None, *, show: bool = True) -> None:
+        problems.append(Problem(str(path), None, key, _toml_value(value) if show else None,
+                                rule))
+
+    tables: list[tuple[str, str, Mapping[str, Any]]] = []  # (section, key prefix, table)
+    for section, content in raw.items():
+        if section not in _SECTIONS:
+            add(f"[{section}]", "unknown section; allowed: "
+                + ", ".join("[[analysis]]" if s == "analysis" else f"[{s}]" for s in _SECTIONS),
+                show=False)
+        elif section == "analysis":
+            if not isinstance(content, list) or not all(isinstance(e, dict) for e in content):
+                add("analysis", "must be a list of [[analysis]] tables", content)
+                continue
+            for number, entry in enumerate(content, start=1):
+                ident = entry.get("id")
+                name = f"[[analysis]] number {number}" + (
+                    f" (id {_toml_value(ident)})" if isinstance(ident, str) else "")
+                tables.append((section, name, entry))
+        elif not isinstance(content, dict):
+            add(section, f"must be a [{section}] table", content)
+        else:
+            tables.append((section, f"[{section}]", content))
+    if "analysis" not in raw:
+        add("[[analysis]]", "the plan needs at least one [[analysis]] table", show=False)
+
+    valid: dict[str, dict[str, Any]] = {}  # the values of the right type, by "prefix.key"
+    for section, prefix, table in tables:
+        keys = _SECTIONS[section]
+        for key, value in table.items():
+            where = f"{prefix}.{key}"
+            if key not in keys:
+                add(where, "unknown key; allowed: " + ", ".join(keys), value)
+                continue
+            description, check = _TYPES[keys[key]]
+            if not check(value):
+                add(where, f"must be {description}", value)
+                continue
+            valid.setdefault(prefix, {})[key] = value
+        if section == "analysis":
+            for key in _REQUIRED_ANALYSIS_KEYS:
+                if key not in table:
+                    add(f"{prefix}.{key}", "is required", show=False)
+
+    def value_of(prefix: str, key: str) -> Any:
+        return valid.get(prefix, {}).get(key)
+
+    def choice(prefix: str, key: str, allowed: Sequence[str]) -> None:
+        value = value_of(prefix, key)
+        if value is not None and value not in allowed:
+            add(f"{prefix}.{key}", _one_of(allowed), value)
+
+    report = "[report]"
+    choice(report, "method", METHODS)
+    choice(report, "ci", CI_METHODS)
+    choice(report, "multiarm", MULTIARM)
+    level = value_of(report, "level")
+    if level is not None and not 0 < level < 1:
+        hint = (f" (a percentage? write {level / 100:g} for {level:g}%)"
+                if 1 < level < 100 else "")
+        add(f"{report}.level", "must be strictly between 0 and 1, e.g. 0.95" + hint, level)
+    tolerance = value_of(report, "timepoint_tolerance_weeks")
+    if tolerance is not None and tolerance < 0:
+        add(f"{report}.timepoint_tolerance_weeks", "must be >= 0", tolerance)
+    trials = value_of(report, "trials")
+    trials_dir = path.parent / (trials if trials is not None else "trials")
+    if not trials_dir.is_dir():
+        add(f"{report}.trials", f"no such directory: {trials_dir}",
+            trials if trials is not None else None, show=trials is not None)
+
+    ids: dict[str, str] = {}
+    for section, prefix, _ in tables:
+        if section != "analysis":
+            continue
+        choice(prefix, "measure", MEASURES)
+        favours = value_of(prefix, "favours")
+        if favours is not None and len(favours) != 2:
+            add(f"{prefix}.favours", "needs two labels (left, right)", favours)
+        ident = value_of(prefix, "id")
+        if ident is not None:
+            if ident in ids:
+                add(f"{prefix}.id", f"duplicate analysis id (also {ids[ident]})", ident)
+            else:
+                ids[ident] = prefix
+
+    subgroups = "[subgroups]"
+    cuts = value_of(subgroups, "dose_cuts")
+    if cuts is not None and any(b <= a for a, b in itertools.pairwise(cuts)):
+        add(f"{subgroups}.dose_cuts", "must be strictly increasing", cuts)
+    labels = value_of(subgroups, "dose_labels")
+    n_classes = len(cuts if cuts is not None else DEFAULT_CUTS) + 1
+    if labels and len(labels) != n_classes:
+        add(f"{subgroups}.dose_labels",
+            f"needs {n_classes} labels, one per dose class of dose_cuts", labels)
+
+    dose = "[dose_response]"
+    for analysis_id in value_of(dose, "analyses") or ():
+        if analysis_id not in ids:
+            add(f"{dose}.analyses", "names an analysis that is not in the plan; ids: "
+                + ", ".join(f'"{i}"' for i in ids), analysis_id)
+    models = value_of(dose, "models")
+    for model in models or ():
+        if model not in DOSE_MODELS:
+            add(f"{dose}.models", _one_of(DOSE_MODELS) + " (each)", model)
+    choice(dose, "method", DOSE_METHODS)
+    metrics = value_of(dose, "metrics")
+    for key, listed, default in (("primary_metric", metrics, ("dose_target_mg_day",)),
+                                 ("primary_model", models, ("linear",))):
+        value = value_of(dose, key)
+        listed = listed if listed is not None else default
+        if value is not None and value not in listed:
+            add(f"{dose}.{key}", f"must be one of the listed {key.split('_')[1]}s: "
+                + ", ".join(f'"{v}"' for v in listed), value)
+    per = value_of(dose, "per")
+    if per is not None and not per > 0:
+        add(f"{dose}.per", "must be > 0", per)
+    return problems
+
+
 def read_plan(path: str | Path) -> Plan:
     """Parse a TOML analysis plan.
 
@@ -129,14 +343,22 @@ def read_plan(path: str | Path) -> Plan:
 
     Raises
     ------
-    ValueError
-        Naming the file, the entry and what is wrong.
+    PlanError
+        (a ``ValueError``) listing every problem of the plan at once (:func:`validate_plan`:
+        unknown sections and keys, wrong types, values not allowed, duplicate analysis ids,
+        a missing trials directory), each with the plan file, the key and the value; nothing
+        is run or written before the plan is valid.
     """
     path = Path(path)
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the analysis plan: {exc}") from exc
+        problem = Problem(str(path), None, None, None,
+                          f"cannot read the analysis plan: {exc}")
+        raise PlanError([problem], path) from exc
+    problems = validate_plan(raw, path)
+    if problems:
+        raise PlanError(problems, path)
     report = raw.get("report", {})
     analyses = []
     for index, entry in enumerate(raw.get("analysis", []), start=1):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.data.risk_of_bias import ALL_OUTCOMES, DOMAINS, OVERALL
 from analysis.report.plan import AnalysisRun
-from analysis.report.tables import format_effect
+from analysis.report.tables import ci_label, format_effect, runs_level
 from analysis.results import PoolResult
 from analysis.risk_of_bias import GRADE_RULE, SENSITIVITY_KEEP
 
@@ -54,13 +54,15 @@ def _effect(result: PoolResult | None, measure: str) -> str:
     return format_effect(result.estimate, result.ci_low, result.ci_high, measure)
 
 
-def sensitivity_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+def sensitivity_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
     """Per analysis: primary result, result restricted to low risk / some concerns, GRADE.
 
     Columns ``outcome, measure, studies (k), primary estimate (95% CI), studies kept (k),
     restricted estimate (95% CI), excluded, note, GRADE risk of bias``. When no study or
-    one study qualifies, the estimate is empty and the note says so.
+    one study qualifies, the estimate is empty and the note says so. The intervals are
+    named after the confidence level (:func:`analysis.report.tables.ci_label`).
     """
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         spec = run.spec
@@ -68,15 +70,15 @@ def sensitivity_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
         row = {
             "outcome": spec.label, "measure": spec.measure,
             "studies (k)": f"{studies} ({len(run.data)})",
-            "primary estimate (95% CI)": _effect(run.result, spec.measure),
-            "studies kept (k)": "", "restricted estimate (95% CI)": "", "excluded": "",
+            f"primary estimate ({ci})": _effect(run.result, spec.measure),
+            "studies kept (k)": "", f"restricted estimate ({ci})": "", "excluded": "",
             "note": run.note if run.result is None else "", "GRADE risk of bias": "",
         }
         restricted = run.rob_sensitivity
         if restricted is not None:
             row.update({
                 "studies kept (k)": f"{len(restricted.kept)} ({restricted.k})",
-                "restricted estimate (95% CI)": _effect(restricted.result, spec.measure),
+                f"restricted estimate ({ci})": _effect(restricted.result, spec.measure),
                 "excluded": ", ".join(restricted.excluded),
                 "note": restricted.note,
             })

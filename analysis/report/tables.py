@@ -1,6 +1,7 @@
 """Report tables assembled from analysis runs: formatting only, no statistics computed here.
 
-Every function returns a tidy DataFrame with fixed column names, ready for
+Every function returns a tidy DataFrame with fixed column names (the interval columns are
+named after the confidence level, :func:`ci_label`: ``"effect (90% CI)"`` at 0.90), ready for
 :mod:`analysis.report.render` renderers. Ratio measures are shown back-transformed (exp) with
 their measure named; heterogeneity stays as estimated.
 """
@@ -21,14 +22,35 @@ from analysis.report.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
 
 __all__ = [
+    "ci_label",
     "dose_response_table",
     "estimator_table",
     "format_effect",
     "pooled_table",
+    "runs_level",
     "study_table",
     "subgroup_table",
     "summary_of_findings",
 ]
+
+
+def ci_label(level: float) -> str:
+    """Name the interval at ``level``: ``"95% CI"`` at 0.95, ``"90% CI"`` at 0.90."""
+    return f"{100 * level:g}% CI"
+
+
+def runs_level(runs: Sequence[AnalysisRun], level: float | None = None) -> float:
+    """Return the tables' confidence level: ``level``, else that of the runs' results.
+
+    Every result of a plan is fitted at the plan's level, so the first result's level is
+    the plan's; without any result (nothing estimable) the labels use 0.95.
+    """
+    if level is not None:
+        return float(level)
+    for run in runs:
+        if run.result is not None:
+            return float(run.result.level)
+    return 0.95
 
 
 def _display(value: float, measure: str) -> float:
@@ -61,8 +83,9 @@ def _participants(data: pd.DataFrame) -> float:
     return float(data["n_t"].sum() + data["n_c"].sum())
 
 
-def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+def pooled_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
     """One row per planned analysis: the primary model's result, or why there is none."""
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         spec, result = run.spec, run.result
@@ -72,7 +95,7 @@ def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
             "studies": run.data["study_id"].nunique() if not run.data.empty else 0,
             "comparisons": len(run.data),
             "participants": _participants(run.data),
-            "effect (95% CI)": "",
+            f"effect ({ci})": "",
             "prediction interval": "",
             "p": "",
             "tau2": "",
@@ -81,7 +104,7 @@ def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
             "note": run.note,
         }
         if result is not None:
-            row["effect (95% CI)"] = format_effect(result.estimate, result.ci_low,
+            row[f"effect ({ci})"] = format_effect(result.estimate, result.ci_low,
                                                    result.ci_high, spec.measure)
             if result.k >= 2:
                 row["prediction interval"] = format_effect(
@@ -99,12 +122,12 @@ def pooled_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: Columns of :func:`study_table`.
+#: Columns of :func:`study_table` (at level 0.95; the interval column is named after the level).
 STUDY_TABLE_COLUMNS = ("outcome", "measure", "study", "comparison", "data",
                        "effect (95% CI)", "interval", "weight (%)")
 
 
-def study_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+def study_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
     """One row per comparison of each analysis: its effect and interval, as in the forest plot.
 
     The interval is :func:`analysis.contrasts.study_intervals` at the result's level: a
@@ -120,14 +143,15 @@ def study_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
         ``"published estimate"``, ``weight (%)`` the primary model's weight (empty without
         a result).
     """
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         data = run.data
         if data.empty:
             continue
         result = run.result
-        level = float(result.level) if result is not None else 0.95
-        intervals = study_intervals(data, level)
+        intervals = study_intervals(data, float(result.level) if result is not None
+                                    else runs_level(runs, level))
         weights = np.full(len(data), np.nan)
         if result is not None and result.weights is not None and len(result.weights) == len(
                 data):
@@ -142,16 +166,18 @@ def study_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
                 "study": record["label"],
                 "comparison": f"{record['treatment_arm_id']} vs {record['control_arm_id']}",
                 "data": "published estimate" if from_estimate else "arm-level",
-                "effect (95% CI)": format_effect(float(record["yi"]), interval["ci_low"],
+                f"effect ({ci})": format_effect(float(record["yi"]), interval["ci_low"],
                                                  interval["ci_high"], run.spec.measure),
                 "interval": "published" if interval["published"] else "computed",
                 "weight (%)": f"{weight:.1f}" if np.isfinite(weight) else "",
             })
-    return pd.DataFrame(rows, columns=list(STUDY_TABLE_COLUMNS))
+    return pd.DataFrame(rows, columns=[f"effect ({ci})" if c == "effect (95% CI)" else c
+                                       for c in STUDY_TABLE_COLUMNS])
 
 
-def estimator_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+def estimator_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
     """Estimator sensitivity side by side: FE, DL, REML, REML + HKSJ, MH per analysis."""
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         for record in run.sensitivity.to_dict("records"):
@@ -161,7 +187,7 @@ def estimator_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
                 "measure": run.spec.measure,
                 "model": record["model"],
                 "k": record["k"],
-                "effect (95% CI)": format_effect(
+                f"effect ({ci})": format_effect(
                     estimate, record.get("ci_low", np.nan), record.get("ci_high", np.nan),
                     run.spec.measure,
                 ),
@@ -171,11 +197,12 @@ def estimator_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
                 "note": record.get("note", "") or "",
             })
     return pd.DataFrame(rows, columns=["outcome", "measure", "model", "k",
-                                       "effect (95% CI)", "p", "tau2", "note"])
+                                       f"effect ({ci})", "p", "tau2", "note"])
 
 
-def subgroup_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+def subgroup_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
     """Per analysis and subgrouping: each subgroup's estimate and the test for differences."""
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         for column, result in run.subgroups.items():
@@ -188,12 +215,12 @@ def subgroup_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
                     "subgrouping": column,
                     "subgroup": record["group"],
                     "k": int(record["k"]),
-                    "effect (95% CI)": format_effect(record["estimate"], low, high,
+                    f"effect ({ci})": format_effect(record["estimate"], low, high,
                                                      run.spec.measure),
                     "test for subgroup differences": test,
                 })
     return pd.DataFrame(rows, columns=["outcome", "subgrouping", "subgroup", "k",
-                                       "effect (95% CI)", "test for subgroup differences"])
+                                       f"effect ({ci})", "test for subgroup differences"])
 
 
 def _single_study_interval(run: AnalysisRun, record: Mapping[Any, Any]) -> tuple[float, float]:
@@ -274,7 +301,8 @@ def check_grade_judgements(frame: pd.DataFrame, file: str = "grade.csv") -> pd.D
     return out
 
 
-def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) -> pd.DataFrame:
+def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame,
+                        level: float | None = None) -> pd.DataFrame:
     """GRADE summary-of-findings table (Cochrane Handbook chapter 14).
 
     Parameters
@@ -297,6 +325,7 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
         trials) from the typed domains and the risk-of-bias domain of the run
         (``run.rob_grade``, read from the RoB 2 table); it is empty when either is missing.
     """
+    ci = ci_label(runs_level(runs, level))
     judgements = (check_grade_judgements(certainty).set_index("analysis_id")
                   if not certainty.empty else certainty)
     rows = []
@@ -304,22 +333,22 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
         spec, result = run.spec, run.result
         judged = (judgements.loc[spec.id] if spec.id in getattr(judgements, "index", [])
                   else None)
-        level = ""
+        rating = ""
         if judged is not None and result is not None and run.rob_grade is not None:
             ratings = {domain: check_downgrade(domain, judged[domain]) for domain in TYPED_DOMAINS}
-            level = grade_certainty({"risk_of_bias": run.rob_grade.downgrade, **ratings})
+            rating = grade_certainty({"risk_of_bias": run.rob_grade.downgrade, **ratings})
         row = {
             "outcome": spec.label,
-            "relative effect (95% CI)": "",
+            f"relative effect ({ci})": "",
             "assumed risk with control (per 1000)": "",
-            "corresponding risk with treatment (per 1000, 95% CI)": "",
+            f"corresponding risk with treatment (per 1000, {ci})": "",
             "participants (studies)": "",
-            "certainty": level,
+            "certainty": rating,
             "reasons": "" if judged is None else str(judged["reasons"]),
             "comments": run.note if judged is None else str(judged["comments"]),
         }
         if result is not None:
-            row["relative effect (95% CI)"] = f"{spec.measure} " + format_effect(
+            row[f"relative effect ({ci})"] = f"{spec.measure} " + format_effect(
                 result.estimate, result.ci_low, result.ci_high, spec.measure)
             participants = _participants(run.data)
             row["participants (studies)"] = (
@@ -335,7 +364,7 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
                         for value in (result.estimate, result.ci_low, result.ci_high)
                     ]
                     row["assumed risk with control (per 1000)"] = f"{1000 * risk:.0f}"
-                    row["corresponding risk with treatment (per 1000, 95% CI)"] = (
+                    row[f"corresponding risk with treatment (per 1000, {ci})"] = (
                         f"{1000 * corresponding[0]:.0f} ({1000 * corresponding[1]:.0f} to "
                         f"{1000 * corresponding[2]:.0f})"
                     )
@@ -343,12 +372,14 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame) ->
     return pd.DataFrame(rows)
 
 
-def dose_response_table(runs: Sequence[AnalysisRun], per: float) -> pd.DataFrame:
+def dose_response_table(runs: Sequence[AnalysisRun], per: float,
+                        level: float | None = None) -> pd.DataFrame:
     """Dose-response fits per analysis, dose metric and model, with the reason for any gap.
 
     The linear slope is the effect of ``per`` units of dose (the ``dose unit`` column),
     back-transformed for ratio measures (e.g. the OR per 100 mg/day).
     """
+    ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         if run.dose_table is None:
@@ -361,7 +392,7 @@ def dose_response_table(runs: Sequence[AnalysisRun], per: float) -> pd.DataFrame
                 "dose metric": record["metric"],
                 "model": record["model"],
                 "comparisons (studies)": f"{record['k']} ({record['studies']})",
-                "linear slope per dose unit (95% CI)": format_effect(
+                f"linear slope per dose unit ({ci})": format_effect(
                     slope, record.get("ci_low", np.nan), record.get("ci_high", np.nan),
                     run.spec.measure),
                 "dose unit": f"{per:g}",
