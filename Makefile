@@ -67,14 +67,17 @@ figures: $(PLAN_FIGURES) ## rebuild the figures in figures/ (PDF, SVG, PNG)
 
 html: $(REPORT) ## rebuild the self-contained HTML report figures/report.html
 
+# A failed step removes the previous report, so a stale figures/report.html never looks current.
+FAIL_STALE = || { rm -f $(REPORT); exit 1; }
+
 $(BUILD)/plan.mk: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis makefile --plan $(PLAN) --out $@
+	$(PY) -m analysis makefile --plan $(PLAN) --out $@ $(FAIL_STALE)
 
 $(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --out $(TABLES)/characteristics
+	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --out $(TABLES)/characteristics $(FAIL_STALE)
 
 $(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis tables --plan $(PLAN) --outdir $(TABLES)
+	$(PY) -m analysis tables --plan $(PLAN) --outdir $(TABLES) $(FAIL_STALE)
 
 $(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP)
 	$(PY) -m analysis report --plan $(PLAN) --figures $(FIGURES) --out $@

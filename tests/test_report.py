@@ -210,6 +210,15 @@ def test_make_rebuilds_only_what_depends_on_a_changed_file(tmp_path: Path) -> No
     plan = make("-n", "report").stdout
     assert "analysis tables" in plan and "analysis figures" in plan
     assert "table characteristics" not in plan
+    # issue 12: a failed step (here the plan check) removes the old report, which would
+    # otherwise stay in place looking current
+    plan_file = work / "analysis_plan.toml"
+    plan_file.write_text(plan_file.read_text(encoding="utf-8").replace(
+        'method = "REML"', 'method = "REMl"', 1), encoding="utf-8")
+    failed = make("report")
+    assert failed.returncode != 0 and '"REMl"' in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not (work / "figures" / "report.html").exists()
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

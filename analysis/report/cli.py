@@ -97,7 +97,7 @@ def _makefile(args: argparse.Namespace) -> int:
         all_figures += files
         lines.append(f"{' '.join(files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)")
         lines.append(f"\t$(PY) -m analysis figures --plan $(PLAN) --analysis {run.spec.id} "
-                     "--outdir $(FIGURES)")
+                     "--outdir $(FIGURES) $(FAIL_STALE)")
         lines.append("")
     rob_files = [f"$(FIGURES)/{stem}.{fmt}" for stem in rob_figure_stems(
         data.get("risk_of_bias")) for fmt in FIGURE_FORMATS]
@@ -105,7 +105,8 @@ def _makefile(args: argparse.Namespace) -> int:
         all_figures += rob_files
         lines.append(f"{' '.join(rob_files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | "
                      "$(ENV_STAMP)")
-        lines.append("\t$(PY) -m analysis rob-figures --plan $(PLAN) --outdir $(FIGURES)")
+        lines.append("\t$(PY) -m analysis rob-figures --plan $(PLAN) --outdir $(FIGURES) "
+                     "$(FAIL_STALE)")
         lines.append("")
     lines.insert(3, "PLAN_FIGURES := " + " ".join(all_figures))
     lines.insert(4, "")
