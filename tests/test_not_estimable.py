@@ -48,3 +48,31 @@ def test_summary_of_findings_says_why_there_is_no_estimate(runs) -> None:
     assert "not estimable" in row["comments"]
     pooled = pooled_table(list(runs.values()))
     assert "48.92" not in pooled.to_string()
+
+
+def test_subgroups_below_the_plans_minimum_are_not_tested(runs) -> None:
+    # issue 12, item 2: the psychosocial test (Q = 16.93, p < 0.001) was driven by two
+    # one-study subgroups; with the plan's minimum of 2 studies per subgroup it is not run
+    from analysis.report.tables import subgroup_table
+
+    abstinence = runs["abstinence"]
+    assert "psychosocial" not in abstinence.subgroups
+    assert "'minimal' has 1 study" in abstinence.subgroup_notes["psychosocial"]
+    for result in abstinence.subgroups.values():
+        assert all(k >= 2 for k in result.subgroups["k"])
+    table = subgroup_table(list(runs.values()))
+    rows = table[(table["subgrouping"] == "psychosocial")
+                 & (table["outcome"] == abstinence.spec.label)]
+    assert len(rows) == 1 and "not analysed" in rows["test for subgroup differences"].iloc[0]
+
+
+def test_plan_minimum_is_validated(tmp_path) -> None:
+    from analysis.report.plan import PlanError
+
+    text = (ROOT / "analysis_plan.toml").read_text(encoding="utf-8").replace(
+        "[subgroups]\n", "[subgroups]\nmin_studies_per_subgroup = 0\n", 1).replace(
+        'trials = "trials"', f'trials = "{ROOT / "trials"}"', 1)
+    bad = tmp_path / "plan.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(PlanError, match=r"min_studies_per_subgroup = 0.*whole number >= 1"):
+        read_plan(bad)

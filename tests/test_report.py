@@ -55,6 +55,7 @@ label = "Craving"
 columns = ["detoxified", "dose_class"]
 dose_cuts = [30, 80]
 dose_labels = ["low", "mid", "high"]
+min_studies_per_subgroup = 1  # the fixture's classes hold one study each
 """
 
 

@@ -106,6 +106,7 @@ class Plan:
     dose_column: str = "dose_target_mg_day"
     dose_cuts: tuple[float, ...] = ()
     dose_labels: tuple[str, ...] = ()
+    min_studies_per_subgroup: int = 2
     exclude_derived: bool = True
     leave_one_out: bool = True
     risk_of_bias: bool = True
@@ -188,7 +189,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "analysis": {"id": "str", "outcome": "str", "measure": "str", "label": "str",
                  "favours": "str_list"},
     "subgroups": {"columns": "str_list", "dose_column": "str", "dose_cuts": "number_list",
-                  "dose_labels": "str_list"},
+                  "dose_labels": "str_list", "min_studies_per_subgroup": "number"},
     "sensitivity": {"exclude_derived": "bool", "leave_one_out": "bool", "risk_of_bias": "bool"},
     "dose_response": {"analyses": "str_list", "metrics": "str_list", "models": "str_list",
                       "primary_metric": "str", "primary_model": "str", "per": "number",
@@ -296,6 +297,10 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
                 ids[ident] = prefix
 
     subgroups = "[subgroups]"
+    minimum = value_of(subgroups, "min_studies_per_subgroup")
+    if isinstance(minimum, int | float) and not isinstance(minimum, bool) and (
+            minimum < 1 or minimum != int(minimum)):
+        add(f"{subgroups}.min_studies_per_subgroup", "must be a whole number >= 1", minimum)
     cuts = value_of(subgroups, "dose_cuts")
     if cuts is not None and any(b <= a for a, b in itertools.pairwise(cuts)):
         add(f"{subgroups}.dose_cuts", "must be strictly increasing", cuts)
@@ -394,6 +399,8 @@ def read_plan(path: str | Path) -> Plan:
         dose_column=str(subgroups.get("dose_column", "dose_target_mg_day")),
         dose_cuts=tuple(float(c) for c in subgroups.get("dose_cuts", DEFAULT_CUTS)),
         dose_labels=tuple(str(label) for label in subgroups.get("dose_labels", ())),
+        min_studies_per_subgroup=int(subgroups.get("min_studies_per_subgroup",
+                                                   MIN_STUDIES_PER_SUBGROUP)),
         exclude_derived=bool(sensitivity.get("exclude_derived", True)),
         leave_one_out=bool(sensitivity.get("leave_one_out", True)),
         risk_of_bias=bool(sensitivity.get("risk_of_bias", True)),
@@ -436,6 +443,7 @@ class AnalysisRun:
     dose_regression: MetaRegressionResult | None = None
     rob_sensitivity: LowRiskSensitivity | None = None
     rob_grade: GradeRiskOfBias | None = None
+    subgroup_notes: dict[str, str] = field(default_factory=dict)
 
 
 #: Ratio measures for which double-zero comparisons are not estimable.
@@ -463,6 +471,20 @@ def _not_estimable_note(rows: pd.DataFrame, measure: str) -> str:
     if other:
         parts.append("no estimable effect: " + ", ".join(other))
     return "; ".join(parts)
+
+
+#: Default minimum number of studies in every subgroup before a subgrouping is analysed
+#: (the plan's ``[subgroups].min_studies_per_subgroup``): a test for subgroup differences
+#: driven by one-study subgroups compares single trials, not subgroups.
+MIN_STUDIES_PER_SUBGROUP = 2
+
+
+def _small_subgroups(data: pd.DataFrame, labels: pd.Series, minimum: int) -> str:
+    """Describe the subgroups with fewer than ``minimum`` studies ("" when there are none)."""
+    studies = data["study_id"].groupby(labels.to_numpy()).nunique()
+    small = studies[studies < minimum]
+    return ", ".join(f"'{group}' has {n} stud{'y' if n == 1 else 'ies'}"
+                     for group, n in small.items())
 
 
 def _gaps_note(trials: pd.DataFrame, spec: AnalysisSpec, used: pd.DataFrame) -> str:
@@ -628,9 +650,16 @@ def run_analysis(
 
     subgroups: dict[str, SubgroupResult] = {}
     subgroup_data: dict[str, pd.DataFrame] = {}
+    subgroup_notes: dict[str, str] = {}
     for column in plan.subgroup_columns:
         labels = _subgroup_labels(data, column, plan)
         if labels.isna().any() or labels.nunique() < 2 or len(data) < 3:
+            continue
+        small = _small_subgroups(data, labels, plan.min_studies_per_subgroup)
+        if small:
+            subgroup_notes[column] = (
+                f"not analysed: the plan asks for at least {plan.min_studies_per_subgroup} "
+                f"studies per subgroup; {small}")
             continue
         try:
             subgroups[column] = subgroup_analysis(
@@ -677,7 +706,7 @@ def run_analysis(
                                        overall_by_study(rob, spec.outcome))
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                        without, dose_table, dose_result, dose_points, cumulative_frame,
-                       baujat_frame, regression, rob_sensitivity, rob_grade)
+                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes)
 
 
 def run_dose_response(

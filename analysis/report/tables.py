@@ -219,6 +219,10 @@ def subgroup_table(runs: Sequence[AnalysisRun], level: float | None = None) -> p
                                                      run.spec.measure),
                     "test for subgroup differences": test,
                 })
+        for column, why in run.subgroup_notes.items():
+            rows.append({"outcome": run.spec.label, "subgrouping": column, "subgroup": "",
+                         "k": "", f"effect ({ci})": "",
+                         "test for subgroup differences": why})
     return pd.DataFrame(rows, columns=["outcome", "subgrouping", "subgroup", "k",
                                        f"effect ({ci})", "test for subgroup differences"])
 
