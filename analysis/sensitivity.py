@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
-from analysis._inputs import yi_vi
+from analysis._inputs import study_labels, yi_vi
 from analysis.errors import ConvergenceError
 from analysis.pooling import Control, pool
 from analysis.regression import _check_common, design_matrix, meta_regression
@@ -380,17 +380,8 @@ def baujat(
 
 
 def _study_labels(yi: Any, study: Any, k: int) -> np.ndarray:
-    if study is None and isinstance(yi, pd.DataFrame):
-        for name in ("study", "label"):
-            if name in yi.columns:
-                study = yi[name]
-                break
-    if study is None:
-        return np.array([str(i + 1) for i in range(k)], dtype=object)
-    labels = np.array([str(s) for s in np.asarray(study, dtype=object).ravel()], dtype=object)
-    if labels.size != k:
-        raise ValueError(f"argument 'study' has {labels.size} labels but there are {k} studies")
-    return labels
+    """One label per study as an object array (:func:`analysis._inputs.study_labels`)."""
+    return np.array(study_labels(yi, study, k), dtype=object)
 
 
 def _wls(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float) -> tuple[
