@@ -56,7 +56,21 @@ def test_valid_plans_load(tmp_path: Path) -> None:
     assert validate_plan(tomllib.loads(path.read_text(encoding="utf-8")), path) == []
     shipped = read_plan(path)
     assert shipped.method == "REML"
-    assert len(shipped.analyses) == 9
+    assert len(shipped.analyses) == 11
+    assert shipped.narrative_studies and shipped.intervention == "baclofen"
+
+
+def test_narrative_studies_must_be_study_ids_of_the_trials(tmp_path: Path) -> None:
+    ok = read_plan(write(tmp_path, plan_text(
+        extra='[narrative]\nintervention = "drug"\nstudies = ["Alpha2001"]\n')))
+    assert (ok.intervention, ok.narrative_studies) == ("drug", ("Alpha2001",))
+    assert read_plan(write(tmp_path, plan_text())).narrative_studies == ()
+    error = problems_of(write(tmp_path, plan_text(
+        extra='[narrative]\nstudies = ["Alpha2001", "Nobody1999"]\nintervention = 3\n')))
+    keys = [(p.column, p.value) for p in error.problems]
+    assert ("[narrative].studies", '"Nobody1999"') in keys
+    assert ("[narrative].intervention", "3") in keys
+    assert len(keys) == 2
 
 
 def test_misspelt_method_names_file_key_value_and_choices(tmp_path: Path) -> None:

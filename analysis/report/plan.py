@@ -8,6 +8,7 @@ and tidy frames; the command line draws and writes them.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import tomllib
@@ -68,6 +69,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "estimator_sensitivity",
+    "plan_contrasts",
     "read_plan",
     "run_analysis",
     "validate_plan",
@@ -118,6 +120,8 @@ class Plan:
     dose_per: float = 100.0
     dose_method: str = "REML"
     dose_label: str = "Dose"
+    intervention: str = "treatment"
+    narrative_studies: tuple[str, ...] = ()
     source: Path | None = None
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
@@ -194,6 +198,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "dose_response": {"analyses": "str_list", "metrics": "str_list", "models": "str_list",
                       "primary_metric": "str", "primary_model": "str", "per": "number",
                       "method": "str", "dose_label": "str"},
+    "narrative": {"intervention": "str", "studies": "str_list"},
 }
 _REQUIRED_ANALYSIS_KEYS = ("id", "outcome", "measure")
 MEASURES = BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES
@@ -331,7 +336,22 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
     per = value_of(dose, "per")
     if per is not None and not per > 0:
         add(f"{dose}.per", "must be > 0", per)
+
+    narrative = "[narrative]"
+    studies_file = trials_dir / "studies.csv"
+    named = value_of(narrative, "studies")
+    if named and studies_file.is_file():
+        known = _study_ids(studies_file)
+        for study in named:
+            if study not in known:
+                add(f"{narrative}.studies", f"no such study_id in {studies_file}", study)
     return problems
+
+
+def _study_ids(studies_file: Path) -> set[str]:
+    """Return the ``study_id`` column of a ``studies.csv`` (to check the plan's study names)."""
+    with studies_file.open(encoding="utf-8", newline="") as handle:
+        return {row.get("study_id", "") for row in csv.DictReader(handle)}
 
 
 def read_plan(path: str | Path) -> Plan:
@@ -383,6 +403,7 @@ def read_plan(path: str | Path) -> Plan:
     subgroups = raw.get("subgroups", {})
     sensitivity = raw.get("sensitivity", {})
     dose = raw.get("dose_response", {})
+    narrative = raw.get("narrative", {})
     comparator = report.get("comparator", "placebo")
     return Plan(
         title=str(report.get("title", "Meta-analysis")),
@@ -412,6 +433,8 @@ def read_plan(path: str | Path) -> Plan:
         dose_per=float(dose.get("per", 100)),
         dose_method=str(dose.get("method", "REML")),
         dose_label=str(dose.get("dose_label", "Dose")),
+        intervention=str(narrative.get("intervention", "treatment")),
+        narrative_studies=tuple(str(s) for s in narrative.get("studies", ())),
         source=path,
     )
 
@@ -604,6 +627,43 @@ def _in_label_order(result: SubgroupResult, order: tuple[str, ...]) -> SubgroupR
                    results={g: result.results[g] for g in groups})
 
 
+def plan_contrasts(
+    trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan, *, multiarm: str | None = None
+) -> pd.DataFrame:
+    """Return the comparisons of one planned analysis, selected as the plan says.
+
+    The one definition of an analysis' data, used by :func:`run_analysis` (and so by every
+    table and figure of the report), :func:`run_dose_response` and the notebooks:
+    :func:`analysis.contrasts` with the plan's comparator, multi-arm rule and end-of-treatment
+    time-point tolerance, the default analysis-set preference, and, for ratio measures,
+    ``drop00=True`` (a comparison with no events, or only events, in both arms is not
+    estimable: RevMan's rule, metafor's ``drop00``; it keeps NaN ``yi``/``vi``).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The tidy frame of :func:`analysis.load_trials`.
+    spec : AnalysisSpec
+        The analysis (outcome and measure).
+    plan : Plan
+        Comparator, multi-arm rule and time-point tolerance.
+    multiarm : str, optional
+        Overrides the plan's multi-arm rule (the dose-response models use
+        ``"correlated"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per comparison (:func:`analysis.contrasts`), estimable or not.
+    """
+    options: dict[str, object] = {"drop00": True} if spec.measure in RATIO_DROP00 else {}
+    return contrasts(trials, outcome=spec.outcome, measure=spec.measure,
+                     multiarm=plan.multiarm if multiarm is None else multiarm,
+                     comparator=plan.comparator,
+                     timepoint_tolerance=plan.timepoint_tolerance,
+                     **options)  # type: ignore[arg-type]
+
+
 def run_analysis(
     trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan, rob: pd.DataFrame | None = None
 ) -> AnalysisRun:
@@ -629,11 +689,7 @@ def run_analysis(
     # Ratio measures: a comparison with no events (or only events) in both arms carries no
     # information on the ratio and is not estimable (RevMan's rule; metafor's drop00), so
     # it is excluded from pooling and named in the note, never shown as a pooled result.
-    options: dict[str, object] = {"drop00": True} if spec.measure in RATIO_DROP00 else {}
-    data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
-                     multiarm=plan.multiarm, comparator=plan.comparator,
-                     timepoint_tolerance=plan.timepoint_tolerance,
-                     **options)  # type: ignore[arg-type]
+    data = plan_contrasts(trials, spec, plan)
     not_estimable = ""
     gaps = _gaps_note(trials, spec, data)  # studies without usable numbers at all
     if not data.empty:
@@ -731,9 +787,7 @@ def run_dose_response(
     points : pandas.DataFrame or None
         The comparisons of the primary metric (``dose, yi, vi``), for plotting.
     """
-    data = contrasts(trials, outcome=spec.outcome, measure=spec.measure,
-                     multiarm="correlated", comparator=plan.comparator,
-                     timepoint_tolerance=plan.timepoint_tolerance)
+    data = plan_contrasts(trials, spec, plan, multiarm="correlated")
     rows: list[dict[str, object]] = []
     primary: DoseResponseResult | None = None
     points: pd.DataFrame | None = None
