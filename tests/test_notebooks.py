@@ -10,43 +10,17 @@ after: notebooks display figures inline and must not write report outputs.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_runner import GUARDED, NOTEBOOKS_DIR, execute
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-#: Per-cell timeout (s): generous, so that a slow CI machine does not fail a correct notebook.
-CELL_TIMEOUT = 300
-#: Report output folders that notebooks must leave untouched.
-GUARDED = ("figures", "tables")
-#: Injected before execution; not stored in the notebooks.
-WARNINGS_AS_ERRORS = (
-    "import warnings\n"
-    'warnings.filterwarnings("error", module=r"analysis(\\..*)?$")'
-)
 
 
 def _ids(paths: list[Path]) -> list[str]:
     return [path.name for path in paths]
-
-
-def _snapshot() -> dict[str, str]:
-    """Relative path -> SHA-256 of every file under the guarded folders."""
-    state: dict[str, str] = {}
-    for name in GUARDED:
-        folder = ROOT / name
-        if not folder.exists():
-            continue
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                state[str(path.relative_to(ROOT))] = hashlib.sha256(
-                    path.read_bytes()).hexdigest()
-    return state
 
 
 def test_notebooks_exist_and_are_numbered() -> None:
@@ -80,24 +54,11 @@ def test_notebook_imports_the_package(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_executes_without_errors_or_warnings_and_writes_nothing(path: Path) -> None:
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    notebook = nbformat.read(path, as_version=4)
-    guard = nbformat.v4.new_code_cell(WARNINGS_AS_ERRORS)
-    guard["id"] = "injected-warnings-as-errors"
-    notebook.cells.insert(0, guard)
-    before = _snapshot()
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except CellExecutionError as exc:  # the message holds the cell, the traceback and the error
-        pytest.fail(f"{path.name} failed:\n{exc}")
-    elapsed = time.perf_counter() - start
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
+    run = execute(path)  # shared with test_notebook_consistency.py: executed once per session
+    if run.error:
+        pytest.fail(f"{path.name} failed:\n{run.error}")
+    errors = [output for cell in run.notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors, f"{path.name}: error outputs {errors}"
-    assert _snapshot() == before, f"{path.name} changed files under {GUARDED}"
-    print(f"{path.name}: executed in {elapsed:.1f} s")
+    assert not run.wrote, f"{path.name} changed files under {GUARDED}"
+    print(f"{path.name}: executed in {run.seconds:.1f} s")
