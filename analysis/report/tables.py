@@ -26,6 +26,8 @@ __all__ = [
     "dose_response_table",
     "estimator_table",
     "format_effect",
+    "format_p",
+    "p_relation",
     "pooled_table",
     "runs_level",
     "study_table",
@@ -75,6 +77,11 @@ def _p_relation(value: float) -> str:
     """``"= 0.013"`` or ``"< 0.001"``: a p-value with its relation, for running text."""
     text = _p(value)
     return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
+#: Public names of the p-value formatters, for the results narrative (the same functions).
+format_p = _p
+p_relation = _p_relation
 
 
 def _participants(data: pd.DataFrame) -> float:
