@@ -26,6 +26,9 @@ __all__ = [
     "dose_response_table",
     "estimator_table",
     "format_effect",
+    "format_p",
+    "format_p_relation",
+    "format_value",
     "pooled_table",
     "runs_level",
     "study_table",
@@ -57,12 +60,17 @@ def _display(value: float, measure: str) -> float:
     return float(np.exp(value)) if measure in RATIO_MEASURES else float(value)
 
 
+def format_value(value: float, measure: str) -> str:
+    """Format one effect (log scale for ratios) on the measure's scale: ``"1.23"``."""
+    return f"{_display(value, measure):.2f}"
+
+
 def format_effect(estimate: float, low: float, high: float, measure: str) -> str:
     """Format an estimate and interval (log scale for ratios) as ``"1.23 (0.45 to 3.21)"``."""
     if not np.isfinite(estimate):
         return ""
-    values = [_display(v, measure) for v in (estimate, low, high)]
-    return f"{values[0]:.2f} ({values[1]:.2f} to {values[2]:.2f})"
+    values = [format_value(v, measure) for v in (estimate, low, high)]
+    return f"{values[0]} ({values[1]} to {values[2]})"
 
 
 def _p(value: float) -> str:
@@ -71,10 +79,19 @@ def _p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def format_p(value: float) -> str:
+    """Format a p-value as the tables show it: ``"0.013"``, ``"<0.001"`` ("" when NaN)."""
+    return _p(value)
+
+
 def _p_relation(value: float) -> str:
     """``"= 0.013"`` or ``"< 0.001"``: a p-value with its relation, for running text."""
     text = _p(value)
     return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
+#: ``"= 0.013"`` or ``"< 0.001"``, for running text (captions, narrative).
+format_p_relation = _p_relation
 
 
 def _participants(data: pd.DataFrame) -> float:
