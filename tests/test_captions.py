@@ -125,3 +125,34 @@ def test_unknown_stem_is_refused(planned: tuple[Plan, dict[str, AnalysisRun]]) -
     plan, runs = planned
     with pytest.raises(ValueError, match="not a figure"):
         figure_caption(runs["dropout"], plan, "violin_dropout")
+
+
+def test_dose_figures_label_reference_and_trials(
+        planned: tuple[Plan, dict[str, AnalysisRun]]) -> None:
+    from matplotlib.text import Text
+
+    from analysis.report.figures import draw_figure
+
+    plan, runs = planned
+    for run in runs.values():
+        labels = set(run.data["label"].astype(str))
+        figure = draw_figure(run, plan, f"dose_response_{run.spec.id}")
+        (ax,) = figure.axes
+        points = [t.get_text() for t in figure.findobj(Text) if t.get_gid() == "dose-label"]
+        assert "Placebo" in points
+        assert set(points) - {"Placebo"} <= labels and len(points) >= 4
+        (reference,) = [a for a in figure.findobj() if getattr(a, "get_gid", None)
+                        and a.get_gid() == "dose-reference"]
+        np.testing.assert_allclose(reference.get_offsets(), [[0.0, 1.0]])
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"Reference: placebo, dose 0, {run.spec.measure} = 1" in legend
+        assert "Pooled curve, through the reference" in legend
+        assert f"{100 * plan.level:g}% CI" in legend
+
+        figure = draw_figure(run, plan, f"bubble_{run.spec.id}")
+        (ax,) = figure.axes
+        bubble = {t.get_text() for t in figure.findobj(Text) if t.get_gid() == "bubble-label"}
+        assert bubble <= labels and len(bubble) >= len(labels) - 1
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"{100 * plan.level:g}% CI" in legend and f"{100 * plan.level:g}% PI" in legend
+        assert ax.get_xlabel() == plan.dose_label and ax.get_yscale() == "log"

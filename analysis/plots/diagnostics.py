@@ -182,7 +182,7 @@ def baujat_plot(
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.set_xlim(*ax.get_xlim())
     ax.set_ylim(*ax.get_ylim())
-    _place_labels(ax, xs, ys, names, _labelled(xs, ys, n_labels))
+    place_labels(ax, xs, ys, names, _labelled(xs, ys, n_labels))
     ax.set_xlabel("Contribution to overall heterogeneity")
     ax.set_ylabel("Influence on overall result")
     return ax
@@ -193,9 +193,15 @@ _OFFSETS = ((4, 3, "left", "bottom"), (-4, 3, "right", "bottom"), (4, -3, "left"
             (0, 6, "center", "bottom"), (0, -6, "center", "top"))
 
 
-def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
-                  shown: list[int], gid: str = "baujat-label") -> None:
-    """Greedy placement: the first of eight offsets whose box hits no label, point or edge."""
+def place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
+                  shown: list[int], gid: str = "baujat-label",
+                  radii: np.ndarray | None = None) -> None:
+    """Greedy placement: the first of eight offsets whose box hits no label, point or edge.
+
+    ``radii`` (points, one per point) moves each label off its own marker and keeps the
+    other labels off the markers (bubbles); default 0 (small markers).
+    """
+    radius = np.zeros(len(xs)) if radii is None else np.nan_to_num(np.asarray(radii, float))
     to_points = ax.transData + ax.figure.dpi_scale_trans.inverted()
     points = to_points.transform(np.column_stack([xs, ys])) * 72.0
     frame = np.asarray(ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
@@ -205,9 +211,11 @@ def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
     for i in sorted(shown, key=lambda j: (-ys[j], xs[j])):
         width = c.text_width_in(names[i], style.TICK_LABEL_SIZE) * 72.0
         box, chosen = None, _OFFSETS[0]
-        for offset in _OFFSETS:
+        for dx, dy, ha, va in _OFFSETS:
+            step = radius[i] * (0.75 if dx and dy else 1.0)
+            offset = (dx + np.sign(dx) * step, dy + np.sign(dy) * step, ha, va)
             box = _box(points[i], offset, width, height)
-            if _free(box, taken, points, i, frame):
+            if _free(box, taken, points, i, frame, radius):
                 chosen = offset
                 break
         else:
@@ -228,15 +236,16 @@ def _box(point: np.ndarray, offset: tuple[float, float, str, str], width: float,
 
 
 def _free(box: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]],
-          points: np.ndarray, own: int, frame: np.ndarray) -> bool:
+          points: np.ndarray, own: int, frame: np.ndarray, radius: np.ndarray) -> bool:
     x0, y0, x1, y1 = box
     if x0 < frame[0] or x1 > frame[2] or y0 < frame[1] or y1 > frame[3]:
         return False
     if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken):
         return False
     near = np.delete(points, own, axis=0)
-    return not np.any((near[:, 0] > x0 - 2) & (near[:, 0] < x1 + 2)
-                      & (near[:, 1] > y0 - 2) & (near[:, 1] < y1 + 2))
+    pad = 2 + np.delete(radius, own)
+    return not np.any((near[:, 0] > x0 - pad) & (near[:, 0] < x1 + pad)
+                      & (near[:, 1] > y0 - pad) & (near[:, 1] < y1 + pad))
 
 
 def _labelled(xs: np.ndarray, ys: np.ndarray, n_labels: int | None) -> list[int]:
@@ -389,8 +398,8 @@ def bubble_plot(
     ax.set_xlim(*ax.get_xlim())
     ax.set_ylim(*ax.get_ylim())
     if names is not None:
-        _place_labels(ax, xs, c.display(yi, measure), names, list(range(xs.size)),
-                      gid="bubble-label")
+        place_labels(ax, xs, c.display(yi, measure), names, list(range(xs.size)),
+                     gid="bubble-label", radii=np.sqrt(_proportional_sizes(w) / np.pi))
     if legend:
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
                   ncol=2, frameon=False,
