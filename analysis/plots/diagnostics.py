@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
@@ -21,7 +23,7 @@ from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MetaRegressionResult, PoolResult
 
-__all__ = ["baujat", "baujat_plot", "bubble", "bubble_plot", "labbe_plot"]
+__all__ = ["baujat", "baujat_plot", "bubble", "bubble_plot", "labbe_plot", "regplot_bands"]
 
 _SQUARE_IN = 2.6
 
@@ -180,7 +182,7 @@ def baujat_plot(
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.set_xlim(*ax.get_xlim())
     ax.set_ylim(*ax.get_ylim())
-    _place_labels(ax, xs, ys, names, _labelled(xs, ys, n_labels))
+    place_labels(ax, xs, ys, names, _labelled(xs, ys, n_labels))
     ax.set_xlabel("Contribution to overall heterogeneity")
     ax.set_ylabel("Influence on overall result")
     return ax
@@ -191,9 +193,15 @@ _OFFSETS = ((4, 3, "left", "bottom"), (-4, 3, "right", "bottom"), (4, -3, "left"
             (0, 6, "center", "bottom"), (0, -6, "center", "top"))
 
 
-def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
-                  shown: list[int]) -> None:
-    """Greedy placement: the first of eight offsets whose box hits no label, point or edge."""
+def place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
+                  shown: list[int], gid: str = "baujat-label",
+                  radii: np.ndarray | None = None) -> None:
+    """Greedy placement: the first of eight offsets whose box hits no label, point or edge.
+
+    ``radii`` (points, one per point) moves each label off its own marker and keeps the
+    other labels off the markers (bubbles); default 0 (small markers).
+    """
+    radius = np.zeros(len(xs)) if radii is None else np.nan_to_num(np.asarray(radii, float))
     to_points = ax.transData + ax.figure.dpi_scale_trans.inverted()
     points = to_points.transform(np.column_stack([xs, ys])) * 72.0
     frame = np.asarray(ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
@@ -203,9 +211,11 @@ def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
     for i in sorted(shown, key=lambda j: (-ys[j], xs[j])):
         width = c.text_width_in(names[i], style.TICK_LABEL_SIZE) * 72.0
         box, chosen = None, _OFFSETS[0]
-        for offset in _OFFSETS:
+        for dx, dy, ha, va in _OFFSETS:
+            step = radius[i] * (0.75 if dx and dy else 1.0)
+            offset = (dx + np.sign(dx) * step, dy + np.sign(dy) * step, ha, va)
             box = _box(points[i], offset, width, height)
-            if _free(box, taken, points, i, frame):
+            if _free(box, taken, points, i, frame, radius):
                 chosen = offset
                 break
         else:
@@ -213,7 +223,7 @@ def _place_labels(ax: Axes, xs: np.ndarray, ys: np.ndarray, names: list[str],
         taken.append(_box(points[i], chosen, width, height))
         dx, dy, ha, va = chosen
         ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
-                    ha=ha, va=va, gid="baujat-label",
+                    ha=ha, va=va, gid=gid,
                     **style.text_kwargs(style.TICK_LABEL_SIZE))
 
 
@@ -226,15 +236,16 @@ def _box(point: np.ndarray, offset: tuple[float, float, str, str], width: float,
 
 
 def _free(box: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]],
-          points: np.ndarray, own: int, frame: np.ndarray) -> bool:
+          points: np.ndarray, own: int, frame: np.ndarray, radius: np.ndarray) -> bool:
     x0, y0, x1, y1 = box
     if x0 < frame[0] or x1 > frame[2] or y0 < frame[1] or y1 > frame[3]:
         return False
     if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken):
         return False
     near = np.delete(points, own, axis=0)
-    return not np.any((near[:, 0] > x0 - 2) & (near[:, 0] < x1 + 2)
-                      & (near[:, 1] > y0 - 2) & (near[:, 1] < y1 + 2))
+    pad = 2 + np.delete(radius, own)
+    return not np.any((near[:, 0] > x0 - pad) & (near[:, 0] < x1 + pad)
+                      & (near[:, 1] > y0 - pad) & (near[:, 1] < y1 + pad))
 
 
 def _labelled(xs: np.ndarray, ys: np.ndarray, n_labels: int | None) -> list[int]:
@@ -256,8 +267,17 @@ def bubble_plot(
     weights: Sequence[float] | None = None,
     xlabel: str | None = None,
     null: float | None = None,
+    labels: Sequence[str] | bool | None = None,
+    ci: bool = True,
+    pi: bool = True,
+    legend: bool = True,
+    grid: ArrayLike | None = None,
 ) -> Axes:
-    """Draw a meta-regression bubble plot: effect against one moderator with the fitted line.
+    """Draw a meta-regression bubble plot in the style of metafor's ``regplot()``.
+
+    The fitted line with its confidence band and (``pi=True``) its prediction band, the
+    no-effect line, and one circle per study whose area is proportional to its weight,
+    labelled by study.
 
     Parameters
     ----------
@@ -267,25 +287,46 @@ def bubble_plot(
         ``X``): ``plots.bubble(res, "ablat")``.
     result : MetaRegressionResult
         Fitted model with an ``"intrcpt"`` coefficient and one slope (named ``moderator``,
-        or the only other coefficient); the line is ``intercept + slope · x``. In the
-        one-call form this is the moderator name.
+        or the only other coefficient). In the one-call form this is the moderator name.
     moderator : str
         Column of ``data`` (or of the model matrix) on the x axis.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; when None a single-column Figure is created.
     measure : str, optional
-        Measure code; ratio measures are back-transformed on a log y axis.
+        Measure code; ratio measures are back-transformed on a log y axis (ticks in ratio
+        values).
     weights : sequence of float, optional
-        Bubble weights; default ``1 / (vi + result.tau2)``, the random-effects display
-        weights (bubble area is proportional to them).
+        Bubble weights; default ``1 / (vi + result.tau2)``, the model's own weights (metafor
+        ``weights(res)``, up to a constant); bubble area is proportional to them.
     xlabel : str, optional
         Default: the moderator name.
     null : float, optional
         No-effect reference line (default 1 for ratio measures, else 0).
+    labels : sequence of str or bool, optional
+        Point labels; default the frame's ``label`` (else ``study``) column, or the result's
+        study labels in the one-call form. ``False`` draws none. Labels are placed greedily
+        where they overlap no other label or point; one that fits nowhere is left out.
+    ci, pi : bool
+        Draw the confidence band (default) and the prediction band (default, metafor
+        ``pi=TRUE``) of the fitted values, each shaded with its bounds as lines.
+    legend : bool
+        Draw a legend naming the line, the bands (with the model's level) and the weights.
+    grid : array_like, optional
+        Moderator values of the line and bands (default 100 values from the smallest to
+        the largest moderator value, as ``regplot``'s ``xvals``).
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Notes
+    -----
+    The line and bands are :meth:`MetaRegressionResult.predict` at ``grid``
+    (``ci_low, ci_high, pi_low, pi_high``), checked against metafor 3.8-1
+    ``predict(rma(yi, vi, mods = ~ ablat, data = dat.bcg), newmods = grid)`` in
+    ``tests/test_regplot.py`` (fixture ``tests/reference/regplot_reference.json``). A result
+    that keeps no model matrix (built by hand) gets the line from its coefficients only,
+    without bands.
     """
     if not isinstance(data, pd.DataFrame):
         if moderator is None and isinstance(result, str):
@@ -309,23 +350,97 @@ def bubble_plot(
     yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
     w = (np.asarray(weights, dtype=float) if weights is not None
          else 1.0 / (vi + float(result.tau2)))
+    names = _point_labels(labels, data, result)
     if ax is None:
-        width = style.cm_to_inch(style.SINGLE_COLUMN_CM)
-        ax = style.new_axes(width, 2.6)
+        width, height = style.cm_to_inch(style.SINGLE_COLUMN_CM), 3.7
+        ax = style.new_axes(width, height, (0.62 / width, 1.1 / height, 1 - 0.8 / width,
+                                            1 - 1.25 / height))
     style.style_axes(ax)
-    ax.scatter(xs, c.display(yi, measure), s=_sizes(w, 10.0, 160.0),
-               facecolors=style.COLOURS["band"], edgecolors=style.COLOURS["study"],
-               linewidths=0.6, alpha=0.85, zorder=3, gid="bubble-points")
-    grid = np.linspace(np.nanmin(xs), np.nanmax(xs), 100)
-    ax.plot(grid, c.display(intercept + slope * grid, measure), color=style.COLOURS["pooled"],
-            lw=style.LINE_WIDTH * 1.3, zorder=4, gid="bubble-line")
+    level = f"{100 * result.level:g}%"
+    line_x = (np.linspace(np.nanmin(xs), np.nanmax(xs), 100) if grid is None
+              else c.as_float_array(grid, "grid"))
+    handles: list[Line2D | Patch] = [Line2D([], [], color=style.COLOURS["pooled"],
+                                            lw=style.LINE_WIDTH * 1.3, label="Fitted line")]
+    bands = regplot_bands(result, line_x) if (ci or pi) and result.X is not None else None
+    if bands is not None:
+        for kind, show, fill, edge, dash in (
+                ("pi", pi, "#E6E6E6", "#777777", (0, (1, 1.5))),
+                ("ci", ci, style.COLOURS["band"], style.COLOURS["study"], (0, (4, 2)))):
+            if not show:
+                continue
+            low, high = (c.display(bands[f"{kind}_{side}"], measure) for side in ("low", "high"))
+            ax.fill_between(line_x, low, high, color=fill, linewidth=0, zorder=1,
+                            gid=f"bubble-{kind}-band")
+            for bound in (low, high):
+                ax.plot(line_x, bound, color=edge, lw=style.THIN_LINE_WIDTH, linestyle=dash,
+                        zorder=2, gid=f"bubble-{kind}-bound")
+            handles.append(Patch(facecolor=fill, edgecolor=edge, linestyle=dash,
+                                 linewidth=style.THIN_LINE_WIDTH,
+                                 label=f"{level} {kind.upper()}"))
+    ax.scatter(xs, c.display(yi, measure), s=_proportional_sizes(w),
+               facecolors=to_rgba(style.COLOURS["study"], 0.45), edgecolors=style.COLOURS["study"],
+               linewidths=0.7, zorder=3, gid="bubble-points")
+    ax.plot(line_x, c.display(intercept + slope * line_x, measure),
+            color=style.COLOURS["pooled"], lw=style.LINE_WIDTH * 1.3, zorder=4,
+            gid="bubble-line")
     ax.axhline(c.null_value(measure, null), color=style.COLOURS["null"],
                lw=style.THIN_LINE_WIDTH, linestyle=(0, (3, 2)), zorder=1)
+    handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6,
+                          markerfacecolor=to_rgba(style.COLOURS["study"], 0.45),
+                          markeredgecolor=style.COLOURS["study"],
+                          label="Study, area ∝ 1/(vi + τ²)" if weights is None
+                          else "Study, area ∝ weight"))
+    ax.margins(x=0.08, y=0.06)
     if ratio:
         c.set_log_yaxis(ax)
     ax.set_xlabel(xlabel if xlabel is not None else moderator)
     ax.set_ylabel(c.axis_label(measure, ratio))
+    ax.set_xlim(*ax.get_xlim())
+    ax.set_ylim(*ax.get_ylim())
+    if names is not None:
+        place_labels(ax, xs, c.display(yi, measure), names, list(range(xs.size)),
+                     gid="bubble-label", radii=np.sqrt(_proportional_sizes(w) / np.pi))
+    if legend:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=2, frameon=False,
+                  prop={"family": style.FONT_FAMILY, "size": style.TICK_LABEL_SIZE})
     return ax
+
+
+def regplot_bands(result: MetaRegressionResult, grid: ArrayLike) -> pd.DataFrame:
+    """Return the fitted line and its bands at ``grid`` (``result.predict(grid)`` and ``x``).
+
+    Columns ``x, pred, ci_low, ci_high, pi_low, pi_high`` (log scale for ratio measures),
+    the values :func:`bubble_plot` draws (metafor ``regplot``'s polygons).
+    """
+    x = c.as_float_array(grid, "grid")
+    frame = result.predict(x).reset_index(drop=True)
+    frame.insert(0, "x", x)
+    return frame
+
+
+def _proportional_sizes(weights: np.ndarray, largest: float = 160.0) -> np.ndarray:
+    """Marker areas (points²) exactly proportional to ``weights``, the largest ``largest``."""
+    weights = np.asarray(weights, dtype=float)
+    top = np.nanmax(weights) if np.isfinite(weights).any() and np.nanmax(weights) > 0 else 1.0
+    return largest * np.nan_to_num(weights / top, nan=0.0)
+
+
+def _point_labels(labels: Sequence[str] | bool | None, data: pd.DataFrame,
+                  result: MetaRegressionResult) -> list[str] | None:
+    if labels is False:
+        return None
+    if labels is None or labels is True:
+        for column in ("label", "study"):
+            if column in data.columns:
+                return data[column].astype(str).tolist()
+        if result.study is not None and len(result.study) == len(data):
+            return [str(s) for s in result.study]
+        return None
+    names = [str(label) for label in labels]
+    if len(names) != len(data):
+        raise ValueError(f"argument 'labels' has {len(names)} labels for {len(data)} studies")
+    return names
 
 
 #: ``plots.baujat(frame)``: the same function as :func:`baujat_plot`.

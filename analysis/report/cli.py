@@ -114,21 +114,6 @@ def _makefile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _caption(run: Any, stem: str) -> str:
-    kind = stem.removesuffix(f"_{run.spec.id}").split(f"_{run.spec.id}_")[0]
-    names = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analysis",
-             "funnel": "Contour-enhanced funnel plot", "subgroups": "Subgroup analysis",
-             "dose_response": "Dose-response curve (primary model and dose metric)",
-             "cumulative": "Cumulative meta-analysis by year",
-             "baujat": "Baujat plot (contribution to heterogeneity vs influence)",
-             "bubble": "Meta-regression on dose (bubble plot)",
-             "labbe": "L'Abbé plot"}
-    caption = f"{names.get(kind, kind)}: {run.spec.label} ({run.spec.measure})"
-    if kind == "subgroups":
-        caption += f" by {stem.split(f'_{run.spec.id}_')[-1].replace('_', ' ')}"
-    return caption
-
-
 def _figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_figure, figure_stems
     from analysis.report.plan import PlanError
@@ -230,6 +215,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _write_report(args: argparse.Namespace) -> int:
     from analysis.data import OPTIONAL_RESOURCES, RESOURCES
+    from analysis.report.captions import figure_caption
     from analysis.report.figures import ROB_FIGURES, figure_stems, rob_figure_stems
     from analysis.report.html import data_hash, render_report, software_versions
     from analysis.report.rob_tables import rule_text
@@ -238,7 +224,8 @@ def _write_report(args: argparse.Namespace) -> int:
     figures = {}
     for run in runs:
         figures[run.spec.id] = [
-            (stem, _caption(run, stem), (Path(args.figures) / f"{stem}.png").read_bytes())
+            (stem, figure_caption(run, plan, stem),
+             (Path(args.figures) / f"{stem}.png").read_bytes())
             for stem in figure_stems(run)
         ]
     rob_figures = [

@@ -86,7 +86,8 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> Axes:
     highest = float(run.dose_points["dose"].max())
     prediction = run.dose_result.predict(np.linspace(0.0, highest, 121), reference=0.0)
     return dose_response_plot(prediction, run.dose_points, measure=run.spec.measure,
-                              xlabel=plan.dose_label)
+                              xlabel=plan.dose_label, level=plan.level,
+                              reference_label=plan.comparator or "control")
 
 
 def _cumulative(run: AnalysisRun, plan: Plan) -> Axes:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.contrasts import study_intervals
+from analysis.report.captions import MIN_STUDIES_FUNNEL, dose_unit, model_text, slope_unit
 from analysis.report.plan import (
     MIN_STUDIES_DIAGNOSTICS,
     AnalysisRun,
@@ -27,7 +28,7 @@ from analysis.report.plan import (
 from analysis.report.tables import (
     ci_label,
     format_effect,
-    p_relation,
+    format_p_relation,
     runs_level,
     summary_of_findings,
 )
@@ -42,13 +43,8 @@ __all__ = [
 ]
 
 #: Fewer studies than this: funnel plots and tests for small-study effects cannot be
-#: interpreted (Cochrane Handbook for Systematic Reviews of Interventions, section 10.4.3.1).
-MIN_STUDIES_SMALL_STUDY_TESTS = 10
-
-_METHOD_NAMES = {"REML": "REML", "DL": "DerSimonian-Laird", "ML": "maximum likelihood",
-                 "FE": "fixed-effect", "EE": "equal-effects", "PM": "Paule-Mandel",
-                 "HE": "Hedges", "HS": "Hunter-Schmidt", "SJ": "Sidik-Jonkman",
-                 "EB": "empirical Bayes"}
+#: interpreted (the captions' rule, Cochrane Handbook v6.4 section 13.3.5.4).
+MIN_STUDIES_SMALL_STUDY_TESTS = MIN_STUDIES_FUNNEL
 
 
 def _join(items: Sequence[str]) -> str:
@@ -79,14 +75,10 @@ def _names(frame: pd.DataFrame) -> list[str]:
 
 
 def model_name(plan: Plan, k: int) -> str:
-    """Name the primary model: ``"random-effects model, REML estimate of tau², z-based CI"``."""
+    """Name the primary model as the captions do (:func:`~analysis.report.captions.model_text`)."""
     if k == 1:
         return "the single study's own estimate"
-    ci = "Hartung-Knapp CI" if plan.ci == "hksj" else "z-based CI"
-    if plan.method in ("FE", "EE"):
-        return f"fixed-effect model, {ci}"
-    method = _METHOD_NAMES.get(plan.method, plan.method)
-    return f"random-effects model, {method} estimate of tau², {ci}"
+    return model_text(plan.method, plan.ci, plan.level)
 
 
 def _null(measure: str) -> str:
@@ -146,14 +138,16 @@ def analysis_paragraphs(run: AnalysisRun, plan: Plan, certainty: str = "") -> li
     if participants:
         who += f", {participants} participants"
     if studies == 1:
-        text = (f"{spec.label}: {who}. {_effect(run)} ({ci}), p {p_relation(result.pvalue)}: "
+        text = (f"{spec.label}: {who}. {_effect(run)} ({ci}), "
+                f"p {format_p_relation(result.pvalue)}: "
                 f"{_names(data)[0]}'s own result, not a meta-analysis; "
                 f"{_certainty_text(certainty)}.")
     else:
         pi = format_effect(result.estimate, result.pi_low, result.pi_high, spec.measure)
         pi_text = pi.split("(")[-1].rstrip(")")
-        text = (f"{spec.label}: {who}. Pooled {_effect(run)} ({ci}; "
-                f"{model_name(plan, k)}), p {p_relation(result.pvalue)}; prediction interval "
+        text = (f"{spec.label}: {who}. Pooled {_effect(run)} "
+                f"({model_name(plan, k)}), p {format_p_relation(result.pvalue)}; "
+                "prediction interval "
                 f"{pi_text}; I² = {result.i2:.1f}%, tau² = {result.tau2:.3f}; "
                 f"{_certainty_text(certainty)}.")
     return [text] + ([" ".join(caveats)] if (caveats := _caveats(run, plan)) else [])
@@ -170,7 +164,7 @@ def _caveats(run: AnalysisRun, plan: Plan) -> list[str]:
                  if studies >= MIN_STUDIES_DIAGNOSTICS else
                  "small-study effects and publication bias cannot be assessed")
         out.append(f"With {_plural(studies, 'study', 'studies')} (fewer than "
-                   f"{MIN_STUDIES_SMALL_STUDY_TESTS}), {shown} (Cochrane Handbook 10.4.3.1).")
+                   f"{MIN_STUDIES_SMALL_STUDY_TESTS}), {shown} (Cochrane Handbook 13.3.5.4).")
     if len(data) > studies:
         out.append(f"{_plural(len(data), 'comparison')} come from "
                    f"{_plural(studies, 'study', 'studies')}: a multi-arm trial's arms share "
@@ -221,7 +215,7 @@ def _pooled_sentence(run: AnalysisRun, certainty: str) -> str:
     studies = _n_studies(run)
     verdict = ("excludes" if _excludes_null(result.ci_low, result.ci_high) else "includes")
     return (f"{run.spec.label}: {_effect(run)} from "
-            f"{_plural(studies, 'study', 'studies')}, p {p_relation(result.pvalue)}, the "
+            f"{_plural(studies, 'study', 'studies')}, p {format_p_relation(result.pvalue)}, the "
             f"interval {verdict} {_null(run.spec.measure)}, {_certainty_text(certainty)}")
 
 
@@ -260,25 +254,24 @@ def _does_dose_matter(runs: Sequence[AnalysisRun], plan: Plan) -> str | None:
             if len(primary):
                 row = primary.iloc[0]
                 fit = (f"{plan.dose_primary_model} dose-response meta-regression on "
-                       f"{plan.dose_primary_metric} ({row['k']} comparisons, "
+                       f"{plan.dose_label.lower()} ({row['k']} comparisons, "
                        f"{_plural(int(row['studies']), 'study', 'studies')})")
                 if row.get("note"):
                     pieces.append(f"{fit} not fitted: {row['note']}")
                 else:
                     slope = ""
                     if np.isfinite(row.get("slope_per_unit", np.nan)):
-                        slope = (f" {run.spec.measure} per {plan.dose_per:g} of "
-                                 f"{plan.dose_primary_metric} "
+                        slope = (f" {run.spec.measure} per {slope_unit(plan)} "
                                  + format_effect(row["slope_per_unit"], row["ci_low"],
                                                  row["ci_high"], run.spec.measure) + ",")
-                    pieces.append(f"{fit}:{slope} p {p_relation(row['pvalue'])}")
+                    pieces.append(f"{fit}:{slope} p {format_p_relation(row['pvalue'])}")
         classes = run.subgroups.get("dose_class")
         if classes is not None:
             ks = ", ".join(f"{g} k = {int(k)}" for g, k in zip(
                 classes.subgroups["group"], classes.subgroups["k"], strict=True))
             pieces.append(f"dose classes ({ks}): test for subgroup differences Q = "
                           f"{classes.qb:.2f}, df = {','.join(str(d) for d in classes.qb_df)}"
-                          f", p {p_relation(classes.qb_pvalue)}")
+                          f", p {format_p_relation(classes.qb_pvalue)}")
         elif "dose_class" in run.subgroup_notes:
             pieces.append(f"dose classes {run.subgroup_notes['dose_class']}")
         if pieces:
@@ -291,7 +284,7 @@ def _does_dose_matter(runs: Sequence[AnalysisRun], plan: Plan) -> str | None:
                          plan.dose_column].nunique().items() if doses > 1})
     return ("Does dose matter? " + ". ".join(parts) + ". These dose comparisons are between "
             "studies and so observational: dose goes together with every other difference "
-            "between the trials (population, detoxification, analysis set, duration), and a "
+            "between the trials (population, co-interventions, analysis set, duration), and a "
             "slope or class difference cannot be read as the effect of a higher dose. "
             + (f"Different doses randomised within one trial, free of that confounding: "
                f"only {_join(within)}." if within else
@@ -308,9 +301,9 @@ def _study_facts(study: str, runs: Sequence[AnalysisRun], studies: pd.DataFrame,
     arms = trials[(trials["study_id"] == study) & (trials["role"] == "treatment")]
     doses = sorted({float(d) for d in arms[plan.dose_column].dropna()})
     facts = [str(row["country"]) if isinstance(row.get("country"), str) else "",
-             f"{plan.dose_column} {_join([f'{d:g}' for d in doses])}" if doses else "",
+             f"dose {_join([f'{d:g}' for d in doses])} {dose_unit(plan)}" if doses else "",
              *(f"{column.replace('_', ' ')} {row[column]}" for column in
-               ("liver_disease", "detoxified", "psychosocial")
+               plan.subgroup_columns
                if isinstance(row.get(column), str) and row[column]),
              f"{row['treatment_weeks']:g} weeks of treatment"
              if pd.notna(row.get("treatment_weeks")) else ""]
@@ -370,8 +363,7 @@ def _why_they_disagree(runs: Sequence[AnalysisRun], plan: Plan, studies: pd.Data
         return None
     facts = [_study_facts(s, runs, studies, rob, trials, plan) for s in named]
     rows = studies.set_index("study_id").loc[named]
-    differ = [column.replace("_", " ") for column in ("country", "liver_disease", "detoxified",
-                                                      "psychosocial", "design")
+    differ = [column.replace("_", " ") for column in ("country", *plan.subgroup_columns, "design")
               if column in rows and len(set(rows[column].astype(str))) > 1]
     arms = trials[trials["study_id"].isin(named) & (trials["role"] == "treatment")]
     if len(set(arms[plan.dose_column].dropna())) > 1:

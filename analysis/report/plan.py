@@ -785,7 +785,8 @@ def run_dose_response(
     primary : DoseResponseResult or None
         The primary model and metric, when it could be fitted.
     points : pandas.DataFrame or None
-        The comparisons of the primary metric (``dose, yi, vi``), for plotting.
+        The comparisons of the primary metric (``dose, yi, vi, measure, label``), for
+        plotting.
     """
     data = plan_contrasts(trials, spec, plan, multiarm="correlated")
     rows: list[dict[str, object]] = []
@@ -820,7 +821,8 @@ def run_dose_response(
             if metric == plan.dose_primary_metric and model == plan.dose_primary_model:
                 primary = fit
                 points = pd.DataFrame({"dose": usable[metric], "yi": usable["yi"],
-                                       "vi": usable["vi"], "measure": spec.measure})
+                                       "vi": usable["vi"], "measure": spec.measure,
+                                       "label": usable["label"]})
     columns = ["metric", "model", "k", "studies", "slope_per_unit", "ci_low", "ci_high",
                "pvalue", "nonlinearity_pvalue", "tau2", "note"]
     return pd.DataFrame(rows).reindex(columns=columns), primary, points

@@ -27,7 +27,8 @@ __all__ = [
     "estimator_table",
     "format_effect",
     "format_p",
-    "p_relation",
+    "format_p_relation",
+    "format_value",
     "pooled_table",
     "runs_level",
     "study_table",
@@ -59,12 +60,17 @@ def _display(value: float, measure: str) -> float:
     return float(np.exp(value)) if measure in RATIO_MEASURES else float(value)
 
 
+def format_value(value: float, measure: str) -> str:
+    """Format one effect (log scale for ratios) on the measure's scale: ``"1.23"``."""
+    return f"{_display(value, measure):.2f}"
+
+
 def format_effect(estimate: float, low: float, high: float, measure: str) -> str:
     """Format an estimate and interval (log scale for ratios) as ``"1.23 (0.45 to 3.21)"``."""
     if not np.isfinite(estimate):
         return ""
-    values = [_display(v, measure) for v in (estimate, low, high)]
-    return f"{values[0]:.2f} ({values[1]:.2f} to {values[2]:.2f})"
+    values = [format_value(v, measure) for v in (estimate, low, high)]
+    return f"{values[0]} ({values[1]} to {values[2]})"
 
 
 def _p(value: float) -> str:
@@ -73,15 +79,17 @@ def _p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _p_relation(value: float) -> str:
-    """``"= 0.013"`` or ``"< 0.001"``: a p-value with its relation, for running text."""
+def format_p(value: float) -> str:
+    """Format a p-value as the tables show it: ``"0.013"``, ``"<0.001"`` ("" when NaN)."""
+    return _p(value)
+
+
+def format_p_relation(value: float) -> str:
+    """Format a p-value with its relation, ``"= 0.013"`` or ``"< 0.001"`` (running text)."""
     text = _p(value)
     return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
 
 
-#: Public names of the p-value formatters, for the results narrative (the same functions).
-format_p = _p
-p_relation = _p_relation
 
 
 def _participants(data: pd.DataFrame) -> float:
@@ -214,7 +222,7 @@ def subgroup_table(runs: Sequence[AnalysisRun], level: float | None = None) -> p
     for run in runs:
         for column, result in run.subgroups.items():
             test = (f"Q = {result.qb:.2f}, df = {','.join(str(d) for d in result.qb_df)}, "
-                    f"p {_p_relation(result.qb_pvalue)}")
+                    f"p {format_p_relation(result.qb_pvalue)}")
             for record in result.subgroups.to_dict("records"):
                 low, high = _single_study_interval(run, record)
                 rows.append({
