@@ -163,7 +163,7 @@ FEW_STUDIES_SUBGROUPS = 10
 
 
 def subgroup_test_caveat(studies: int) -> str:
-    """The caveat printed with a test for subgroup differences.
+    """Return the caveat printed with a test for subgroup differences.
 
     Subgroup comparisons are across studies, not randomised, so they are observational
     (Cochrane Handbook, chapter 10.11.2); with fewer than :data:`FEW_STUDIES_SUBGROUPS`

@@ -295,9 +295,10 @@ def forest_plot(
         raise ValueError("argument 'result' is missing; pass the pooled result of 'data', or "
                          "the result alone (only data without an estimable row may be drawn "
                          "without a result)")
-    if result is None:
-        result = _NotPooled(level=0.95 if level is None else float(level),
-                            measure=c.resolve_measure(measure, data))
+    fitted: Any = result if result is not None else _NotPooled(
+        level=0.95 if level is None else float(level),
+        measure=c.resolve_measure(measure, data))
+    result = fitted
     weights = _weights(result, estimable)
     measure = c.resolve_measure(measure, data, result)
     ratio = c.is_ratio(measure)
@@ -369,8 +370,10 @@ def _estimable(data: pd.DataFrame) -> np.ndarray:
 
 
 def _weights(result: Any, estimable: np.ndarray) -> np.ndarray:
-    """Percent weights per row of data: the result's, spread over the estimable rows when
-    the result was fitted to those rows only."""
+    """Return percent weights per row of data.
+
+    The result's own, or spread over the estimable rows when it was fitted to those only.
+    """
     n = estimable.size
     weights = getattr(result, "weights", None)
     if weights is None:
@@ -481,7 +484,7 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
 
 def _not_estimable_rows(data: pd.DataFrame, study_rows: list[_Row], measure: str | None,
                         arms: str | None) -> list[_Row]:
-    """The footnote of rows drawn as "Not estimable": which rule left them out."""
+    """Return the footnote of rows drawn as "Not estimable": which rule left them out."""
     missing = [row.cells.get("effect") == "Not estimable" for row in study_rows]
     if not any(missing):
         return []
@@ -573,7 +576,7 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
 
 
 def _is_fixed(result: Any) -> bool:
-    """A fixed-effect model (its prediction interval is its CI, so none is drawn)."""
+    """Tell a fixed-effect model (its prediction interval is its CI, so none is drawn)."""
     return (str(getattr(result, "method", "")).upper() in _FIXED_METHODS
             or str(getattr(result, "model", "")) == "fixed")
 
@@ -602,7 +605,7 @@ def _subgroup_test_text(test: SubgroupResult) -> str:
 
 
 def _subgroup_test_lines(test: SubgroupResult, data: pd.DataFrame, minimum: int) -> list[str]:
-    """The test for subgroup differences with its caveat, or why it is not given."""
+    """Return the test for subgroup differences with its caveat, or why it is not given."""
     sizes = test.subgroups["k"] if "k" in test.subgroups.columns else pd.Series(
         [getattr(r, "k", 0) for r in test.results.values()])
     if len(sizes) < 2 or int(np.min(sizes)) < minimum:
