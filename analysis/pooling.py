@@ -475,6 +475,19 @@ def _revman_cells(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
     return tuple(np.where(zero, x + 0.5, x) for x in (a, b, c, d))
 
 
+def _mh_weights(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+                d: np.ndarray) -> np.ndarray:
+    r"""Mantel-Haenszel weights in percent (metafor ``weights.rma.mh``).
+
+    OR: :math:`b_i c_i / N_i`; RR: :math:`c_i n_{1i} / N_i`; RD: :math:`n_{1i} n_{2i} / N_i`.
+    """
+    n1, n2 = a + b, c + d
+    big_n = n1 + n2
+    w = {"OR": b * c / big_n, "RR": c * n1 / big_n, "RD": n1 * n2 / big_n}[measure]
+    total = w.sum()
+    return 100 * w / total if total > 0 else np.full(w.size, np.nan)
+
+
 def mantel_haenszel(
     events_t: Any,
     n_t: Any,
@@ -520,7 +533,12 @@ def mantel_haenszel(
     MantelHaenszelResult
         ``estimate`` (log scale for OR/RR), ``se``, ``zval``, ``pvalue``, ``ci_low``,
         ``ci_high``, ``q``, ``q_pvalue``, ``i2``, ``h2``, ``k``; for OR also the CMH test
-        (``mh_chisq``) and Tarone's heterogeneity test.
+        (``mh_chisq``) and Tarone's heterogeneity test; ``weights``, each study's percent
+        weight (metafor ``weights.rma.mh``: :math:`b_i c_i/N_i` for OR, :math:`c_i
+        n_{1i}/N_i` for RR, :math:`n_{1i} n_{2i}/N_i` for RD; under ``convention="revman5"``
+        of the corrected cells, 0 for a dropped double-zero table; under
+        ``model="random"`` the inverse-variance random-effects weights; NaN for omitted
+        rows).
 
     Notes
     -----
@@ -563,12 +581,21 @@ def mantel_haenszel(
     q, df, q_p, i2, h2, yi, vi, study_yi, study_vi = _iv_heterogeneity(measure, a, b, c, d, beta)
     tau2 = 0.0
     method = "MH"
+    if convention == "revman5":
+        dropped = (((a == 0) & (c == 0)) | ((b == 0) & (d == 0))) if measure in ("OR", "RR") \
+            else np.zeros(a.size, dtype=bool)
+        weights = np.zeros(a.size)
+        weights[~dropped] = _mh_weights(measure, ma, mb, mc, md)
+    else:
+        weights = _mh_weights(measure, a, b, c, d)
     if model == "random":
         w = 1 / vi
         tau2 = max(0.0, (q - df) / (w.sum() - (w**2).sum() / w.sum())) if df > 0 else 0.0
         ws = 1 / (vi + tau2)
         beta, se = float(np.sum(ws * yi) / ws.sum()), float(np.sqrt(1 / ws.sum()))
         method = "MH-DL"
+        weights = np.zeros(a.size)
+        weights[np.isfinite(study_yi)] = 100 * ws / ws.sum()
     z = special.ndtri(1 - (1 - level) / 2)
     # metafor gives z = NaN (and SE 0) when no study has an event, e.g. RD of 0/n vs 0/n.
     zval = beta / se if se > 0 else float("nan")
@@ -585,6 +612,7 @@ def mantel_haenszel(
         measure=measure, method=method, level=level, tau2=tau2, pi_low=pi_lo, pi_high=pi_hi,
         convention=convention, model=model, **extra,
         yi=_full(study_yi, kept), vi=_full(study_vi, kept), study=labels,
+        weights=_full(weights, kept),
     )
 
 
@@ -652,6 +680,7 @@ def peto(
     z = special.ndtri(1 - (1 - level) / 2)
     zval = beta / se
     per_study = effect_sizes("PETO", events_t=a, n_t=a + b, events_c=c, n_c=c + d, drop00=True)
+    weights = 100 * vv / vv.sum()  # metafor weights.rma.peto: the hypergeometric variances
     return MantelHaenszelResult(
         estimate=beta, se=se, zval=zval, pvalue=float(2 * special.ndtr(-abs(zval))),
         ci_low=beta - z * se, ci_high=beta + z * se, q=q, q_df=df, q_pvalue=q_p, i2=i2,
@@ -659,4 +688,5 @@ def peto(
         pi_low=beta - z * se, pi_high=beta + z * se,
         yi=_full(per_study["yi"].to_numpy(dtype=float), kept),
         vi=_full(per_study["vi"].to_numpy(dtype=float), kept), study=labels,
+        weights=_full(weights, kept),
     )

@@ -391,7 +391,8 @@ class MantelHaenszelResult:
     (NaN otherwise). For a fixed-effect result ``tau2`` is 0 and the prediction interval equals
     the confidence interval, as metafor stores it. ``yi``, ``vi`` (escalc's, as metafor's
     ``rma.mh`` stores them: 1/2 added to tables with a zero cell) and ``study`` are the
-    complete tables' per-study data, for plots.
+    complete tables' per-study data, for plots, with ``weights``, each study's percent
+    weight in the pooled estimate (metafor's ``weights()``; NaN for omitted rows).
     """
 
     estimate: float
@@ -421,6 +422,7 @@ class MantelHaenszelResult:
     yi: np.ndarray | None = None
     vi: np.ndarray | None = None
     study: tuple[str, ...] | None = None
+    weights: np.ndarray | None = None
 
     def summary(self) -> str:
         """Return a readable summary (model, heterogeneity, estimate, intervals)."""

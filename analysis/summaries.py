@@ -157,6 +157,30 @@ def _coefficient_table(res: Any, stat: str) -> list[str]:
     return lines
 
 
+#: Fewer studies than this make a subgroup analysis "few studies" (Cochrane Handbook 10.11.5.1:
+#: meta-regression "should generally not be considered when there are fewer than ten studies").
+FEW_STUDIES_SUBGROUPS = 10
+
+
+def subgroup_test_caveat(studies: int) -> str:
+    """Return the caveat printed with a test for subgroup differences.
+
+    Subgroup comparisons are across studies, not randomised, so they are observational
+    (Cochrane Handbook, chapter 10.11.2); with fewer than :data:`FEW_STUDIES_SUBGROUPS`
+    studies in all the test has little power and the caveat says so (10.11.5.1).
+
+    Parameters
+    ----------
+    studies : int
+        The number of studies in the subgroup analysis.
+    """
+    text = "observational comparison across studies, not randomised"
+    if studies < FEW_STUDIES_SUBGROUPS:
+        text += (f"; few studies ({studies}; the Cochrane Handbook asks for at least "
+                 f"{FEW_STUDIES_SUBGROUPS})")
+    return text
+
+
 def summarise_subgroups(res: Any) -> str:
     """Summary of a :class:`~analysis.results.SubgroupResult`: one line per subgroup, the test."""
     model = ("separate tau² per subgroup" if res.tau2_model == "separate"

@@ -95,8 +95,9 @@ def test_kind_specific_numbers(planned: tuple[Plan, dict[str, AnalysisRun]]) -> 
 
     for column, result in run.subgroups.items():
         text = figure_caption(run, plan, f"subgroups_dropout_{column}")
-        assert (f"Q_between = {result.qb:.2f}, df = {result.qb_df[0]}, "
+        assert (f"(between subgroups): Q = {result.qb:.2f}, df = {result.qb_df[0]}, "
                 f"p {_p(result.qb_pvalue)}") in text
+        assert run.subgroup_titles[column] in text  # the field's title, not its code
 
     regression = run.dose_regression
     assert regression is not None

@@ -61,7 +61,7 @@ def test_subgroups_below_the_plans_minimum_are_not_tested(runs) -> None:
     for result in abstinence.subgroups.values():
         assert all(k >= 2 for k in result.subgroups["k"])
     table = subgroup_table(list(runs.values()))
-    rows = table[(table["subgrouping"] == "psychosocial")
+    rows = table[(table["subgrouping"] == abstinence.subgroup_titles["psychosocial"])
                  & (table["outcome"] == abstinence.spec.label)]
     assert len(rows) == 1 and "not analysed" in rows["test for subgroup differences"].iloc[0]
 

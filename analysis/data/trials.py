@@ -338,6 +338,9 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
     tables["outcomes"].attrs["outcome_vocabulary"] = _outcome_vocabulary(
         checked["outcomes"].schema, tables["outcomes"]
     )
+    tables["outcomes"].attrs["field_titles"] = {
+        str(f["name"]): str(f["title"]) for item in checked.values()
+        for f in item.schema.fields if f.get("title")}
     return tables
 
 
@@ -370,7 +373,9 @@ def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         One row per outcome observation with the arm's and the study's attributes;
         ``attrs["outcome_vocabulary"]`` holds the descriptor's outcome codes, or the codes
         present when the descriptor declares no vocabulary (used by
-        :func:`analysis.contrasts` to tell a known outcome without data from a misspelling).
+        :func:`analysis.contrasts` to tell a known outcome without data from a misspelling);
+        ``attrs["field_titles"]`` maps each field with a ``title`` in the descriptor to it
+        (display names, e.g. subgroup headings).
     """
     studies = tables["studies"].rename(
         columns={"source_location": "study_source_location", "notes": "study_notes"}
@@ -391,8 +396,9 @@ def join_trials(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     joined = joined.merge(comparators, on=["study_id", "comparator_arm_id"], how="left",
                           validate="many_to_one")
     joined = joined.merge(studies, on="study_id", how="left", validate="many_to_one")
-    if "outcome_vocabulary" in tables["outcomes"].attrs:
-        joined.attrs["outcome_vocabulary"] = tables["outcomes"].attrs["outcome_vocabulary"]
+    for key in ("outcome_vocabulary", "field_titles"):
+        if key in tables["outcomes"].attrs:
+            joined.attrs[key] = tables["outcomes"].attrs[key]
     return joined
 
 

@@ -250,6 +250,29 @@ def as_float_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
+#: Size (points) of the arrowhead that ends an interval cut at the axis.
+ARROW_SIZE = 3.5
+
+
+def edge_arrows(ax: Axes, ys: Sequence[float], lows: Sequence[float],
+                highs: Sequence[float], limits: tuple[float, float], *, colour: Any,
+                gid: str, size: float = ARROW_SIZE) -> None:
+    """Arrowheads where an interval runs past the axis (metafor ``forest()``'s arrows).
+
+    Each row ``y`` whose ``low`` lies left of the axis gets a left-pointing arrowhead at
+    the left limit, and one whose ``high`` lies right of it a right-pointing one at the
+    right limit; the caller draws the interval cut at the limits.
+    """
+    lo_lim, hi_lim = min(limits), max(limits)
+    for marker, edge, outside in (("<", lo_lim, [lo < lo_lim for lo in lows]),
+                                  (">", hi_lim, [hi > hi_lim for hi in highs])):
+        rows = [y for y, out in zip(ys, outside, strict=True) if out]
+        if rows:
+            ax.plot([edge] * len(rows), rows, linestyle="none", marker=marker,
+                    markersize=size, color=colour, clip_on=False,
+                    gid=gid, zorder=3)
+
+
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
     """Raise ``ValueError`` naming the frame argument and the missing columns."""
     if not isinstance(frame, pd.DataFrame):

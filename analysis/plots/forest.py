@@ -11,6 +11,13 @@ under the axis.
 The figure height grows with the number of rows (:func:`forest_figure_size`), so every row
 keeps 7 pt text with the same spacing from 1 to 100 studies.
 
+A study without an estimable effect (NaN ``yi`` or ``vi``, e.g. a double-zero comparison of a
+ratio measure, which :func:`analysis.contrasts` gives with ``drop00=True``) keeps its row with
+its counts and "Not estimable" in the effect column, as RevMan prints it; it has no square, no
+weight, counts in the arm totals (as RevMan's do), and a footnote says why it is not pooled.
+An interval, diamond or prediction interval that runs past the axis is cut at the axis and
+ends in an arrowhead, as metafor's ``forest()`` draws it.
+
 A study that entered by its published estimate and CI (``ci_low_published``,
 ``ci_high_published`` of :func:`analysis.contrasts`) is drawn and printed with its published
 limits, marked with a dagger and explained in a footnote under the plot.
@@ -33,6 +40,7 @@ from analysis.contrasts import study_intervals
 from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
+from analysis.summaries import subgroup_test_caveat
 
 __all__ = ["forest", "forest_figure_size", "forest_plot", "heterogeneity_text",
            "overall_effect_text", "result_data"]
@@ -50,6 +58,11 @@ _NOTE_SIZE = style.MIN_FONT_SIZE + 0.5
 PUBLISHED_MARK = "\u2020"
 PUBLISHED_NOTE = (f"{PUBLISHED_MARK} Published CI (may be asymmetric); pooling uses the "
                   "variance derived from its width.")
+#: Footnote of rows without an estimable effect: double zeros of a ratio measure, and others.
+DOUBLE_ZERO_NOTE = ("Not estimable: no events (or only events) in both arms carry no "
+                    "information on the {name}; excluded from pooling (RevMan; metafor drop00).")
+NOT_ESTIMABLE_NOTE = "Not estimable: no effect estimate (yi or vi missing); excluded from pooling."
+_FIXED_METHODS = ("FE", "EE", "MH", "PETO")
 
 ROB_SYMBOLS = {
     "low": ("+", "rob_low", "white"),
@@ -165,12 +178,15 @@ def forest_plot(
     result: PoolResult | MantelHaenszelResult | None = None,
     *,
     ax: Axes | None = None,
+    level: float | None = None,
     measure: str | None = None,
     label_column: str = "label",
     arm_labels: tuple[str, str] = ("Treatment", "Control"),
     favours: tuple[str, str] = ("Favours treatment", "Favours control"),
     subgroups: Mapping[str, PoolResult] | SubgroupResult | None = None,
     subgroup_column: str = "subgroup",
+    subgroup_title: str | None = None,
+    min_per_subgroup: int = 2,
     show_prediction: bool = True,
     show_arms: bool = True,
     show_weights: bool = True,
@@ -188,15 +204,21 @@ def forest_plot(
         scale for ratio measures), the label column, and optionally the arm columns
         ``events_t, n_t, events_c, n_c`` or ``mean_t, sd_t, n_t, mean_c, sd_c, n_c``. Or the
         fitted result alone (``plots.forest(pool(...))``): the studies are its ``yi``,
-        ``vi`` and ``study`` labels (no arm columns), the measure its ``measure``.
+        ``vi`` and ``study`` labels (no arm columns), the measure its ``measure``. Rows with
+        NaN ``yi`` or ``vi`` are drawn as "Not estimable" (see the module notes).
     result : PoolResult or MantelHaenszelResult
-        Pooled result of the same rows (in the same order): diamond, prediction interval,
-        percent ``weights`` (when the result has them), heterogeneity and overall-effect
-        lines. Left out in the one-call form.
+        Pooled result of the same rows (in the same order), or of its estimable rows only
+        (then its ``weights`` belong to those rows, in order): diamond, prediction
+        interval, percent ``weights`` (when the result has them), heterogeneity and
+        overall-effect lines. Left out in the one-call form. None when no row is
+        estimable: the total row then says "Not estimable" (as RevMan prints it).
     ax : matplotlib.axes.Axes, optional
         The plot panel. Table columns are drawn to its left and right, so the caller leaves
         margins; when None a Figure of :func:`forest_figure_size` is created with the
         margins computed from the text.
+    level : float, optional
+        Confidence level of the study intervals when there is no ``result`` (default 0.95;
+        with a result, its ``level``).
     measure : str, optional
         Measure code (``"OR"``, ``"RR"``, ``"MD"`` ...); default from ``data["measure"]``
         or ``result.measure``. Ratio measures are shown back-transformed on a log axis.
@@ -212,6 +234,14 @@ def forest_plot(
         subgroup differences.
     subgroup_column : str
         Column of ``data`` holding each row's subgroup.
+    subgroup_title : str, optional
+        Name of the subgrouping variable: group headings read ``"title: level"`` (e.g.
+        "Liver disease: all") rather than the bare level.
+    min_per_subgroup : int
+        The test for subgroup differences is printed only with at least two subgroups of
+        at least this many comparisons each (``SubgroupResult.subgroups["k"]``), with its
+        caveat (:func:`analysis.summaries.subgroup_test_caveat`); otherwise a line says why
+        it is not given.
     show_prediction : bool
         Draw the prediction interval (``result.pi_low``, ``result.pi_high``) when finite and
         the model is a random-effects model (a fixed-effect model's equals its CI).
@@ -250,31 +280,39 @@ def forest_plot(
     alone has no published limits. Squares are scaled by ``result.weights``; a result
     without weights (Mantel-Haenszel, Peto) gets no weight column and squares scaled by
     ``1/vi`` (a display scale, as metafor's ``forest()`` does without weights). Arm totals
-    in the pooled rows are sums of the displayed counts; every statistic comes from
-    ``result`` / ``subgroups``.
+    in the pooled rows are sums of the displayed counts; "Total events" sums the rows with
+    counts only (its label says how many when some rows lack them, and it is left out when
+    none has them); every statistic comes from ``result`` / ``subgroups``.
     """
     if not isinstance(data, pd.DataFrame):
         if result is not None:
             raise ValueError("argument 'result' must not be given when 'data' is a fitted "
                              "result; call forest(result)")
         result, data, label_column = data, result_data(data), "label"
-    if result is None:
-        raise ValueError("argument 'result' is missing; pass the pooled result of 'data', or "
-                         "the result alone")
     c.require_columns(data, [label_column, "yi", "vi"], "data")
-    weights = _weights(result, len(data))
+    estimable = _estimable(data)
+    if result is None and estimable.any():
+        raise ValueError("argument 'result' is missing; pass the pooled result of 'data', or "
+                         "the result alone (only data without an estimable row may be drawn "
+                         "without a result)")
+    fitted: Any = result if result is not None else _NotPooled(
+        level=0.95 if level is None else float(level),
+        measure=c.resolve_measure(measure, data))
+    result = fitted
+    weights = _weights(result, estimable)
     measure = c.resolve_measure(measure, data, result)
     ratio = c.is_ratio(measure)
     null_x = c.null_value(measure, null)
     arms = _arm_kind(data) if show_arms else None
     groups, subgroup_test = _groups(data, subgroups, subgroup_column)
+    headings = _Headings(subgroup_title, min_per_subgroup)
 
     sizes = weights
     if not np.isfinite(weights).any():  # e.g. Mantel-Haenszel: inverse-variance display sizes
         with np.errstate(divide="ignore", invalid="ignore"):
             sizes = 1.0 / data["vi"].to_numpy(dtype=float)
     rows = _build_rows(data, result, weights, measure, label_column, arms, groups,
-                       subgroup_column, subgroup_test, show_prediction, rob, sizes)
+                       subgroup_column, subgroup_test, show_prediction, rob, sizes, headings)
     columns = _columns(rows, measure, result, arms, arm_labels, show_weights)
     rob_keys = _rob_keys(rob)
 
@@ -291,7 +329,7 @@ def forest_plot(
     _draw_panel_header(ax, measure, result)
     _draw_null_line(ax, rows, null_x)
     _draw_studies(ax, rows, limits)
-    _draw_summaries(ax, rows)
+    _draw_summaries(ax, rows, limits, ratio)
     _draw_favours(ax, favours, null_x)
     return ax
 
@@ -303,17 +341,55 @@ forest = forest_plot
 # ----------------------------------------------------------------------------- inputs
 
 
-def _weights(result: Any, n: int) -> np.ndarray:
+@dataclass(frozen=True)
+class _NotPooled:
+    """Stands in for the result of data without an estimable row (nothing was pooled)."""
+
+    level: float
+    measure: str | None
+    method: str = ""
+    k: int = 0
+    estimate: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+
+
+@dataclass(frozen=True)
+class _Headings:
+    title: str | None
+    min_per_subgroup: int
+
+    def heading(self, level: str) -> str:
+        return f"{self.title}: {level}" if self.title else level
+
+
+def _estimable(data: pd.DataFrame) -> np.ndarray:
+    yi = pd.to_numeric(data["yi"], errors="coerce").to_numpy(dtype=float)
+    vi = pd.to_numeric(data["vi"], errors="coerce").to_numpy(dtype=float)
+    return np.isfinite(yi) & np.isfinite(vi)
+
+
+def _weights(result: Any, estimable: np.ndarray) -> np.ndarray:
+    """Return percent weights per row of data.
+
+    The result's own, or spread over the estimable rows when it was fitted to those only.
+    """
+    n = estimable.size
     weights = getattr(result, "weights", None)
     if weights is None:
         return np.full(n, np.nan)
     weights = np.asarray(weights, dtype=float)
-    if weights.shape != (n,):
-        raise ValueError(
-            f"argument 'result' has {weights.size} weights but 'data' has {n} rows; pool "
-            "the rows of 'data' in the same order"
-        )
-    return weights
+    if weights.shape == (n,):
+        return weights
+    if weights.shape == (int(estimable.sum()),) and not estimable.all():
+        out = np.full(n, np.nan)
+        out[estimable] = weights
+        return out
+    raise ValueError(
+        f"argument 'result' has {weights.size} weights but 'data' has {n} rows "
+        f"({int(estimable.sum())} estimable); pool the rows of 'data' (or its estimable rows) "
+        "in the same order"
+    )
 
 
 def _arm_kind(data: pd.DataFrame) -> str | None:
@@ -369,7 +445,8 @@ def _rob_for_rows(rob: Mapping[str, Any] | None, labels: Sequence[str]) -> list[
 def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: str | None,
                 label_column: str, arms: str | None, groups: dict[str, Any] | None,
                 subgroup_column: str, test: SubgroupResult | None, show_prediction: bool,
-                rob: Mapping[str, Any] | None, sizes: np.ndarray) -> list[_Row]:
+                rob: Mapping[str, Any] | None, sizes: np.ndarray,
+                headings: _Headings) -> list[_Row]:
     level = float(getattr(result, "level", 0.95))
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
@@ -388,7 +465,7 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
         membership = data[subgroup_column].astype(str).to_numpy()
         for name, group_result in groups.items():
             mask = membership == str(name)
-            rows.append(_Row("group", {"label": str(name)}, bold=True))
+            rows.append(_Row("group", {"label": headings.heading(str(name))}, bold=True))
             rows += [row for row, keep in zip(study_rows, mask, strict=True) if keep]
             rows += _summary_rows(group_result, data[mask], weights[mask], measure, arms,
                                   show_prediction, "Subtotal", overall=False)
@@ -396,11 +473,34 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
         rows += _summary_rows(result, data, weights, measure, arms, show_prediction,
                               "Total", overall=True)
         if test is not None:
-            rows.append(_Row("note", {"label": _subgroup_test_text(test)}))
+            rows += [_Row("note", {"label": line})
+                     for line in _subgroup_test_lines(test, data, headings.min_per_subgroup)]
     if any(row.published for row in study_rows):
         rows.append(_Row("note", {"label": PUBLISHED_NOTE}))
+    rows += _not_estimable_rows(data, study_rows, measure, arms)
     rows += _rob_key_rows(rob)
     return rows
+
+
+def _not_estimable_rows(data: pd.DataFrame, study_rows: list[_Row], measure: str | None,
+                        arms: str | None) -> list[_Row]:
+    """Return the footnote of rows drawn as "Not estimable": which rule left them out."""
+    missing = [row.cells.get("effect") == "Not estimable" for row in study_rows]
+    if not any(missing):
+        return []
+    double_zero = np.zeros(len(data), dtype=bool)
+    if arms == "binary" and c.is_ratio(measure):
+        counts = data[["events_t", "n_t", "events_c", "n_c"]].apply(
+            pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        a, n1, e, n2 = counts.T
+        double_zero = ((a == 0) & (e == 0)) | ((a == n1) & (e == n2))
+    notes = []
+    if any(m and z for m, z in zip(missing, double_zero, strict=True)):
+        notes.append(DOUBLE_ZERO_NOTE.format(name=c.measure_name(measure).lower()))
+    if any(m and not z for m, z in zip(missing, double_zero, strict=True)):
+        notes.append(NOT_ESTIMABLE_NOTE)
+    return [_Row("note", {"label": line}) for note in notes
+            for line in textwrap.wrap(note, width=110)]
 
 
 def _study_row(record: pd.Series, interval: Mapping[Any, Any], weight: float,
@@ -447,8 +547,9 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
                   prefix: str, *, overall: bool) -> list[_Row]:
     level = float(getattr(result, "level", 0.95))
     est, low, high = c.display([result.estimate, result.ci_low, result.ci_high], measure)
+    pooled = not isinstance(result, _NotPooled)
     cells = {"label": f"{prefix} ({level * 100:g}% CI)",
-             "effect": c.fmt_interval(est, low, high)}
+             "effect": c.fmt_interval(est, low, high) if pooled else "Not estimable"}
     if np.isfinite(weights).any():
         cells["weight"] = f"{np.nansum(weights):.1f}%"
     if arms is not None:
@@ -456,21 +557,42 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
         cells["n_c"] = c.fmt_count(float(data["n_c"].sum()))
     rows = [_Row("summary", cells, est, low, high, bold=True, overall=overall)]
     if arms == "binary":
-        rows.append(_Row("events", {"label": "Total events",
-                                    "events_t": c.fmt_count(float(data["events_t"].sum())),
-                                    "events_c": c.fmt_count(float(data["events_c"].sum()))}))
+        rows += _events_rows(data)
     pi = c.display([getattr(result, "pi_low", np.nan), getattr(result, "pi_high", np.nan)],
                    measure)
-    fixed = str(getattr(result, "method", "")).upper() in ("FE", "EE", "MH", "PETO")
-    if (show_prediction and not fixed and np.all(np.isfinite(pi))
+    if (show_prediction and not _is_fixed(result) and np.all(np.isfinite(pi))
             and getattr(result, "k", 0) >= 2):
         rows.append(_Row("prediction", {
             "label": "Prediction interval",
             "effect": f"[{c.fmt_number(pi[0])}, {c.fmt_number(pi[1])}]"},
             low=float(pi[0]), high=float(pi[1])))
+    if not pooled:
+        rows.append(_Row("note", {"label": "Heterogeneity: not applicable"}))
+        rows.append(_Row("note", {"label": "Test for overall effect: not applicable"}))
+        return rows
     rows.append(_Row("note", {"label": heterogeneity_text(result)}))
     rows.append(_Row("note", {"label": overall_effect_text(result)}))
     return rows
+
+
+def _is_fixed(result: Any) -> bool:
+    """Tell a fixed-effect model (its prediction interval is its CI, so none is drawn)."""
+    return (str(getattr(result, "method", "")).upper() in _FIXED_METHODS
+            or str(getattr(result, "model", "")) == "fixed")
+
+
+def _events_rows(data: pd.DataFrame) -> list[_Row]:
+    """"Total events" over the rows with arm counts (none when no row has them)."""
+    events = data[["events_t", "events_c"]].apply(pd.to_numeric, errors="coerce")
+    counted = events.notna().all(axis=1).to_numpy()
+    if not counted.any():
+        return []
+    label = "Total events"
+    if not counted.all():
+        label += f" ({int(counted.sum())} of {counted.size} with counts)"
+    return [_Row("events", {"label": label,
+                            "events_t": c.fmt_count(float(events["events_t"][counted].sum())),
+                            "events_c": c.fmt_count(float(events["events_c"][counted].sum()))})]
 
 
 def _subgroup_test_text(test: SubgroupResult) -> str:
@@ -480,6 +602,20 @@ def _subgroup_test_text(test: SubgroupResult) -> str:
     else:
         stat = f"Chi² = {test.qb:.2f} (df = {df[0] if df else 'NA'}"
     return f"Test for subgroup differences: {stat}, {c.fmt_p(test.qb_pvalue)})"
+
+
+def _subgroup_test_lines(test: SubgroupResult, data: pd.DataFrame, minimum: int) -> list[str]:
+    """Return the test for subgroup differences with its caveat, or why it is not given."""
+    sizes = test.subgroups["k"] if "k" in test.subgroups.columns else pd.Series(
+        [getattr(r, "k", 0) for r in test.results.values()])
+    if len(sizes) < 2 or int(np.min(sizes)) < minimum:
+        return [f"Test for subgroup differences: not applicable (needs at least 2 subgroups "
+                f"of at least {minimum} studies each)"]
+    studies = (data["study_id"].nunique() if "study_id" in data.columns
+               else int(np.sum(sizes)))
+    caveat = subgroup_test_caveat(int(studies))
+    return [_subgroup_test_text(test), *textwrap.wrap(
+        caveat[0].upper() + caveat[1:] + ".", width=110)]
 
 
 def _rob_key_rows(rob: Mapping[str, Any] | None) -> list[_Row]:
@@ -541,6 +677,8 @@ _METHOD_LABELS = {"MH": "Mantel-Haenszel", "PETO": "Peto", "MH-DL": "M-H, DL"}
 
 
 def _method_label(result: Any) -> str:
+    if isinstance(result, _NotPooled):
+        return f"{result.level * 100:g}% CI"
     method = str(getattr(result, "method", ""))
     model = "fixed" if method.upper() in ("FE", "EE", "MH", "PETO") else "random"
     level = float(getattr(result, "level", 0.95)) * 100
@@ -710,29 +848,59 @@ def _draw_studies(ax: Axes, rows: list[_Row], limits: tuple[float, float]) -> No
     ax.scatter([row.est for _, row in studies], [y for y, _ in studies], s=sides**2,
                marker="s", c=style.COLOURS["study"], linewidths=0, zorder=3,
                gid="study-squares")
-    for side, keep, x_edge in (("<", lambda r: r.low < low_lim, low_lim),
-                               (">", lambda r: r.high > high_lim, high_lim)):
-        ys = [y for y, row in studies if keep(row)]
-        if ys:
-            ax.plot([x_edge] * len(ys), ys, linestyle="none", marker=side, markersize=3.5,
-                    color=style.COLOURS["ci"], clip_on=False, gid="ci-arrows", zorder=3)
+    c.edge_arrows(ax, [y for y, _ in studies], [row.low for _, row in studies],
+                  [row.high for _, row in studies], limits, colour=style.COLOURS["ci"],
+                  gid="ci-arrows")
 
 
-def _draw_summaries(ax: Axes, rows: list[_Row]) -> None:
+def _clip_diamond(vertices: list[tuple[float, float]], limits: tuple[float, float],
+                  ratio: bool) -> list[tuple[float, float]]:
+    """Cut a polygon at the axis limits (straight edges on the drawn scale: log for ratios)."""
+    forward = np.log10 if ratio else (lambda v: v)
+    back = (lambda v: 10.0 ** v) if ratio else (lambda v: v)
+    points = [(float(forward(x)), y) for x, y in vertices]
+    for bound, keep in ((float(forward(min(limits))), lambda x, b: x >= b),
+                        (float(forward(max(limits))), lambda x, b: x <= b)):
+        clipped: list[tuple[float, float]] = []
+        for i, (x1, y1) in enumerate(points):
+            x0, y0 = points[i - 1]
+            if keep(x1, bound) != keep(x0, bound):
+                t = (bound - x0) / (x1 - x0)
+                clipped.append((bound, y0 + t * (y1 - y0)))
+            if keep(x1, bound):
+                clipped.append((x1, y1))
+        points = clipped
+    return [(float(back(x)), y) for x, y in points]
+
+
+def _draw_summaries(ax: Axes, rows: list[_Row], limits: tuple[float, float],
+                    ratio: bool) -> None:
+    lo_lim, hi_lim = min(limits), max(limits)
     for y, row in enumerate(rows):
         if row.kind == "summary" and np.isfinite(row.est):
             colour = style.COLOURS["pooled" if row.overall else "subtotal"]
             vertices = [(row.low, y), (row.est, y - 0.38), (row.high, y), (row.est, y + 0.38)]
-            ax.add_patch(Polygon(vertices, closed=True, facecolor=colour, edgecolor=colour,
-                                 lw=0.5, zorder=3, gid="diamond-overall" if row.overall
-                                 else "diamond-subtotal"))
+            clipped = _clip_diamond(vertices, limits, ratio)
+            if clipped:
+                ax.add_patch(Polygon(clipped, closed=True, facecolor=colour, edgecolor=colour,
+                                     lw=0.5, zorder=3, gid="diamond-overall" if row.overall
+                                     else "diamond-subtotal"))
+            c.edge_arrows(ax, [y], [row.low], [row.high], limits, colour=colour,
+                          gid="diamond-arrows", size=c.ARROW_SIZE * 1.3)
         elif row.kind == "prediction":
             colour = style.COLOURS["prediction"]
-            ax.plot([row.low, row.high], [y, y], color=colour, lw=style.LINE_WIDTH * 1.5,
-                    solid_capstyle="butt", zorder=3, gid="prediction-interval")
-            ax.plot([row.low, row.high], [y, y], linestyle="none", marker="|",
-                    markersize=5, markeredgewidth=style.LINE_WIDTH * 1.5, color=colour,
-                    zorder=3)
+            low, high = max(row.low, lo_lim), min(row.high, hi_lim)
+            if low < high:
+                ax.plot([low, high], [y, y], color=colour, lw=style.LINE_WIDTH * 1.5,
+                        solid_capstyle="butt", zorder=3, gid="prediction-interval")
+            ends = [x for x, inside in ((row.low, row.low >= lo_lim),
+                                        (row.high, row.high <= hi_lim)) if inside]
+            if ends:
+                ax.plot(ends, [y] * len(ends), linestyle="none", marker="|",
+                        markersize=5, markeredgewidth=style.LINE_WIDTH * 1.5, color=colour,
+                        zorder=3)
+            c.edge_arrows(ax, [y], [row.low], [row.high], limits, colour=colour,
+                          gid="prediction-arrows")
 
 
 def _draw_favours(ax: Axes, favours: tuple[str, str], null_x: float) -> None:

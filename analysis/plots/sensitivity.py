@@ -224,12 +224,8 @@ def _draw_rows(ax: Axes, est: np.ndarray, low: np.ndarray, high: np.ndarray,
               colors=style.COLOURS["ci"], lw=style.LINE_WIDTH, zorder=2, gid="sensitivity-ci")
     ax.scatter(est[keep], y[keep], s=16, marker="D", c=style.COLOURS["study"], linewidths=0,
                zorder=3, gid="sensitivity-points")
-    for marker, mask, edge in (("<", keep & (low < lo_lim), lo_lim),
-                               (">", keep & (high > hi_lim), hi_lim)):
-        if mask.any():
-            ax.plot(np.full(mask.sum(), edge), y[mask], linestyle="none", marker=marker,
-                    markersize=3.5, color=style.COLOURS["ci"], clip_on=False,
-                    gid="ci-arrows")
+    c.edge_arrows(ax, list(y[keep]), list(low[keep]), list(high[keep]), limits,
+                  colour=style.COLOURS["ci"], gid="ci-arrows")
 
 
 def _draw_reference(ax: Axes, result: PoolResult | None, measure: str | None, n: int,

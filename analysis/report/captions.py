@@ -23,6 +23,7 @@ from analysis.report.tables import (
     ci_label,
     format_effect,
     format_p_relation,
+    format_subgroup_test,
     format_value,
 )
 from analysis.results import RATIO_MEASURES
@@ -193,11 +194,10 @@ def _subgroups(run: AnalysisRun, plan: Plan, column: str) -> str:
         for record in result.subgroups.to_dict("records"))
     tau2 = ("a separate tau² per subgroup" if result.tau2_model == "separate"
             else "a common tau²")
-    return (f"Subgroups by {column.replace('_', ' ')}: "
+    return (f"Subgroups by {run.subgroup_titles.get(column, column.replace('_', ' '))}: "
             f"{model_text(result.method, result.ci_method, plan.level)} in each subgroup "
             f"({tau2}); {_k_text(run.subgroup_data[column])}. {groups}. Test for subgroup "
-            f"differences: Q_between = {result.qb:.2f}, df = "
-            f"{','.join(str(d) for d in result.qb_df)}, p {format_p_relation(result.qb_pvalue)}.")
+            f"differences (between subgroups): {format_subgroup_test(result)}.")
 
 
 def _dose_row(run: AnalysisRun, plan: Plan) -> dict[str, float]:

@@ -33,8 +33,8 @@ ROB_FIGURES = {
 
 def figure_stems(run: AnalysisRun) -> list[str]:
     """Return the figure file stems (without extension) for one analysis run."""
-    if run.result is None:
-        return []
+    if run.result is None:  # nothing pooled: the forest plot shows the "Not estimable" rows
+        return [] if run.not_estimable.empty else [f"forest_{run.spec.id}"]
     stems = [f"forest_{run.spec.id}"]
     if run.leave_one_out is not None:
         stems.append(f"leave_one_out_{run.spec.id}")
@@ -58,9 +58,9 @@ def figure_stems(run: AnalysisRun) -> list[str]:
 def _forest(run: AnalysisRun, plan: Plan) -> Axes:
     from analysis.plots import forest_plot
 
-    assert run.result is not None
-    return forest_plot(run.data, run.result, favours=run.spec.favours,
-                       arm_labels=("Treatment", "Control"))
+    # every comparison: the pooled ones and those "Not estimable" (result of the former)
+    return forest_plot(run.comparisons(), run.result, favours=run.spec.favours,
+                       arm_labels=("Treatment", "Control"), level=plan.level)
 
 
 def _leave_one_out(run: AnalysisRun, plan: Plan) -> Axes:
@@ -125,7 +125,9 @@ def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
 
         assert run.result is not None
         return forest_plot(run.subgroup_data[column], run.result,
-                           subgroups=run.subgroups[column], favours=run.spec.favours)
+                           subgroups=run.subgroups[column], favours=run.spec.favours,
+                           subgroup_title=run.subgroup_titles.get(column),
+                           min_per_subgroup=plan.min_studies_per_subgroup)
 
     return draw
 

@@ -29,6 +29,7 @@ from analysis.report.tables import (
     ci_label,
     format_effect,
     format_p_relation,
+    format_subgroup_test,
     runs_level,
     summary_of_findings,
 )
@@ -269,9 +270,8 @@ def _does_dose_matter(runs: Sequence[AnalysisRun], plan: Plan) -> str | None:
         if classes is not None:
             ks = ", ".join(f"{g} k = {int(k)}" for g, k in zip(
                 classes.subgroups["group"], classes.subgroups["k"], strict=True))
-            pieces.append(f"dose classes ({ks}): test for subgroup differences Q = "
-                          f"{classes.qb:.2f}, df = {','.join(str(d) for d in classes.qb_df)}"
-                          f", p {format_p_relation(classes.qb_pvalue)}")
+            pieces.append(f"dose classes ({ks}): test for subgroup differences "
+                          f"{format_subgroup_test(classes)}")
         elif "dose_class" in run.subgroup_notes:
             pieces.append(f"dose classes {run.subgroup_notes['dose_class']}")
         if pieces:

@@ -444,7 +444,13 @@ class AnalysisRun:
     """Everything computed for one analysis of the plan.
 
     ``result`` is None when no comparison was estimable; ``note`` then says why (and
-    otherwise records what was left out, e.g. rows without SD). ``rob_sensitivity`` (the
+    otherwise records what was left out, e.g. rows without SD). ``data`` holds the
+    estimable comparisons (those pooled); ``not_estimable`` the comparisons of
+    :func:`analysis.contrasts` without a finite ``yi``/``vi`` (e.g. double zeros of a ratio
+    measure), shown as "Not estimable" in the forest plot and the study table;
+    :meth:`comparisons` gives both in the order of :func:`analysis.contrasts`.
+    ``subgroup_titles`` names each subgrouping (the field's ``title`` in the trials'
+    descriptor, else the column name humanised). ``rob_sensitivity`` (the
     analysis restricted to studies at low risk or with some concerns) and ``rob_grade``
     (GRADE's risk-of-bias domain) are set when the trials have a risk-of-bias table.
     """
@@ -467,6 +473,31 @@ class AnalysisRun:
     rob_sensitivity: LowRiskSensitivity | None = None
     rob_grade: GradeRiskOfBias | None = None
     subgroup_notes: dict[str, str] = field(default_factory=dict)
+    not_estimable: pd.DataFrame = field(default_factory=pd.DataFrame)
+    subgroup_titles: dict[str, str] = field(default_factory=dict)
+
+    def comparisons(self) -> pd.DataFrame:
+        """Every comparison, estimable or not, in the order of :func:`analysis.contrasts`."""
+        if self.not_estimable.empty:
+            return self.data
+        if self.data.empty:
+            return self.not_estimable.reset_index(drop=True)
+        frame = pd.concat([self.data, self.not_estimable], ignore_index=True)
+        return frame.sort_values(list(CONTRAST_ORDER), kind="stable").reset_index(drop=True)
+
+
+#: The row order of :func:`analysis.contrasts`.
+CONTRAST_ORDER = ("year", "study_id", "treatment_arm_id")
+
+
+def subgroup_title(column: str, trials: pd.DataFrame, plan: Plan) -> str:
+    """Display name of a subgrouping: the descriptor's field ``title``, else the column humanised.
+
+    ``dose_class`` is named after the plan's dose column (its title, e.g. "Target dose").
+    """
+    titles = trials.attrs.get("field_titles", {})
+    name = plan.dose_column if column == "dose_class" and plan.dose_column in titles else column
+    return str(titles.get(name) or name.replace("_", " ").strip().capitalize())
 
 
 #: Ratio measures for which double-zero comparisons are not estimable.
@@ -691,16 +722,20 @@ def run_analysis(
     # it is excluded from pooling and named in the note, never shown as a pooled result.
     data = plan_contrasts(trials, spec, plan)
     not_estimable = ""
+    excluded = data.iloc[0:0]
     gaps = _gaps_note(trials, spec, data)  # studies without usable numbers at all
     if not data.empty:
         ok = (np.isfinite(data["yi"].astype(float)) & np.isfinite(data["vi"].astype(float)))
         if not ok.all():
             not_estimable = _not_estimable_note(data[~ok], spec.measure)
+        excluded = data[~ok].reset_index(drop=True)
         data = data[ok].reset_index(drop=True)
     note = "; ".join(n for n in (gaps, not_estimable) if n)
+    titles = {column: subgroup_title(column, trials, plan) for column in plan.subgroup_columns}
     if data.empty:
         empty = pd.DataFrame()
-        return AnalysisRun(spec, data, None, note or "no estimable comparison", empty)
+        return AnalysisRun(spec, data, None, note or "no estimable comparison", empty,
+                           not_estimable=excluded, subgroup_titles=titles)
     result = _pool(data, plan, plan.method, plan.ci)
     sensitivity = estimator_sensitivity(data, plan)
 
@@ -762,7 +797,8 @@ def run_analysis(
                                        overall_by_study(rob, spec.outcome))
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                        without, dose_table, dose_result, dose_points, cumulative_frame,
-                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes)
+                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
+                       excluded, titles)
 
 
 def run_dose_response(

@@ -20,6 +20,7 @@ from analysis.grade import TYPED_DOMAINS, check_downgrade
 from analysis.grade import certainty as grade_certainty
 from analysis.report.plan import AnalysisRun
 from analysis.results import RATIO_MEASURES
+from analysis.summaries import subgroup_test_caveat
 
 __all__ = [
     "ci_label",
@@ -28,6 +29,7 @@ __all__ = [
     "format_effect",
     "format_p",
     "format_p_relation",
+    "format_subgroup_test",
     "format_value",
     "pooled_table",
     "runs_level",
@@ -92,6 +94,12 @@ def format_p_relation(value: float) -> str:
 
 
 
+def format_subgroup_test(result: Any) -> str:
+    """Format a test for subgroup differences: ``"Q = 0.05, df = 1, p = 0.831"``."""
+    return (f"Q = {result.qb:.2f}, df = {','.join(str(d) for d in result.qb_df)}, "
+            f"p {format_p_relation(result.qb_pvalue)}")
+
+
 def _participants(data: pd.DataFrame) -> float:
     if data.empty or "n_t" not in data:
         return float("nan")
@@ -149,7 +157,10 @@ def study_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.D
     study that entered by its published estimate and CI shows the published limits
     (``interval`` = ``"published"``; e.g. ALPADIR, OR 1.20 (0.58 to 2.50), where
     ``yi +/- 1.96 sqrt(vi)`` would give 2.49), every other comparison the Wald interval
-    from ``yi`` and ``vi`` (``"computed"``). Pooling used ``vi`` for both.
+    from ``yi`` and ``vi`` (``"computed"``). Pooling used ``vi`` for both. A comparison
+    without an estimable effect (``run.not_estimable``, e.g. 0/32 vs 0/32 for a risk
+    ratio) is listed in its place with ``"Not estimable"`` and no weight, as in the forest
+    plot.
 
     Returns
     -------
@@ -161,16 +172,18 @@ def study_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.D
     ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
-        data = run.data
+        data = run.comparisons()
         if data.empty:
             continue
         result = run.result
         intervals = study_intervals(data, float(result.level) if result is not None
                                     else runs_level(runs, level))
+        estimable = (np.isfinite(data["yi"].to_numpy(dtype=float))
+                     & np.isfinite(data["vi"].to_numpy(dtype=float)))
         weights = np.full(len(data), np.nan)
-        if result is not None and result.weights is not None and len(result.weights) == len(
-                data):
-            weights = np.asarray(result.weights, dtype=float)
+        if result is not None and result.weights is not None and len(result.weights) == int(
+                estimable.sum()):
+            weights[estimable] = np.asarray(result.weights, dtype=float)
         reported = (data["from_reported_estimate"].astype(bool) if "from_reported_estimate"
                     in data else pd.Series(False, index=data.index))
         for (_, record), (_, interval), weight, from_estimate in zip(
@@ -182,8 +195,10 @@ def study_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.D
                 "comparison": f"{record['treatment_arm_id']} vs {record['control_arm_id']}",
                 "data": "published estimate" if from_estimate else "arm-level",
                 f"effect ({ci})": format_effect(float(record["yi"]), interval["ci_low"],
-                                                 interval["ci_high"], run.spec.measure),
-                "interval": "published" if interval["published"] else "computed",
+                                                 interval["ci_high"], run.spec.measure)
+                or "Not estimable",
+                "interval": "published" if interval["published"] else "computed"
+                if np.isfinite(float(record["yi"])) else "",
                 "weight (%)": f"{weight:.1f}" if np.isfinite(weight) else "",
             })
     return pd.DataFrame(rows, columns=[f"effect ({ci})" if c == "effect (95% CI)" else c
@@ -216,26 +231,36 @@ def estimator_table(runs: Sequence[AnalysisRun], level: float | None = None) -> 
 
 
 def subgroup_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.DataFrame:
-    """Per analysis and subgrouping: each subgroup's estimate and the test for differences."""
+    """Per analysis and subgrouping: each subgroup's estimate and the test for differences.
+
+    ``subgrouping`` is the variable's display name (``run.subgroup_titles``) and
+    ``subgroup`` reads ``"name: level"`` (e.g. "Liver disease: all"). The test for subgroup
+    differences is given only for subgroupings the plan's minimum allows (every subgroup
+    with ``[subgroups].min_studies_per_subgroup`` studies; the others say why they were
+    not analysed), with its caveat (:func:`analysis.summaries.subgroup_test_caveat`).
+    """
     ci = ci_label(runs_level(runs, level))
     rows = []
     for run in runs:
         for column, result in run.subgroups.items():
-            test = (f"Q = {result.qb:.2f}, df = {','.join(str(d) for d in result.qb_df)}, "
-                    f"p {format_p_relation(result.qb_pvalue)}")
+            studies = run.subgroup_data[column]["study_id"].nunique() if (
+                column in run.subgroup_data) else int(result.subgroups["k"].sum())
+            test = f"{format_subgroup_test(result)}; {subgroup_test_caveat(studies)}"
+            title = run.subgroup_titles.get(column, column)
             for record in result.subgroups.to_dict("records"):
                 low, high = _single_study_interval(run, record)
                 rows.append({
                     "outcome": run.spec.label,
-                    "subgrouping": column,
-                    "subgroup": record["group"],
+                    "subgrouping": title,
+                    "subgroup": f"{title}: {record['group']}",
                     "k": int(record["k"]),
                     f"effect ({ci})": format_effect(record["estimate"], low, high,
                                                      run.spec.measure),
                     "test for subgroup differences": test,
                 })
         for column, why in run.subgroup_notes.items():
-            rows.append({"outcome": run.spec.label, "subgrouping": column, "subgroup": "",
+            rows.append({"outcome": run.spec.label,
+                         "subgrouping": run.subgroup_titles.get(column, column), "subgroup": "",
                          "k": "", f"effect ({ci})": "",
                          "test for subgroup differences": why})
     return pd.DataFrame(rows, columns=["outcome", "subgrouping", "subgroup", "k",
