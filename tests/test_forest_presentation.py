@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -188,22 +189,21 @@ def test_leave_one_out_rows_past_the_axis_end_in_arrows() -> None:
 
 # ----------------------------------------------------------------------------- 3. Mantel-Haenszel
 
-# Reference: R 4.2, metafor 3.8-1: weights(rma.mh(ai=c(4,6,3,0), n1i=c(123,306,231,20),
-# ci=c(11,29,11,0), n2i=c(139,303,220,19), measure=m)) and weights(rma.peto(...)).
-MH_TABLES = {"events_t": [4, 6, 3, 0], "n_t": [123, 306, 231, 20], "events_c": [11, 29, 11, 0],
-             "n_c": [139, 303, 220, 19]}
-METAFOR_WEIGHTS = {"OR": [20.11113, 57.50428, 22.38459, 0.0],
-                   "RR": [20.35547, 57.43635, 22.20817, 0.0],
-                   "RD": [19.1969, 44.78774, 33.149, 2.866364],
-                   "PETO": [23.27139, 54.37047, 22.35815, 0.0]}
-WEIGHT_TOL = 1e-5  # metafor's values are printed to 6-7 significant digits
+# Reference: tests/reference/mh_weights_reference.json, written by
+# tests/reference/make_mh_weights_reference.R (metafor 3.8-1 weights(rma.mh(...)) and
+# weights(rma.peto(...)) on four 2x2 tables, the last double-zero).
+MH_FIXTURE = json.loads((Path(__file__).parent / "reference" / "mh_weights_reference.json")
+                        .read_text(encoding="utf-8"))["cases"]
+MH_TABLES = {k: np.asarray(v) for k, v in MH_FIXTURE[0]["input"].items()}
+WEIGHT_TOL = 1e-10
 
 
-@pytest.mark.parametrize("measure", ["OR", "RR", "RD", "PETO"])
-def test_mantel_haenszel_and_peto_weights_are_metafors(measure: str) -> None:
-    res = (ma.peto(**MH_TABLES) if measure == "PETO"
-           else ma.mantel_haenszel(**MH_TABLES, measure=measure))
-    np.testing.assert_allclose(res.weights, METAFOR_WEIGHTS[measure], rtol=WEIGHT_TOL,
+@pytest.mark.parametrize("case", MH_FIXTURE, ids=lambda c: c["id"])
+def test_mantel_haenszel_and_peto_weights_are_metafors(case: dict) -> None:
+    tables = {k: np.asarray(v) for k, v in case["input"].items()}
+    res = (ma.peto(**tables) if case["measure"] == "PETO"
+           else ma.mantel_haenszel(**tables, measure=case["measure"]))
+    np.testing.assert_allclose(res.weights, case["expected"]["weights"], rtol=WEIGHT_TOL,
                                atol=WEIGHT_TOL)
 
 
