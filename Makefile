@@ -121,5 +121,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	@git diff --stat -- tests/reference
 	@$(PY) tests/reference/fixture_diff.py
 
-clean: ## remove generated tables and figures (keeps .venv)
+clean: ## remove generated tables and figures and any temporary file of a killed write (keeps .venv)
 	rm -rf $(TABLES) $(BUILD) $(FIGURES)/*.pdf $(FIGURES)/*.svg $(FIGURES)/*.png $(REPORT)
+	find . -path ./$(VENV) -prune -o -path ./.git -prune -o -type f -name '.*.analysis-tmp' \
+	  -exec rm -f {} +

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -44,11 +44,16 @@ __all__ = [
     "datapackage_descriptor",
     "descriptor_bytes",
     "directory_descriptor",
+    "resource_path_problem",
     "resource_schema",
 ]
 
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only (\d admits other scripts)
 _NUMERIC = ("integer", "number")
+#: Field types the toolkit checks and converts (Frictionless Table Schema names).
+FIELD_TYPES = ("string", "number", "integer", "boolean")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_MISSING = object()  # a key that is not there (shown without a value)
 
 #: Row rules a descriptor may declare in a resource schema's ``rules`` list (a property of
 #: this toolkit; Frictionless ignores it). Each rule is an object with ``rule``, ``field``,
@@ -158,6 +163,189 @@ def resource_schema(name: str, descriptor: dict[str, Any] | None = None) -> Reso
             )
     known = [r["name"] for r, _ in [*listed, *extra]]
     raise ValueError(f"resource_schema: name={name!r} is not a resource; allowed: {known}")
+
+
+def resource_path_problem(directory: Path, path: object) -> str | None:
+    """Return why ``path`` may not be read as a file of ``directory`` (None when it may).
+
+    A resource may only name a file inside its trials directory: a relative POSIX path
+    without ``..``, not absolute, not a URL, and not a symbolic link (of the file or of a
+    folder on the way) that leads out of the directory. Nothing is read; only the names
+    are resolved.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The trials directory.
+    path : object
+        The resource's ``path`` as written in the descriptor.
+
+    Returns
+    -------
+    str or None
+        The rule that is broken, or None.
+    """
+    inside = "a file inside the trials directory"
+    if isinstance(path, list):
+        return f"must be one file name ({inside}); a list of paths is not supported"
+    if not isinstance(path, str) or not path.strip():
+        return f"must be a non-empty string naming {inside}"
+    if "\0" in path:
+        return "must not contain a NUL character"
+    if _URL.match(path) or path.startswith("//"):
+        return f"must name {inside}, not a URL or a drive"
+    if PurePosixPath(path).is_absolute():
+        return f"must be a relative path naming {inside}, not an absolute path"
+    if "\\" in path:
+        return "must use '/' between folder names (a POSIX path, as Frictionless requires)"
+    if ".." in PurePosixPath(path).parts:
+        return f"must not contain '..' (it must name {inside})"
+    try:
+        resolved = (directory / path).resolve()
+        base = directory.resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic-link loop
+        return f"cannot be resolved ({exc})"
+    if not resolved.is_relative_to(base):
+        return f"is a symbolic link that leads out of the trials directory (to {resolved})"
+    return None
+
+
+def _is_names(value: Any) -> bool:
+    """Tell whether ``value`` is a column name or a list of them (keys, foreign keys)."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_field_shape(field: Any, where: str, seen: set[str]) -> list[tuple[str, Any, str]]:
+    """Problems ``(location, value, rule)`` with one field descriptor."""
+    if not isinstance(field, dict):
+        return [(where, field, "must be an object with 'name' and 'type'")]
+    found = []
+    name = field.get("name", _MISSING)
+    if not isinstance(name, str) or not name:
+        found.append((f"{where} key 'name'", name, "must be a non-empty string"))
+    elif name in seen:
+        found.append((f"{where} key 'name'", name, "names a column already defined"))
+    else:
+        seen.add(name)
+        where = f"{where} ({name!r})"
+    if field.get("type") not in FIELD_TYPES:
+        found.append((f"{where} key 'type'", field.get("type", _MISSING),
+                      f"must be one of {list(FIELD_TYPES)}"))
+    for key in ("trueValues", "falseValues"):
+        if key in field and not (isinstance(field[key], list)
+                                 and all(isinstance(v, str) for v in field[key])):
+            found.append((f"{where} key {key!r}", field[key], "must be a list of strings"))
+    constraints = field.get("constraints", {})
+    if not isinstance(constraints, dict):
+        return [*found, (f"{where} key 'constraints'", constraints,
+                         "must be an object (leave it out for none)")]
+    checks = {
+        "required": (lambda v: isinstance(v, bool), "must be true or false"),
+        "enum": (lambda v: isinstance(v, list) and bool(v), "must be a non-empty list"),
+        "pattern": (lambda v: isinstance(v, str), "must be a string (a regular expression)"),
+        "minimum": (_is_number, "must be a number"),
+        "maximum": (_is_number, "must be a number"),
+    }
+    for key, (valid, rule) in checks.items():
+        if key in constraints and not valid(constraints[key]):
+            found.append((f"{where} constraints key {key!r}", constraints[key], rule))
+    return found
+
+
+def _check_schema_shape(schema: dict[str, Any], where: str) -> list[tuple[str, Any, str]]:
+    """Problems ``(location, value, rule)`` with one resource's ``schema`` object."""
+    found: list[tuple[str, Any, str]] = []
+    fields = schema.get("fields", _MISSING)
+    if not isinstance(fields, list) or not fields:
+        found.append((f"{where} schema key 'fields'", fields,
+                      "must be a non-empty list of field objects"))
+    else:
+        seen: set[str] = set()
+        for j, field in enumerate(fields):
+            found += _check_field_shape(field, f"{where} field {j}", seen)
+    if "primaryKey" in schema and not _is_names(schema["primaryKey"]):
+        found.append((f"{where} schema key 'primaryKey'", schema["primaryKey"],
+                      "must be a column name or a list of column names"))
+    foreign = schema.get("foreignKeys", [])
+    if not isinstance(foreign, list):
+        found.append((f"{where} schema key 'foreignKeys'", foreign, "must be a list"))
+        foreign = []
+    for j, fk in enumerate(foreign):
+        reference = fk.get("reference") if isinstance(fk, dict) else None
+        if not (isinstance(fk, dict) and _is_names(fk.get("fields"))
+                and isinstance(reference, dict) and isinstance(reference.get("resource"), str)
+                and _is_names(reference.get("fields"))):
+            found.append((f"{where} foreignKeys[{j}]", fk,
+                          "must be {\"fields\": columns, \"reference\": {\"resource\": a "
+                          "name, \"fields\": columns}}"))
+    rules = schema.get("rules", [])
+    for j, rule in enumerate(rules if isinstance(rules, list) else []):
+        condition = rule.get("if", {}) if isinstance(rule, dict) else None
+        if not (isinstance(rule, dict)
+                and all(isinstance(rule.get(k, ""), str) for k in ("rule", "field", "than"))
+                and isinstance(condition, dict)
+                and isinstance(condition.get("field", ""), str)):
+            found.append((f"{where} rules[{j}]", rule,
+                          "must be an object whose 'rule', 'field' and 'than' are strings "
+                          "and whose 'if' is an object"))
+    return found
+
+
+def _check_descriptor_shape(
+    own: Any, directory: Path, name: str, problems: list[Problem]
+) -> bool:
+    """Check the JSON types of a subject descriptor and its resource paths; all at once.
+
+    Every problem names the resource (index and name), the key, the value and the rule;
+    the later checks (keys, core, rules) assume the shapes checked here.
+    """
+    if not isinstance(own, dict) or not isinstance(own.get("resources"), list):
+        value = own.get("resources", _MISSING) if isinstance(own, dict) else own
+        problems.append(Problem(name, None, None, _shown(value),
+                                "key 'resources': must be a list of resource objects"))
+        return False
+    found: list[tuple[str, Any, str]] = []
+    names: set[str] = set()
+    for i, resource in enumerate(own["resources"]):
+        where = f"resources[{i}]"
+        if not isinstance(resource, dict):
+            found.append((where, resource, "must be an object with 'name', 'path', 'schema'"))
+            continue
+        label = resource.get("name", _MISSING)
+        if not isinstance(label, str) or not label:
+            found.append((f"{where} key 'name'", label, "must be a non-empty string"))
+        elif label in names:
+            found.append((f"{where} key 'name'", label, "names a resource already defined"))
+        else:
+            names.add(label)
+            where = f"{where} ({label!r})"
+        path = resource.get("path", _MISSING)
+        rule = resource_path_problem(directory, path)
+        if rule is not None:
+            found.append((f"{where} key 'path'", path,
+                          f"{rule}; the file was not read"))
+        schema = resource.get("schema", _MISSING)
+        if not isinstance(schema, dict):
+            found.append((f"{where} key 'schema'", schema,
+                          "must be an object with a list of 'fields'"))
+            continue
+        found += _check_schema_shape(schema, where)
+    for where, value, rule in found:
+        problems.append(Problem(name, None, None, _shown(value), f"{where}: {rule}"))
+    return not found
+
+
+def _shown(value: Any) -> str | None:
+    """Show the offending value as JSON, shortened (None when the key is missing)."""
+    if value is _MISSING:
+        return None
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _check_descriptor_structure(
@@ -359,21 +547,17 @@ def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, 
     core = datapackage_descriptor()
     if not path.is_file():
         return core
+    outside = resource_path_problem(directory, path.name)
+    if outside is not None:
+        problems.append(Problem(path.name, None, None, None, f"{outside}; it was not read"))
+        return None
     try:
         own = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(own, dict) or not isinstance(own["resources"], list):
-            raise TypeError("'resources' must be a list of resources")
-        for resource in own["resources"]:
-            fields = resource.get("schema", {}).get("fields") if isinstance(
-                resource, dict) else None
-            if not isinstance(fields, list) or not all(
-                isinstance(field, dict) and "name" in field for field in fields
-            ):
-                raise TypeError("every resource needs a 'schema' with a list of 'fields', "
-                                "each with a 'name'")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError) as exc:
         problems.append(Problem(path.name, None, None, None,
                                 f"not a readable data-package descriptor: {exc}"))
+        return None
+    if not _check_descriptor_shape(own, directory, path.name, problems):
         return None
     usable = _check_descriptor_structure(own, path.name, problems)
     usable = _check_against_core(own, core, path.name, problems) and usable

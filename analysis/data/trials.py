@@ -49,6 +49,7 @@ from analysis.data.schema import (
     check_rules,
     convert_fields,
     directory_descriptor,
+    resource_path_problem,
     resource_schema,
 )
 from analysis.errors import DataValidationError, Problem
@@ -275,6 +276,11 @@ def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
         return checked  # the descriptor's problems are reported; the tables cannot be read
     for name in (*RESOURCES, *OPTIONAL_RESOURCES):
         schema = resource_schema(name, descriptor)
+        outside = resource_path_problem(directory, schema.path)
+        if outside is not None:  # e.g. studies.csv a link to a file elsewhere: not read
+            problems.append(Problem(schema.path, None, None, None,
+                                    f"{outside}; the file was not read"))
+            continue
         if schema.optional and not (directory / schema.path).is_file():
             continue
         raw = read_csv_cells(directory / schema.path, schema.columns, problems)

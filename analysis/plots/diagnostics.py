@@ -43,6 +43,7 @@ def _sizes(values: np.ndarray, smallest: float = 8.0, largest: float = 110.0) ->
     return smallest + (largest - smallest) * np.nan_to_num(values / top, nan=0.0)
 
 
+@style.plain_text
 def labbe_plot(
     data: pd.DataFrame,
     result: PoolResult | None = None,
@@ -119,6 +120,7 @@ def _pooled_curve(ax: Axes, estimate: float, measure: str | None) -> None:
             zorder=2, gid="labbe-pooled")
 
 
+@style.plain_text
 def baujat_plot(
     x: ArrayLike | pd.DataFrame,
     y: ArrayLike | None = None,
@@ -257,6 +259,7 @@ def _labelled(xs: np.ndarray, ys: np.ndarray, n_labels: int | None) -> list[int]
     return sorted(set(by_x.tolist()) | set(by_y.tolist()))
 
 
+@style.plain_text
 def bubble_plot(
     data: pd.DataFrame | MetaRegressionResult,
     result: MetaRegressionResult | str | None = None,

@@ -21,6 +21,7 @@ def _first_rgba(colours: object) -> tuple[float, float, float, float]:
 __all__ = ["dose_response_plot"]
 
 
+@style.plain_text
 def dose_response_plot(
     prediction: pd.DataFrame,
     points: pd.DataFrame | None = None,

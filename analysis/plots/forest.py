@@ -173,6 +173,7 @@ def result_data(result: Any) -> pd.DataFrame:
                          "measure": getattr(result, "measure", None)})
 
 
+@style.plain_text
 def forest_plot(
     data: pd.DataFrame | PoolResult | MantelHaenszelResult,
     result: PoolResult | MantelHaenszelResult | None = None,

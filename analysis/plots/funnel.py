@@ -27,6 +27,7 @@ from analysis.results import MantelHaenszelResult, PoolResult, TrimFillResult
 __all__ = ["funnel", "funnel_plot"]
 
 
+@style.plain_text
 def funnel_plot(
     data: pd.DataFrame | PoolResult | MantelHaenszelResult | TrimFillResult,
     result: PoolResult | MantelHaenszelResult | None = None,

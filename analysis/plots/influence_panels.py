@@ -27,7 +27,7 @@ PANELS = (
     ("cook_d", "Cook's distance"),
     ("cov_r", "Covariance ratio (cov.r)"),
     ("tau2_del", "τ² with the study left out"),
-    ("qe_del", "$Q_E$ with the study left out"),
+    ("qe_del", "QE (residual heterogeneity) with the study left out"),
     ("hat", "Hat value"),
     ("weight", "Weight (%)"),
 )
@@ -54,6 +54,7 @@ def _reference_lines(result: InfluenceResult) -> dict[str, list[tuple[float, str
     return lines
 
 
+@style.plain_text
 def influence_plot(result: InfluenceResult, *, fig: Figure | None = None) -> Figure:
     r"""Draw the eight influence diagnostics against study position, metafor style.
 

@@ -74,6 +74,7 @@ def _grid(rob_frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return grid
 
 
+@style.plain_text
 def traffic_light(
     rob_frame: pd.DataFrame,
     ax: Axes | None = None,
@@ -161,6 +162,7 @@ def traffic_light(
     return ax
 
 
+@style.plain_text
 def summary_bar(
     rob_frame: pd.DataFrame,
     weights: Mapping[str, float] | pd.Series | None = None,

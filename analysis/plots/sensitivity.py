@@ -33,6 +33,7 @@ _MIN_PANEL_IN = 1.2
 _HEADER_ROWS = 1.2
 
 
+@style.plain_text
 def cumulative_plot(
     frame: CumulativeResult | pd.DataFrame,
     result: PoolResult | None = None,
@@ -83,6 +84,7 @@ def cumulative_plot(
                                null=null, width_cm=width_cm)
 
 
+@style.plain_text
 def leave_one_out_plot(
     frame: LeaveOneOutResult | pd.DataFrame,
     result: PoolResult | None = None,

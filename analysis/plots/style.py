@@ -1,4 +1,4 @@
-"""The one place for fonts, sizes, colours and output settings of every figure.
+r"""The one place for fonts, sizes, colours and output settings of every figure.
 
 Figures are drawn for journal columns (8.5 cm single, 17.5 cm double) at final size, so that
 no text is smaller than :data:`MIN_FONT_SIZE` points when printed. The font is DejaVu Sans,
@@ -8,17 +8,36 @@ deficiencies; shaded regions use greys.
 
 Every plot function styles its Axes explicitly through :func:`style_axes` and sets explicit
 font sizes on the text it creates, so the user's global ``rcParams`` cannot change a figure
-and the figure does not change the user's ``rcParams``. The only global setting made on
-import is a fixed ``svg.hashsalt`` (when none is set), without which SVG element ids are
-random; :func:`savefig_kwargs` removes the dates from the file metadata.
+and the figure does not change the user's ``rcParams``. Two global settings are made on
+import: a fixed ``svg.hashsalt`` (when none is set), without which SVG element ids are
+random, and the house font pinned to its files (:func:`pin_font`); :func:`savefig_kwargs`
+removes the dates from the file metadata.
+
+Same bytes on any machine and after any fault: the font is named by its files inside
+matplotlib (:data:`FONT_FILES`), never looked up in matplotlib's per-user font cache
+(``fontlist-*.json`` in ``~/.cache/matplotlib`` or ``MPLCONFIGDIR``), which may have been
+built without them and then sends "DejaVu Sans" to another copy of the font; and
+:func:`rc_context` starts from matplotlib's built-in defaults, not from the user's
+``matplotlibrc``. A private ``MPLCONFIGDIR`` alone would guarantee neither: a cache there can
+be rebuilt at a bad moment just the same, and the system's fonts still enter it.
+
+Text is plain text: every plot function is wrapped in :func:`plain_text`, so a ``$...$``
+pair in a study name is drawn as written, never parsed as mathtext (which would crash on
+``$\frac$`` or draw ``$x_1$`` as a subscript); labels of the toolkit's own use Unicode
+(τ², I²) instead of mathtext.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Any, cast
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib as mpl
+from matplotlib import font_manager
+from matplotlib import style as mpl_style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -26,12 +45,15 @@ __all__ = [
     "COLOURS",
     "DOUBLE_COLUMN_CM",
     "FONT_FAMILY",
+    "FONT_FILES",
     "FONT_SIZE",
     "MIN_FONT_SIZE",
     "RC_PARAMS",
     "SINGLE_COLUMN_CM",
     "cm_to_inch",
     "new_axes",
+    "pin_font",
+    "plain_text",
     "rc_context",
     "savefig_kwargs",
     "style_axes",
@@ -43,6 +65,12 @@ DOUBLE_COLUMN_CM = 17.5
 
 #: Font (ships with matplotlib; identical output everywhere).
 FONT_FAMILY = "DejaVu Sans"
+#: The files of :data:`FONT_FAMILY` every figure is drawn with: matplotlib's own copies
+#: (regular, bold, oblique, bold oblique), not a system copy of another version.
+FONT_FILES = tuple(
+    Path(mpl.get_data_path(), "fonts", "ttf", f"DejaVuSans{variant}.ttf")
+    for variant in ("", "-Bold", "-Oblique", "-BoldOblique")
+)
 #: Body text, axis labels and table text (points at final size).
 FONT_SIZE = 7.0
 #: Tick labels, footnotes, heterogeneity lines: the smallest text in any figure.
@@ -103,6 +131,8 @@ RC_PARAMS: dict[str, Any] = {
     "legend.fontsize": MIN_FONT_SIZE + 0.5,
     "lines.linewidth": LINE_WIDTH,
     "mathtext.default": "regular",
+    "text.parse_math": False,
+    "axes.formatter.use_mathtext": False,
     "svg.fonttype": "path",
     "svg.hashsalt": "analysis-plots",
     "pdf.fonttype": 42,
@@ -113,9 +143,51 @@ RC_PARAMS: dict[str, Any] = {
 
 TICK_LABEL_SIZE = RC_PARAMS["xtick.labelsize"]
 
+#: Settings that make every text a plot function creates plain text (see :func:`plain_text`).
+PLAIN_TEXT = {"text.parse_math": False, "axes.formatter.use_mathtext": False}
+
 # SVG element ids are random unless a salt is set; a fixed salt makes SVG output repeatable.
 if mpl.rcParams["svg.hashsalt"] is None:
     mpl.rcParams["svg.hashsalt"] = RC_PARAMS["svg.hashsalt"]
+
+
+def pin_font() -> None:
+    """Make :data:`FONT_FAMILY` resolve to :data:`FONT_FILES` only, whatever the cache says.
+
+    matplotlib's font manager is read from a per-user cache. The entries of the house font
+    in it (and any entry pointing at one of its files) are replaced by entries read from
+    :data:`FONT_FILES` themselves, so every lookup of the family, in any weight or style,
+    ends at matplotlib's own files. Fonts of other families are left as they are. Called on
+    import; calling it again changes nothing.
+    """
+    manager = font_manager.fontManager
+    files = {path.resolve() for path in FONT_FILES}
+    manager.ttflist = [entry for entry in manager.ttflist if entry.name != FONT_FAMILY
+                       and Path(entry.fname).resolve() not in files]
+    for path in FONT_FILES:
+        manager.addfont(path)  # reads the family, weight and style from the file
+
+
+pin_font()
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def plain_text(draw: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a plot function so that every text it creates is drawn as written.
+
+    The function runs with ``text.parse_math`` off (and no mathtext tick formatters), so a
+    ``$`` in text from the data (a study name, an acronym, a subgroup value) is a dollar
+    sign, never the start of mathtext. The user's other ``rcParams`` are not touched.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with mpl.rc_context(PLAIN_TEXT):  # type: ignore[arg-type]
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def cm_to_inch(cm: float) -> float:
@@ -123,11 +195,15 @@ def cm_to_inch(cm: float) -> float:
     return cm / 2.54
 
 
-def rc_context() -> AbstractContextManager[None]:
-    """Return a context manager applying :data:`RC_PARAMS` (for drawing or saving)."""
-    # matplotlib types rc as a dict keyed by the literal rcParams names; RC_PARAMS holds only
-    # valid names (setting an unknown one raises), so the plain dict is passed as such.
-    return mpl.rc_context(cast("dict[Any, Any]", RC_PARAMS))
+@contextmanager
+def rc_context() -> Iterator[None]:
+    """Context applying matplotlib's built-in defaults and :data:`RC_PARAMS` (draw or save).
+
+    The user's ``matplotlibrc`` and earlier ``rcParams`` changes do not apply inside (the
+    command line draws and saves every figure in it); they are back on exit.
+    """
+    with mpl_style.context(RC_PARAMS, after_reset=True):
+        yield
 
 
 def savefig_kwargs(fmt: str) -> dict[str, Any]:
@@ -182,11 +258,11 @@ def new_axes(width_in: float, height_in: float,
     -------
     matplotlib.axes.Axes
     """
-    fig = Figure(figsize=(width_in, height_in), dpi=RC_PARAMS["figure.dpi"])
     if rect is None:
         left, bottom = 0.55 / width_in, 0.45 / height_in
         rect = (left, bottom, 1 - left - 0.12 / width_in, 1 - bottom - 0.12 / height_in)
     with rc_context():
+        fig = Figure(figsize=(width_in, height_in), dpi=RC_PARAMS["figure.dpi"])
         ax = fig.add_axes(rect)
     return ax
 

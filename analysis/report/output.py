@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_bytes_atomic", "write_table"]
+__all__ = ["TEMPORARY_SUFFIX", "write_bytes_atomic", "write_table"]
+
+#: Suffix of the temporary file of an atomic write (``.NAME.XXXXXXXX.analysis-tmp`` next to
+#: the target). A process killed between writing and renaming (SIGKILL, power loss) leaves
+#: it behind; ``.gitignore`` ignores the pattern and ``make clean`` removes it.
+TEMPORARY_SUFFIX = ".analysis-tmp"
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -17,7 +22,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
     The bytes go to a temporary file in the same directory, which then replaces ``path``
     in one ``os.replace``: readers see the old file or the new one, never half a file, and
-    a failure leaves the previous file untouched.
+    a failure leaves the previous file untouched. The temporary file is named
+    ``.NAME.XXXXXXXX`` + :data:`TEMPORARY_SUFFIX`; only a killed process leaves one behind.
 
     Parameters
     ----------
@@ -27,7 +33,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         The whole content.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX,
+                                         dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

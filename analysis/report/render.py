@@ -2,7 +2,8 @@
 
 Formatting only: nothing here computes a statistic or writes a file. Every cell is escaped
 for its format, so text from the data (a study label with ``<script>``, ``|``, ``&`` or
-``%``) always shows as text.
+``%``) always shows as text; in CSV a cell a spreadsheet would run as a formula is
+neutralised (:func:`neutralise_formula`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "escape_html",
     "escape_latex",
     "escape_markdown",
+    "neutralise_formula",
     "study_characteristics",
     "to_csv",
     "to_html",
@@ -41,6 +43,9 @@ _LATEX_SPECIALS = {
 }
 _LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
 _MARKDOWN_PATTERN = re.compile(r"([\\`*_\[\]|<>&~])")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _text(value: object) -> str:
@@ -76,9 +81,47 @@ def escape_html(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def neutralise_formula(value: object) -> object:
+    """Prefix ``'`` to a text cell that a spreadsheet would run as a formula.
+
+    OWASP's rule against CSV injection: a cell whose first character is one of
+    :data:`FORMULA_STARTS` (``= + - @``, tab, carriage return, NUL) is read by Excel,
+    LibreOffice and Google Sheets as a formula (``=HYPERLINK(...)``, ``-1+cmd|...``), unless
+    it starts with a single quote, which they take as "this is text" and do not show.
+    A number stays a number: a value that is not a string (a float column's ``-0.52``) and
+    a string that is one plain decimal number (``"-0.52"``, ``"+3"``, ``"-1e-5"``) are
+    returned unchanged. Any other text starting so is neutralised, also when a digit follows
+    the sign (``"-7.99 to 50.78"`` becomes ``"'-7.99 to 50.78"``), because ``-1+cmd|...`` also
+    starts with one.
+
+    Parameters
+    ----------
+    value : object
+        A cell.
+
+    Returns
+    -------
+    object
+        The cell, with ``'`` in front when it is text that would be a formula.
+    """
+    if (isinstance(value, str) and value.startswith(FORMULA_STARTS)
+            and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
 def to_csv(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as CSV (RFC 4180 quoting, newline line ends, no index)."""
-    return frame.to_csv(index=False, lineterminator="\n")
+    """Render ``frame`` as CSV (RFC 4180 quoting, newline line ends, no index).
+
+    Text cells and column names that a spreadsheet would run as a formula are neutralised
+    (:func:`neutralise_formula`); numbers are written as numbers.
+    """
+    columns = [column if pd.api.types.is_numeric_dtype(column.dtype)
+               else column.map(neutralise_formula)
+               for column in (frame.iloc[:, i] for i in range(frame.shape[1]))]
+    safe = pd.concat(columns, axis=1, ignore_index=True) if columns else frame.copy()
+    safe.columns = [neutralise_formula(name) for name in frame.columns]
+    return safe.to_csv(index=False, lineterminator="\n")
 
 
 def to_markdown(frame: pd.DataFrame, *, caption: str = "") -> str:
