@@ -47,6 +47,10 @@ CHUNK = 4096
 #: The rule of :func:`gosh_diagnostics`: a study separates the two clusters when the share
 #: of subsets containing it differs between them by more than this.
 SEPARATION = 0.5
+#: ... provided the two clusters are distinct: they hold more than this share of the total
+#: sum of squares between them (a unimodal normal cloud split in two holds 2/pi = 0.64 along
+#: its axis, less in two dimensions).
+DISTINCT = 0.8
 
 
 def subset_codes(k: int) -> np.ndarray:
@@ -201,8 +205,11 @@ def gosh(
 # --------------------------------------------------------------------------------------------
 
 
-def _two_means(x: np.ndarray, maxiter: int = 100) -> np.ndarray:
-    """Deterministic 2-means (Lloyd) on standardised rows of ``x``; returns 0/1 labels.
+def _two_means(x: np.ndarray, maxiter: int = 100) -> tuple[np.ndarray, float]:
+    """Deterministic 2-means (Lloyd) on standardised rows of ``x``: 0/1 labels and R².
+
+    R² is the share of the total sum of squares (of the standardised points) between the
+    two clusters.
 
     Started from the halves of the first principal axis (below/above the median
     projection), so no random start is needed.
@@ -220,7 +227,10 @@ def _two_means(x: np.ndarray, maxiter: int = 100) -> np.ndarray:
         if np.array_equal(new, labels):
             break
         labels = new
-    return labels
+    total = float((z * z).sum())
+    within = sum(float(((z[labels == g] - z[labels == g].mean(axis=0)) ** 2).sum())
+                 for g in (0, 1) if np.any(labels == g))
+    return labels, (1 - within / total) if total > 0 else 0.0
 
 
 def gosh_diagnostics(result: GoshResult) -> pd.DataFrame:
@@ -237,8 +247,8 @@ def gosh_diagnostics(result: GoshResult) -> pd.DataFrame:
         One row per study: ``study``, ``n_with``/``n_without`` (subsets with and without
         it), ``estimate_with``/``estimate_without`` (mean estimate), ``estimate_shift``
         (mean with minus mean without), ``estimate_median_shift``, ``i2_with``,
-        ``i2_without``, ``i2_shift``, ``i2_median_shift``, ``cluster_share_diff`` and
-        ``separates``.
+        ``i2_without``, ``i2_shift``, ``i2_median_shift``, ``cluster_share_diff``,
+        ``cluster_r2`` (the same for every study) and ``separates``.
 
     Notes
     -----
@@ -251,13 +261,14 @@ def gosh_diagnostics(result: GoshResult) -> pd.DataFrame:
     ``cluster_share_diff`` is the share of the subsets of the smaller cluster that contain
     the study minus that share in the larger cluster, and a study ``separates`` the clusters
     when :math:`|\cdot|` > 0.5 (``SEPARATION``): its presence, more than anything else,
-    decides in which cluster a subset lies. Without cluster structure 2-means still splits
-    the cloud, and no study passes the rule unless it drives that split. Subsets whose fit
-    failed are left out.
+    decides in which cluster a subset lies, provided the clusters are distinct,
+    ``cluster_r2`` (between-cluster share of the sum of squares) > 0.8 (``DISTINCT``;
+    2-means splits any cloud, and a unimodal normal one gives at most 2/π ≈ 0.64). Subsets
+    whose fit failed are left out.
     """
     ok = result.converged & np.isfinite(result.estimate) & np.isfinite(result.i2)
     est, i2, incl = result.estimate[ok], result.i2[ok], result.incl[ok]
-    labels = _two_means(np.column_stack([est, i2]))
+    labels, r2 = _two_means(np.column_stack([est, i2]))
     small = 1 if (labels == 1).sum() <= (labels == 0).sum() else 0
     in_small = labels == small
     rows = []
@@ -277,5 +288,6 @@ def gosh_diagnostics(result: GoshResult) -> pd.DataFrame:
         row["cluster_share_diff"] = share[0] - share[1]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["separates"] = frame["cluster_share_diff"].abs() > SEPARATION
+    frame["cluster_r2"] = r2
+    frame["separates"] = (r2 > DISTINCT) & (frame["cluster_share_diff"].abs() > SEPARATION)
     return frame
