@@ -9,7 +9,8 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 :func:`counts_from_percent`. Pooling: :func:`pool`, :func:`mantel_haenszel`, :func:`peto`.
 Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`anova`. Bias and sensitivity: :func:`egger_test`, :func:`trim_and_fill`,
-:func:`leave_one_out`, :func:`cumulative`. Dose-response: :func:`dose_response`,
+:func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
+:func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
 :func:`baujat`. Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
@@ -53,6 +54,9 @@ _EXPORTS: dict[str, str] = {
     "leave_one_out": "analysis.sensitivity",
     "cumulative": "analysis.sensitivity",
     "influence": "analysis.sensitivity",
+    "gosh": "analysis.gosh",
+    "gosh_diagnostics": "analysis.gosh",
+    "permutest": "analysis.permutation",
     "back_transform": "analysis.results",
     "PoolResult": "analysis.results",
     "BatchPoolResult": "analysis.results",
@@ -65,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "EggerResult": "analysis.results",
     "TrimFillResult": "analysis.results",
     "AnovaResult": "analysis.results",
+    "GoshResult": "analysis.results",
+    "PermutationResult": "analysis.results",
     "DoseResponseResult": "analysis.results",
     "dose_response": "analysis.dose",
     "gl_covariance": "analysis.dose",
@@ -87,10 +93,12 @@ __all__ = [
     "DataValidationError",
     "DoseResponseResult",
     "EggerResult",
+    "GoshResult",
     "InfluenceResult",
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "PermutationResult",
     "PoolResult",
     "Problem",
     "SubgroupResult",
@@ -108,6 +116,8 @@ __all__ = [
     "effect_sizes",
     "egger_test",
     "gl_covariance",
+    "gosh",
+    "gosh_diagnostics",
     "grade_risk_of_bias",
     "influence",
     "leave_one_out",
@@ -116,6 +126,7 @@ __all__ = [
     "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
+    "permutest",
     "peto",
     "pool",
     "sd_from_ci",
@@ -148,7 +159,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         sd_from_se,
     )
     from analysis.errors import ConvergenceError, DataValidationError, Problem
+    from analysis.gosh import gosh, gosh_diagnostics
     from analysis.model_comparison import anova
+    from analysis.permutation import permutest
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import design_matrix, meta_regression, subgroup_analysis
     from analysis.results import (
@@ -157,10 +170,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CumulativeResult,
         DoseResponseResult,
         EggerResult,
+        GoshResult,
         InfluenceResult,
         LeaveOneOutResult,
         MantelHaenszelResult,
         MetaRegressionResult,
+        PermutationResult,
         PoolResult,
         SubgroupResult,
         TrimFillResult,

@@ -416,7 +416,7 @@ class InterceptRows(_MaskedRows):
         if m.all():
             return cls(y, v, m, np.full(y.shape[0], float(y.shape[1])), full=True)
         return cls(np.where(m, y, 0.0), np.where(m, v, 1.0), m,
-                   m.sum(axis=1).astype(float))
+                   np.count_nonzero(m, axis=1).astype(float))
 
     def proj(self, w: np.ndarray) -> _InterceptProjection:
         """Return the projection at weights ``w`` (n x k; 0 on padding)."""

@@ -62,9 +62,11 @@ __all__ = [
     "DesignRows",
     "HeterogeneityFit",
     "InterceptRows",
+    "PointFit",
     "ScalarIntercept",
     "fit_heterogeneity",
     "fit_one",
+    "fit_points",
     "wald",
 ]
 
@@ -443,3 +445,65 @@ def wald(estimate: Any, se: Any, df: Any, level: float) -> tuple[Any, Any, Any]:
         crit = np.where(use_t, special.stdtrit(dfx, qq), special.ndtri(qq))
         p = np.where(use_t, 2 * special.stdtr(dfx, -np.abs(stat)), 2 * special.ndtr(-np.abs(stat)))
     return stat, p, crit
+
+
+@dataclass(frozen=True, slots=True)
+class PointFit:
+    r"""The point estimates of every row: what GOSH and the permutation tests refit for.
+
+    ``beta`` (n x p), ``vb`` (n x p x p; Knapp-Hartung scaled when ``ci`` asks for it),
+    ``tau2``, ``q`` (QE at :math:`\tau^2 = 0`), ``i2`` (percent), ``h2``, ``df`` (the t
+    degrees of freedom, NaN for z) and ``converged``; rows whose estimator failed are NaN.
+    """
+
+    tau2: np.ndarray
+    converged: np.ndarray
+    beta: np.ndarray
+    vb: np.ndarray
+    df: np.ndarray
+    q: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+
+
+def fit_points(d: Rows, method: str, ci: str = "z", *,
+               control: Control | None = None, convention: str = "metafor") -> PointFit:
+    r"""Fit every row of ``d`` for its point estimates only (many refits of one data set).
+
+    The same estimators and formulas as :func:`fit_heterogeneity` (:func:`_estimate`,
+    :func:`_i2_h2`, the projection's coefficients and Knapp-Hartung factor) without the
+    standard error of :math:`\hat\tau^2`, the Q-profile limits and the likelihood, which a
+    GOSH plot (Olkin, Dahabreh & Trikalinos 2012) or a permutation test (Follmann & Proschan
+    1999) never reads: with 65,535 subsets that is most of the time. A row with
+    :math:`k \le p` gets the fixed-effect fit, :math:`\tau^2 = 0`, Q = 0, I² = 0, H² = 1
+    (metafor). Failed rows (ML/REML/EB/PM iteration) are NaN with ``converged`` False.
+    ``convention="revman5"`` gives the Q-based :math:`I^2 = (Q - df)/Q`, :math:`H^2 =
+    Q/df`, as in :func:`fit_heterogeneity`.
+    """
+    con = Control() if control is None else control
+    n = d.k.size
+    idx = np.flatnonzero(d.k > d.p)
+    tau2, conv = np.zeros(n), np.ones(n, dtype=bool)
+    q, i2, h2 = np.zeros(n), np.zeros(n), np.ones(n)
+    use_kh = ci in ("hksj", "hksj_adhoc")
+    s2w = np.ones(n)
+    if idx.size:
+        sub = d.take(idx)
+        b = Basis.of(sub)
+        t, c = _estimate(b, method, con)
+        tau2[idx], conv[idx] = t, c
+        q[idx] = np.maximum(0.0, b.p0.q)
+        i2[idx], h2[idx], _ = _i2_h2(q[idx], b.keff, b.p0.trp, t, method, convention)
+    # FE with every row k > p: tau^2 = 0, the fixed-effect projection is already computed
+    fe = method == "FE" and idx.size == n
+    pr = b.p0 if fe else d.proj(d.weights(np.where(conv, tau2, 0.0)))
+    if use_kh and idx.size:
+        s2w[idx] = _kh_scale(pr, d.k - d.p, ci)[idx]
+    beta, vb = pr.coef(s2w)
+    df = np.where(d.k > d.p, d.k - d.p, np.nan) if use_kh else np.full(n, np.nan)
+    fit = PointFit(tau2=tau2, converged=conv, beta=np.array(beta, dtype=float),
+                   vb=np.array(vb, dtype=float), df=df, q=q, i2=i2, h2=h2)
+    if not np.all(conv):
+        for name in ("tau2", "q", "i2", "h2", "beta", "vb"):
+            getattr(fit, name)[~conv] = np.nan
+    return fit

@@ -1182,3 +1182,134 @@ def _heterogeneity_ci(method: str, tau2: float, i2: float, h2: float, lo: float,
          "ci_high": [hi, float(np.sqrt(hi)), i2_hi, h2_hi]},
         index=pd.Index(["tau2", "tau", "i2", "h2"]),
     )
+
+
+#: Per-subset columns of :meth:`GoshResult.to_frame` (metafor's ``res`` of ``gosh.rma``).
+GOSH_COLUMNS = ("k", "q", "i2", "h2", "tau2", "estimate")
+
+
+@dataclass(frozen=True, slots=True)
+class GoshResult:
+    """Result of :func:`analysis.gosh.gosh` (metafor ``gosh.rma``): one fit per subset.
+
+    Arrays have one entry per subset: ``estimate``, ``tau2`` (0 for FE), ``i2`` (percent),
+    ``h2``, ``q`` (QE), ``k`` (subset size) and ``converged``; ``incl`` is the subsets x
+    studies inclusion matrix (column j: study ``study[j]``). ``exact`` is True when every
+    non-empty subset was fitted (in metafor's order: by size, then ``expand.grid`` order),
+    False for a random sample drawn from ``seed``. ``yi``, ``vi`` are the data.
+    """
+
+    estimate: np.ndarray
+    tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    q: np.ndarray
+    k: np.ndarray
+    incl: np.ndarray
+    converged: np.ndarray
+    method: str
+    exact: bool
+    study: tuple[str, ...]
+    yi: np.ndarray
+    vi: np.ndarray
+    measure: str | None = None
+    seed: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.estimate.size)
+
+    def to_frame(self, *, inclusion: bool = False) -> pd.DataFrame:
+        """Return one row per subset: ``k, q, i2, h2, tau2, estimate``.
+
+        Parameters
+        ----------
+        inclusion : bool
+            Append one boolean column per study (named by its label) marking the subsets
+            that contain it (metafor's ``incl``).
+        """
+        frame = pd.DataFrame({name: getattr(self, name) for name in GOSH_COLUMNS})
+        if inclusion:
+            incl = pd.DataFrame(self.incl, columns=list(self.study))
+            frame = pd.concat([frame, incl], axis=1)
+        return frame
+
+    def summary(self) -> str:
+        """Return metafor's ``print.gosh.rma`` layout: fits, then the per-column summary."""
+        from analysis.summaries import summarise_gosh
+
+        return summarise_gosh(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclass(frozen=True, slots=True)
+class PermutationResult:
+    """Result of :func:`analysis.permutation.permutest` (metafor ``permutest.rma.uni``).
+
+    ``estimate``, ``se``, ``zval`` (a t statistic under Knapp-Hartung), ``ci_low``,
+    ``ci_high`` and ``pvalue_model`` (the model's Wald p-values) are the observed model's,
+    one per coefficient (``coef_names``); ``pvalue`` are the permutation p-values, and
+    ``qm``, ``qm_df``, ``qm_pvalue`` (permutation) and ``qm_pvalue_model`` the omnibus test.
+    ``iterations`` permutations were used, all of them when ``exact``; their distributions
+    are ``beta_perm``, ``zval_perm`` (iterations x coefficients) and ``qm_perm`` (NaN for
+    a failed refit, which the p-values skip, as metafor). ``kind`` is ``"sign-flip"`` (a
+    pooled model: the signs of ``yi``) or ``"permutation"`` (meta-regression: the rows of
+    the moderators).
+    """
+
+    coef_names: tuple[str, ...]
+    estimate: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    pvalue_model: np.ndarray
+    pvalue: np.ndarray
+    qm: float
+    qm_df: tuple[int, ...]
+    qm_pvalue_model: float
+    qm_pvalue: float
+    iterations: int
+    exact: bool
+    kind: str
+    beta_perm: np.ndarray
+    zval_perm: np.ndarray
+    qm_perm: np.ndarray
+    method: str
+    ci_method: str
+    level: float
+    k: int
+    btt: tuple[int, ...]
+    seed: int | None = None
+    measure: str | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per coefficient (``pvalue`` is the permutation p-value).
+
+        Columns ``term, estimate, se, zval (tval under Knapp-Hartung), pvalue,
+        pvalue_model, ci_low, ci_high, qm, qm_pvalue, iterations, exact``.
+        """
+        frame = pd.DataFrame({
+            "term": list(self.coef_names), "estimate": self.estimate, "se": self.se,
+            "zval": self.zval, "pvalue": self.pvalue, "pvalue_model": self.pvalue_model,
+            "ci_low": self.ci_low, "ci_high": self.ci_high})
+        frame["qm"] = self.qm
+        frame["qm_pvalue"] = self.qm_pvalue
+        frame["iterations"] = self.iterations
+        frame["exact"] = self.exact
+        if t_based(self.ci_method):
+            frame = frame.rename(columns={"zval": "tval"})
+        return frame
+
+    def summary(self) -> str:
+        """Return metafor's ``print.permutest.rma.uni`` layout (``pval*``: permutation)."""
+        from analysis.summaries import summarise_permutest
+
+        return summarise_permutest(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+__all__ += ["GOSH_COLUMNS", "GoshResult", "PermutationResult"]

@@ -13,13 +13,16 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "format_p",
     "summarise_dose_response",
     "summarise_egger",
+    "summarise_gosh",
     "summarise_influence",
     "summarise_meta_regression",
+    "summarise_permutest",
     "summarise_pool",
     "summarise_sequential",
     "summarise_subgroups",
@@ -324,3 +327,40 @@ def summarise_dose_response(res: Any) -> str:
     lines += ["", *_coefficient_table(res, "z"),
               "", "Coefficients on the analysis scale (log scale for ratio measures)."]
     return "\n".join(lines)
+
+
+def summarise_gosh(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.GoshResult` (metafor ``print.gosh.rma``)."""
+    n = len(res)
+    ok = int(np.sum(res.converged))
+    how = "all possible subsets" if res.exact else f"random subsets (seed {res.seed})"
+    frame = res.to_frame().drop(columns=["k"])
+    if res.method == "FE":
+        frame = frame.drop(columns=["tau2"])
+    frame = frame[np.asarray(res.converged)]
+    stats = pd.DataFrame({
+        "mean": frame.mean(), "min": frame.min(), "q1": frame.quantile(0.25),
+        "median": frame.median(), "q3": frame.quantile(0.75), "max": frame.max()}).T
+    stats = stats.rename(columns={"q": "QE", "i2": "I2", "h2": "H2"})
+    body = stats.to_string(float_format=lambda x: f"{x:.4f}")
+    return (f"GOSH ({_model(res.method, len(res.study))}), k = {len(res.study)}: {how}\n\n"
+            f"Model fits attempted: {n}\nModel fits succeeded: {ok}\n\n{body}")
+
+
+def summarise_permutest(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.PermutationResult` (metafor ``print``)."""
+    how = "exact" if res.exact else "approximate"
+    kind = ("sign flips of yi" if res.kind == "sign-flip"
+            else "permutations of the moderators")
+    coefs = ", ".join(str(b + 1) if len(res.coef_names) > 1 else "1" for b in res.btt)
+    dist = (f"F(df1 = {res.qm_df[0]}, df2 = {res.qm_df[1]})" if len(res.qm_df) > 1
+            else f"QM(df = {res.qm_df[0]})")
+    stat = "tval" if res.ci_method in ("hksj", "hksj_adhoc") else "zval"
+    table = pd.DataFrame({"estimate": res.estimate, "se": res.se, stat: res.zval,
+                          "pval*": res.pvalue, "ci.lb": res.ci_low, "ci.ub": res.ci_high},
+                         index=list(res.coef_names))
+    body = table.to_string(float_format=lambda x: f"{x:.4f}")
+    return (f"Permutation test ({how}, {res.iterations} {kind}), {res.method}, "
+            f"k = {res.k}\n\nTest of Moderators (coefficient(s) {coefs}):\n"
+            f"{dist} = {res.qm:.4f}, p-val* {format_p(res.qm_pvalue)}\n\n"
+            f"Model Results:\n\n{body}\n\n* permutation p-values")

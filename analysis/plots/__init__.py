@@ -11,11 +11,12 @@ and :func:`cumulative` (the results of :func:`analysis.leave_one_out` /
 :func:`analysis.cumulative`), :func:`baujat` (the frame of
 :func:`analysis.sensitivity.baujat`), :func:`influence` (an InfluenceResult; it takes
 ``fig=None`` and returns the Figure, having eight panels), :func:`bubble` (a
-meta-regression that keeps its data, and a moderator). These are the same functions as
+meta-regression that keeps its data, and a moderator), :func:`gosh` (a GoshResult: estimate
+against I² of every subset). These are the same functions as
 :func:`forest_plot` (with :func:`forest_figure_size`), :func:`funnel_plot`,
 :func:`leave_one_out_plot`, :func:`cumulative_plot`, :func:`baujat_plot`,
-:func:`influence_plot` and :func:`bubble_plot`, which also take the data and the result
-separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
+:func:`influence_plot`, :func:`bubble_plot` and :func:`gosh_plot`, which also take the
+data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
 :func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does.
 """
 
@@ -32,6 +33,7 @@ from analysis.plots.forest import (
     overall_effect_text,
 )
 from analysis.plots.funnel import funnel, funnel_plot
+from analysis.plots.gosh import gosh_plot
 from analysis.plots.influence_panels import influence_plot
 from analysis.plots.risk_of_bias import summary_bar, traffic_light
 from analysis.plots.sensitivity import (
@@ -44,6 +46,8 @@ from analysis.plots.style import savefig_kwargs
 
 #: ``plots.influence(result)``: the same function as :func:`influence_plot`.
 influence = influence_plot
+#: ``plots.gosh(result)``: the same function as :func:`gosh_plot`.
+gosh = gosh_plot
 
 __all__ = [
     "baujat",
@@ -58,6 +62,8 @@ __all__ = [
     "forest_plot",
     "funnel",
     "funnel_plot",
+    "gosh",
+    "gosh_plot",
     "heterogeneity_text",
     "influence",
     "influence_plot",
