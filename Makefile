@@ -31,10 +31,10 @@ REPORT_CODE := $(TABLE_CODE)
 DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py analysis/__main__.py \
                analysis/errors.py,$(CODE))
 
-CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
+CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex docx)
 RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
                    risk_of_bias risk_of_bias_sensitivity,\
-                   $(addprefix $(TABLES)/$(t).,csv md tex html))
+                   $(addprefix $(TABLES)/$(t).,csv md tex html docx))
 REPORT := $(FIGURES)/report.html
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NOTEBOOK_HTML := $(patsubst notebooks/%.ipynb,$(BUILD)/notebooks/%.html,$(NOTEBOOKS))

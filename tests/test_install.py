@@ -57,6 +57,9 @@ def test_wheel_holds_every_subpackage_and_the_schema(tmp_path: Path) -> None:
     sources = {p.relative_to(REPO).as_posix() for p in (REPO / "analysis").rglob("*.py")}
     assert sources <= names, sorted(sources - names)
     assert {"analysis/py.typed", "analysis/data/datapackage.json"} <= names
+    templates = {p.relative_to(REPO).as_posix()
+                 for p in (REPO / "analysis" / "report" / "templates").iterdir()}
+    assert templates and templates <= names, sorted(templates - names)
 
 
 def test_installed_copy_validates_and_pools(tmp_path: Path) -> None:
@@ -88,3 +91,10 @@ def test_installed_copy_validates_and_pools(tmp_path: Path) -> None:
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
     k, estimate = numbers.split()
     assert int(k) >= 2 and float(estimate) == float(estimate)  # a finite pooled estimate
+
+    # The report templates ship as package data: an HTML and a Word table render.
+    code = ("import pandas as pd\nfrom analysis.report import render\n"
+            "frame = pd.DataFrame({'a': ['x'], 'p': ['0.1']})\n"
+            "print(render.to_html(frame, caption='t').count('<td'))\n"
+            "print(len(render.to_docx(frame, caption='t')) > 1000)\n")
+    assert _run([str(python), "-c", code], elsewhere, env).split() == ["2", "True"]

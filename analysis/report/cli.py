@@ -23,7 +23,7 @@ from typing import Any
 
 from analysis.data import summarise_trials, validate_trials
 from analysis.errors import DataValidationError
-from analysis.report.output import write_bytes_atomic, write_table
+from analysis.report.output import TABLE_FORMATS, write_bytes_atomic, write_table
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -196,8 +196,7 @@ def _tables(args: argparse.Namespace) -> int:
     frames = _report_tables(plan, data, runs)
     frames.pop("characteristics")
     for name, (caption, frame) in frames.items():
-        write_table(frame, Path(args.outdir) / name, caption=caption,
-                    formats=("csv", "md", "tex", "html"))
+        write_table(frame, Path(args.outdir) / name, caption=caption, formats=TABLE_FORMATS)
     return 0
 
 
@@ -256,13 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="trials directory (default: the shipped trials/)")
     validate.set_defaults(func=_validate)
 
-    table = sub.add_parser("table", help="write a table as CSV, Markdown and LaTeX")
+    table = sub.add_parser("table", help="write a table as CSV, Markdown, LaTeX and Word")
     table.add_argument("name", choices=["characteristics"])
     table.add_argument("--trials", default=None, help="trials directory")
     table.add_argument("--out", required=True,
                        help="output path without extension, e.g. tables/characteristics")
-    table.add_argument("--formats", nargs="+", default=["csv", "md", "tex"],
-                       choices=["csv", "md", "tex", "html"])
+    table.add_argument("--formats", nargs="+", default=["csv", "md", "tex", "docx"],
+                       choices=list(TABLE_FORMATS))
     table.set_defaults(func=_table)
 
     package = sub.add_parser("datapackage",

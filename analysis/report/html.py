@@ -1,42 +1,45 @@
 """Assemble the self-contained HTML report (formatting only; the CLI writes it).
 
-Figures are embedded as base64 PNG ``<img>`` elements, tables are rendered by
-:func:`analysis.report.render.to_html` (every cell escaped), and the page carries the methods text,
-software versions and a hash of the input data. No scripts, no external resources, no
-timestamps, so the same inputs give the same bytes.
+The page is rendered from the Jinja2 templates in ``analysis/report/templates/`` (package
+data, autoescaped): ``report.html.j2`` with its inlined stylesheet ``report.css`` and the
+table macro of ``table.html.j2`` that :func:`analysis.report.render.to_html` also uses.
+Figures are embedded as base64 PNG ``<img>`` elements shown at their physical size (the
+PNG's pixel width over the dpi recorded in its ``pHYs`` chunk), and the page carries a table
+of contents, the methods text, optional results text, software versions and a hash of the
+input data. No scripts, no external resources, no timestamps, so the same inputs give the
+same bytes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import struct
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analysis.report.plan import AnalysisRun, Plan
-from analysis.report.render import escape_html, to_html
+from analysis.report.render import table_context, template_environment
 
-__all__ = ["data_hash", "methods_text", "render_report", "software_versions"]
+__all__ = [
+    "KEY_FINDINGS",
+    "anchor",
+    "data_hash",
+    "methods_text",
+    "png_width_cm",
+    "render_report",
+    "software_versions",
+]
 
-_STYLE = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 60rem; margin: 2rem auto;
-       padding: 0 1rem; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; margin-top: 2.2rem; }
-h3 { font-size: 1.05rem; }
-table { border-collapse: collapse; font-size: 0.8rem; margin: 0.6rem 0 1.2rem; }
-caption { text-align: left; font-weight: bold; padding-bottom: 0.3rem; }
-th, td { border-bottom: 1px solid #ccc; padding: 0.2rem 0.45rem; text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; }
-thead th { border-bottom: 2px solid #444; }
-figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto; }
-figcaption { font-size: 0.85rem; color: #444; }
-.note { color: #8a3b00; } code { font-size: 0.85rem; }
-"""
+#: The key of the key-findings paragraphs in ``render_report(narrative=...)``.
+KEY_FINDINGS = "key_findings"
 
-PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib")
+PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "jinja2", "python-docx")
 
 
 def data_hash(paths: Sequence[Path]) -> str:
@@ -85,11 +88,38 @@ def methods_text(plan: Plan) -> str:
     )
 
 
-def _figure_html(stem: str, png: bytes, caption: str) -> str:
-    encoded = base64.b64encode(png).decode("ascii")
-    return (f'<figure id="{escape_html(stem)}"><img alt="{escape_html(caption)}" '
-            f'src="data:image/png;base64,{encoded}"><figcaption>{escape_html(caption)}'
-            f"</figcaption></figure>")
+def png_width_cm(png: bytes) -> float | None:
+    """Physical width of a PNG in centimetres, from its pixel width and ``pHYs`` density.
+
+    Returns None when the file records no density in pixels per metre (then the page shows
+    the figure at the browser's default size, no wider than the text).
+    """
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG file (no PNG signature and IHDR chunk)")
+    (width,) = struct.unpack(">I", png[16:20])
+    offset = 8
+    while offset + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[offset:offset + 4])
+        kind = png[offset + 4:offset + 8]
+        if kind == b"pHYs":
+            x_per_unit, _, unit = struct.unpack(">IIB", png[offset + 8:offset + 17])
+            return 100 * width / x_per_unit if unit == 1 and x_per_unit else None
+        if kind in (b"IDAT", b"IEND"):  # pHYs must come before the image data
+            return None
+        offset += 12 + length
+    return None
+
+
+def anchor(*parts: str) -> str:
+    """Return an HTML ``id`` made from text: lower case, other characters as ``-``."""
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)
+
+
+def _figure(stem: str, caption: str, png: bytes) -> dict[str, Any]:
+    width = png_width_cm(png)
+    return {"anchor": stem, "caption": caption,
+            "base64": base64.b64encode(png).decode("ascii"),
+            "width": None if width is None else f"{width:.2f}cm"}
 
 
 def render_report(
@@ -102,6 +132,7 @@ def render_report(
     input_hash: str,
     versions: Mapping[str, str],
     risk_of_bias: tuple[str, Sequence[tuple[str, str, bytes]], Sequence[str]] | None = None,
+    narrative: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Return the whole HTML page.
 
@@ -112,9 +143,10 @@ def render_report(
     runs : sequence of AnalysisRun
         The analyses, in plan order; figures are placed under their analysis.
     tables : mapping of name to (caption, DataFrame)
-        Tables to include, in order.
+        Tables to include, in order; each is anchored as ``table-NAME``.
     figures : mapping of analysis id to a sequence of (stem, caption, PNG bytes)
-        Figures, placed under their analysis.
+        Figures, placed under their analysis and shown at their physical size
+        (:func:`png_width_cm`); captions are shown as given.
     summary : str
         One-line data summary (studies, arms, rows).
     input_hash : str
@@ -125,43 +157,66 @@ def render_report(
         ``(rules text, figures as (stem, caption, PNG bytes), names of tables)``: a section
         "Risk of bias (RoB 2)" with the rules, the figures and those tables (which then
         are not repeated under "Tables").
+    narrative : mapping of str to sequence of str, optional
+        Results text, each string one paragraph of plain text (escaped): under
+        :data:`KEY_FINDINGS` the "Key findings" section near the top, under an analysis id
+        the "Results" paragraphs of that analysis. None (the default) or a missing key
+        omits the section.
+
+    Raises
+    ------
+    ValueError
+        If ``narrative`` has a key that is neither :data:`KEY_FINDINGS` nor an analysis id.
     """
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape_html(plan.title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{escape_html(plan.title)}</h1>",
-        f"<p>Data: {escape_html(summary)}.</p>",
-        "<h2>Methods</h2>",
-        f"<p>{escape_html(methods_text(plan))}</p>",
-        "<h2>Tables</h2>",
-    ]
-    rob_tables = set(risk_of_bias[2]) if risk_of_bias is not None else set()
-    for name, (caption, frame) in tables.items():
-        if name not in rob_tables:
-            parts.append(to_html(frame, caption=caption))
+    narrative = dict(narrative or {})
+    ids = [run.spec.id for run in runs]
+    unknown = sorted(set(narrative) - {KEY_FINDINGS, *ids})
+    if unknown:
+        raise ValueError(f"narrative: unknown keys {unknown}; allowed: {KEY_FINDINGS!r} and "
+                         f"the analysis ids {ids}")
+    rob_names = list(risk_of_bias[2]) if risk_of_bias is not None else []
+    main_tables = [table_context(frame, caption=caption, anchor=anchor("table", name))
+                   for name, (caption, frame) in tables.items() if name not in rob_names]
+    rob: dict[str, Any] | None = None
     if risk_of_bias is not None:
-        rules, rob_figures, names = risk_of_bias
-        parts.append('<h2 id="risk-of-bias">Risk of bias (RoB 2)</h2>')
-        parts.append(f"<p>{escape_html(rules)}</p>")
-        for stem, caption, png in rob_figures:
-            parts.append(_figure_html(stem, png, caption))
-        for name in names:
-            if name in tables:
-                caption, frame = tables[name]
-                parts.append(to_html(frame, caption=caption))
-    parts.append("<h2>Analyses</h2>")
-    for run in runs:
-        parts.append(f"<h3>{escape_html(run.spec.label)} ({escape_html(run.spec.measure)})"
-                     "</h3>")
-        if run.note:
-            parts.append(f'<p class="note">{escape_html(run.note)}</p>')
-        for stem, caption, png in figures.get(run.spec.id, ()):
-            parts.append(_figure_html(stem, png, caption))
-    parts.append("<h2>Reproducibility</h2>")
-    rows = pd.DataFrame({"software": list(versions), "version": list(versions.values())})
-    parts.append(to_html(rows, caption="Software versions"))
-    parts.append(f"<p>Input data SHA-256: <code>{escape_html(input_hash)}</code></p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        rules, rob_figures, _ = risk_of_bias
+        rob = {
+            "rules": rules,
+            "figures": [_figure(stem, caption, png) for stem, caption, png in rob_figures],
+            "tables": [table_context(tables[name][1], caption=tables[name][0],
+                                     anchor=anchor("table", name))
+                       for name in rob_names if name in tables],
+        }
+    analyses = [
+        {
+            "anchor": anchor("analysis", run.spec.id),
+            "heading": f"{run.spec.label} ({run.spec.measure})",
+            "note": run.note or "",
+            "results": list(narrative.get(run.spec.id, ())),
+            "figures": [_figure(stem, caption, png)
+                        for stem, caption, png in figures.get(run.spec.id, ())],
+        }
+        for run in runs
+    ]
+    key_findings = list(narrative.get(KEY_FINDINGS, ()))
+    toc: list[dict[str, Any]] = []
+    if key_findings:
+        toc.append({"anchor": "key-findings", "text": "Key findings", "children": []})
+    toc.append({"anchor": "methods", "text": "Methods", "children": []})
+    toc.append({"anchor": "tables", "text": "Tables", "children": [
+        {"anchor": t["anchor"], "text": t["caption"]} for t in main_tables]})
+    if rob is not None:
+        toc.append({"anchor": "risk-of-bias", "text": "Risk of bias (RoB 2)", "children": [
+            {"anchor": t["anchor"], "text": t["caption"]} for t in rob["tables"]]})
+    toc.append({"anchor": "analyses", "text": "Analyses", "children": [
+        {"anchor": a["anchor"], "text": a["heading"]} for a in analyses]})
+    toc.append({"anchor": "reproducibility", "text": "Reproducibility", "children": []})
+    versions_table = table_context(
+        pd.DataFrame({"software": list(versions), "version": list(versions.values())}),
+        caption="Software versions", anchor="software-versions")
+    template = template_environment().get_template("report.html.j2")
+    return template.render(
+        title=plan.title, summary=summary, toc=toc, key_findings=key_findings,
+        methods=methods_text(plan), tables=main_tables, risk_of_bias=rob, analyses=analyses,
+        versions=versions_table, input_hash=input_hash,
+    )

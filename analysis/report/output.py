@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TEMPORARY_SUFFIX", "write_bytes_atomic", "write_table"]
+__all__ = ["TABLE_FORMATS", "TEMPORARY_SUFFIX", "write_bytes_atomic", "write_table"]
 
 #: Suffix of the temporary file of an atomic write (``.NAME.XXXXXXXX.analysis-tmp`` next to
 #: the target). A process killed between writing and renaming (SIGKILL, power loss) leaves
 #: it behind; ``.gitignore`` ignores the pattern and ``make clean`` removes it.
 TEMPORARY_SUFFIX = ".analysis-tmp"
+
+#: The formats :func:`write_table` renders (``docx``: a Word table, as review authors submit).
+TABLE_FORMATS = ("csv", "md", "tex", "html", "docx")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -62,11 +65,12 @@ def write_table(
     frame : pandas.DataFrame
         The table.
     prefix : pathlib.Path
-        Output path without extension; ``.csv``, ``.md``, ``.tex``, ``.html`` are added.
+        Output path without extension; ``.csv``, ``.md``, ``.tex``, ``.html``, ``.docx``
+        are added.
     caption : str
-        Table caption (Markdown heading, LaTeX caption, HTML caption).
+        Table caption (Markdown heading, LaTeX caption, HTML caption, Word caption).
     formats : iterable of str
-        Any of ``csv``, ``md``, ``tex``, ``html``.
+        Any of :data:`TABLE_FORMATS`.
 
     Returns
     -------
@@ -75,13 +79,17 @@ def write_table(
     """
     from analysis.report import render
 
-    renderers = {
-        "csv": render.to_csv,
-        "md": lambda f: render.to_markdown(f, caption=caption),
-        "tex": lambda f: render.to_latex(f, caption=caption),
-        "html": lambda f: render.to_html(f, caption=caption),
+    renderers: dict[str, Callable[[pd.DataFrame], bytes]] = {
+        "csv": lambda f: render.to_csv(f).encode("utf-8"),
+        "md": lambda f: render.to_markdown(f, caption=caption).encode("utf-8"),
+        "tex": lambda f: render.to_latex(f, caption=caption).encode("utf-8"),
+        "html": lambda f: render.to_html(f, caption=caption).encode("utf-8"),
+        "docx": lambda f: render.to_docx(f, caption=caption),
     }
-    rendered = {fmt: renderers[fmt](frame).encode("utf-8") for fmt in formats}
+    unknown = [fmt for fmt in formats if fmt not in renderers]
+    if unknown:
+        raise ValueError(f"formats: {unknown} not among {list(TABLE_FORMATS)}")
+    rendered = {fmt: renderers[fmt](frame) for fmt in formats}
     written = []
     for fmt, data in rendered.items():
         target = prefix.with_name(f"{prefix.name}.{fmt}")
