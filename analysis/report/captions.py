@@ -115,6 +115,15 @@ def _forest(run: AnalysisRun, plan: Plan) -> str:
     return f"{_pooled(run, plan)}; {_heterogeneity(run, plan)}."
 
 
+def _not_estimable_forest(run: AnalysisRun) -> str:
+    """A forest plot of studies none of which is estimable: no model, no pooled result."""
+    rows = run.not_estimable
+    return (f"No pooled result: no comparison is estimable ({_k_text(rows)}; "
+            f"the {run.spec.measure} needs events in at least one arm, and not every "
+            "participant of both arms with the event), so the studies are shown with their "
+            "counts only.")
+
+
 def _funnel(run: AnalysisRun, plan: Plan) -> str:
     assert run.result is not None
     studies = int(run.data["study_id"].nunique())
@@ -302,6 +311,8 @@ def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
         if column not in run.subgroups:
             raise ValueError(f"figure {stem!r}: {analysis_id!r} has no subgrouping {column!r}")
         return f"{head} {_subgroups(run, plan, column)}"
+    if kind == "forest" and run.result is None and not run.not_estimable.empty:
+        return f"{head} {_not_estimable_forest(run)}"
     if kind not in builders or run.result is None:
         raise ValueError(f"figure {stem!r} is not a figure of analysis {analysis_id!r}")
     return f"{head} {builders[kind](run, plan)}"

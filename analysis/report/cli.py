@@ -160,14 +160,19 @@ def _rob_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]]:
+def _grade_table(plan: Any) -> Any:
+    """Read the GRADE judgements (``grade.csv`` beside the trials); empty without one."""
     import pandas as pd
 
+    grade_path = Path(plan.trials) / "grade.csv"
+    return pd.read_csv(grade_path, dtype=str, keep_default_na=False) if (
+        grade_path.is_file()) else pd.DataFrame()
+
+
+def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]]:
     from analysis.report import render, rob_tables, tables
 
-    grade_path = Path(plan.trials) / "grade.csv"
-    certainty = pd.read_csv(grade_path, dtype=str, keep_default_na=False) if (
-        grade_path.is_file()) else pd.DataFrame()
+    certainty = _grade_table(plan)
     return {
         "characteristics": ("Characteristics of included studies",
                             render.study_characteristics(data["studies"], data["arms"])),
@@ -213,10 +218,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _write_report(args: argparse.Namespace) -> int:
-    from analysis.data import OPTIONAL_RESOURCES, RESOURCES
+    from analysis.data import OPTIONAL_RESOURCES, RESOURCES, join_trials
     from analysis.report.captions import figure_caption
     from analysis.report.figures import ROB_FIGURES, figure_stems, rob_figure_stems
     from analysis.report.html import data_hash, render_report, software_versions
+    from analysis.report.narrative import narrative
     from analysis.report.rob_tables import rule_text
 
     plan, data, runs = _load_plan(args)
@@ -239,6 +245,8 @@ def _write_report(args: argparse.Namespace) -> int:
         summary=str(summarise_trials(data)),
         input_hash=data_hash([*inputs, Path(args.plan)]), versions=software_versions(),
         risk_of_bias=(rule_text(), rob_figures, ("risk_of_bias", "risk_of_bias_sensitivity")),
+        narrative=narrative(runs, plan, studies=data["studies"], trials=join_trials(data),
+                            grade=_grade_table(plan), rob=data.get("risk_of_bias")),
     )
     write_bytes_atomic(Path(args.out), page.encode("utf-8"))
     return 0
