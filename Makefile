@@ -115,6 +115,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	Rscript tests/reference/make_classic_reference.R
 	Rscript tests/reference/make_model_reference.R
 	Rscript tests/reference/make_cluster_reference.R
+	Rscript tests/reference/make_extreme_reference.R
 	@echo "Fixtures changed by this run (against the last commit):"
 	@git diff --stat -- tests/reference
 	@$(PY) tests/reference/fixture_diff.py

@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "dose_response": "analysis.dose",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
+    "AnalysisWarning": "analysis.errors",
     "DataValidationError": "analysis.errors",
     "ConvergenceError": "analysis.errors",
     "Problem": "analysis.errors",
@@ -80,6 +81,7 @@ _EXPORTS: dict[str, str] = {
 _SUBPACKAGES = ("datasets", "plots")
 
 __all__ = [
+    "AnalysisWarning",
     "AnovaResult",
     "BatchPoolResult",
     "ConvergenceError",
@@ -147,7 +149,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         sd_from_ci,
         sd_from_se,
     )
-    from analysis.errors import ConvergenceError, DataValidationError, Problem
+    from analysis.errors import AnalysisWarning, ConvergenceError, DataValidationError, Problem
     from analysis.model_comparison import anova
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import design_matrix, meta_regression, subgroup_analysis

@@ -35,6 +35,7 @@ Viechtbauer W (2010). J Stat Softw 36(3) (metafor; the mixed-effects formulas).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,26 @@ __all__ = [
 ]
 
 _EPS = float(np.finfo(float).eps)
+
+_F = Any
+
+
+def _at_limits(func: Callable[..., _F]) -> Callable[..., _F]:
+    r"""Run a fit with NumPy's floating-point warnings off.
+
+    Near the limits of floating point (sampling variances of 1e-300 or 1e300) sums such as
+    :math:`\sum w_i^2` overflow or underflow; the formulas are arranged so that what they
+    report is then what metafor reports (an infinite or NaN standard error of tau^2, say),
+    and inputs whose Q itself overflows are refused on entry (:func:`analysis._inputs.
+    check_limits`). The overflow is part of the answer, so it is not also a RuntimeWarning.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> _F:
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,6 +320,7 @@ def _ci_i2_h2(lb: Any, ub: Any, vt: Any) -> dict[str, Any]:
                 "h2_ci_high": ub / vt + 1}
 
 
+@_at_limits
 def fit_heterogeneity(
     d: Rows,
     method: str,
@@ -391,6 +413,7 @@ def fit_heterogeneity(
     return fit
 
 
+@_at_limits
 def fit_one(
     d: ScalarIntercept,
     method: str,

@@ -37,6 +37,7 @@ from scipy import special
 from analysis._checks import as_float_array, check_choice, check_level
 from analysis._inputs import (
     check_data,
+    check_limits,
     column,
     frame_measure,
     resolve_variances,
@@ -138,6 +139,7 @@ def _check_data(y: np.ndarray, v: np.ndarray) -> np.ndarray:
     inf = (np.isinf(y) | np.isinf(v))
     if np.any(inf):
         raise ValueError("arguments 'yi'/'vi' contain infinite values; use NaN for missing")
+    check_limits(y, v, m)
     return m
 
 

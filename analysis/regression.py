@@ -28,6 +28,7 @@ from scipy import special
 from analysis._checks import check_choice, check_level
 from analysis._inputs import (
     check_data,
+    check_limits,
     column,
     frame_measure,
     resolve_variances,
@@ -340,6 +341,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
     k, p = x.shape
     if np.any(v <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
+    check_limits(y, v, np.ones(y.shape, dtype=bool))
     need = p if method == "FE" else p + 1
     if k < need:
         raise ValueError(f"too few studies (k = {k}) for {p} coefficients with method {method!r}")
