@@ -106,6 +106,7 @@ class _Model:
     h2_ci_low: float
     h2_ci_high: float
     converged: bool
+    tau2_ci_truncated: bool
 
 
 def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con: Control,
@@ -116,7 +117,8 @@ def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con:
                   float(fit.df[0]), float(fit.q[0]), float(fit.q_pvalue[0]), float(fit.i2[0]),
                   float(fit.h2[0]), float(fit.tau2_ci_low[0]), float(fit.tau2_ci_high[0]),
                   float(fit.i2_ci_low[0]), float(fit.i2_ci_high[0]), float(fit.h2_ci_low[0]),
-                  float(fit.h2_ci_high[0]), bool(fit.converged[0]))
+                  float(fit.h2_ci_high[0]), bool(fit.converged[0]),
+                  bool(fit.tau2_ci_truncated[0]))
 
 
 def wald_test(estimate: np.ndarray, vcov: np.ndarray,
@@ -371,6 +373,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         X=pd.DataFrame(x, columns=names, index=pd.RangeIndex(k)), design=design,
         i2_ci_low=model.i2_ci_low, i2_ci_high=model.i2_ci_high, h2_ci_low=model.h2_ci_low,
         h2_ci_high=model.h2_ci_high, measure=measure,
+        tau2_ci_truncated=model.tau2_ci_truncated,
     )
 
 
