@@ -145,6 +145,8 @@ def _r2(y: np.ndarray, v: np.ndarray, x: np.ndarray, model: _Model, method: str,
     if method == "FE":
         if np.var(y) == 0:
             return 0.0
+        if k <= p:  # an exact fit: the adjusted R² is undefined (k - p = 0)
+            return np.nan
         w = 1 / v
         fitted = x @ model.beta
         ybar = np.sum(w * y) / w.sum()

@@ -25,7 +25,7 @@ import numpy as np
 
 from analysis.algebra import Basis, Rows, ScalarIntercept, loglik, score_bound, score_deriv
 from analysis.control import Control
-from analysis.errors import ConvergenceError
+from analysis.errors import AnalysisWarning, ConvergenceError
 
 __all__ = ["global_one", "pm_upper", "q_upper", "qroot_one", "root_q_one", "solve_q",
            "tau2_fisher", "tau2_global", "tau2_qroot"]
@@ -210,7 +210,7 @@ def _ll0check(d: Rows, tau2: np.ndarray, conv: np.ndarray, method: str,
             f"{method}: Fisher scoring stopped at a local maximum of the likelihood; tau^2 set "
             "to 0 as metafor does (the default control={'algorithm': 'global'} finds the "
             "global maximum)",
-            RuntimeWarning,
+            AnalysisWarning,
             stacklevel=5,
         )
     tau2 = tau2.copy()

@@ -102,3 +102,27 @@ def test_subnormal_or_zero_variance_is_refused(v: float) -> None:
         ma.pool(y, vv)
     with pytest.raises(ValueError, match="argument 'vi'"):
         ma.pool(y[None, :], vv[None, :])
+
+
+def test_egger_with_equal_variances_is_a_clear_error() -> None:
+    y = np.array([0.1, 0.3, 0.5, 0.2, 0.4])
+    v = np.full(5, 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for model in ("lm", "rma"):
+            with pytest.raises(ValueError, match=r"argument 'vi' = 0.1 .*sqrt\(vi\)"):
+                ma.egger_test(y, v, model=model)
+        with pytest.raises(ValueError, match="give 'side'"):
+            ma.trim_and_fill(y, v)
+        assert ma.trim_and_fill(y, v, side="left").k0 >= 0  # with a side it is defined
+
+
+def test_trim_and_fill_with_two_studies_warns_nothing() -> None:
+    # k = 2: Egger's regression is an exact fit (its adjusted R² 0/0 gave a RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = ma.trim_and_fill(np.array([0.1, 0.3]), np.array([0.1, 0.2]))
+    assert res.k0 >= 0
+    fit = ma.meta_regression(np.array([0.1, 0.3]), np.array([0.1, 0.2]),
+                             np.array([1.0, 2.0]), method="FE")
+    assert np.isnan(fit.r2)
