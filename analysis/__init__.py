@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "dose_response": "analysis.dose",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
+    "AnalysisWarning": "analysis.errors",
     "DataValidationError": "analysis.errors",
     "ConvergenceError": "analysis.errors",
     "Problem": "analysis.errors",
@@ -86,6 +87,7 @@ _EXPORTS: dict[str, str] = {
 _SUBPACKAGES = ("datasets", "plots")
 
 __all__ = [
+    "AnalysisWarning",
     "AnovaResult",
     "BatchPoolResult",
     "ConvergenceError",
@@ -158,7 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         sd_from_ci,
         sd_from_se,
     )
-    from analysis.errors import ConvergenceError, DataValidationError, Problem
+    from analysis.errors import AnalysisWarning, ConvergenceError, DataValidationError, Problem
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.model_comparison import anova
     from analysis.permutation import permutest

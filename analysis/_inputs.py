@@ -16,7 +16,8 @@ import pandas as pd
 
 from analysis._checks import as_float_array
 
-__all__ = ["check_data", "column", "frame_measure", "resolve_variances", "study_labels", "yi_vi"]
+__all__ = ["check_data", "check_limits", "column", "frame_measure", "resolve_variances",
+           "study_labels", "yi_vi"]
 
 #: Columns read as study labels when no labels are given (first present wins).
 LABEL_COLUMNS = ("study", "label", "slab")
@@ -206,3 +207,47 @@ def study_labels(source: Any, study: Any, k: int,
     if len(labels) != k:
         raise ValueError(f"argument 'study' has {len(labels)} labels but there are {k} studies")
     return labels
+
+
+#: The smallest sampling variance whose inverse (the fixed-effect weight) is a finite double.
+VI_MIN = float(np.finfo(float).tiny)
+
+
+def check_limits(y: np.ndarray, v: np.ndarray, m: np.ndarray) -> None:
+    r"""Refuse data whose model cannot be represented in double precision.
+
+    Two rules, for every analysis (row of a 2-D input; ``m`` marks the studies present):
+    each ``vi`` is at least :data:`VI_MIN` (2.2e-308, else :math:`1/v_i` overflows), and
+    :math:`\sum_i (y_i - \bar y)^2 / v_i` and :math:`\sum_i (y_i - \bar y)^2` are finite
+    (below 1.8e308; else Cochran's Q overflows, where metafor stops with "singular matrix").
+    Everything within these limits gets metafor's answer, the same in the single and the
+    batched path.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the first offending values and the rule.
+    """
+    tiny = m & (v < VI_MIN)
+    if np.any(tiny):
+        raise ValueError(
+            f"argument 'vi' has value(s) {v[tiny][:5].tolist()} below {VI_MIN:.3g}; sampling "
+            "variances must be at least the smallest normal double (1/vi must be finite)"
+        )
+    y2, v2, m2 = np.atleast_2d(y), np.atleast_2d(v), np.atleast_2d(m)
+    with np.errstate(all="ignore"):
+        k = m2.sum(axis=1)
+        mean = np.where(m2, y2 / np.maximum(k, 1)[:, None], 0.0).sum(axis=1)
+        dev = np.where(m2, y2 - mean[:, None], 0.0)
+        q = np.where(m2, dev * dev / np.where(m2, v2, 1.0), 0.0).sum(axis=1)
+        rss = (dev * dev).sum(axis=1)
+    bad = ~(np.isfinite(q) & np.isfinite(rss))
+    if np.any(bad):
+        row = int(np.flatnonzero(bad)[0])
+        shown = y2[row][m2[row]][:5].tolist()
+        where = f" (row {row})" if y.ndim == 2 else ""
+        raise ValueError(
+            f"argument 'yi' has value(s) {shown}{where} too far apart for double precision: "
+            "sum((yi - mean(yi))^2 / vi) and sum((yi - mean(yi))^2) must be below 1.8e308 "
+            "(Cochran's Q overflows); rescale yi (and vi by the square of the factor)"
+        )

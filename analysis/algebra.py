@@ -209,7 +209,11 @@ class _InterceptProjection:
     @property
     def trp(self) -> np.ndarray:
         if self._trp is None:
-            self._trp = self.sw - self.sw2 / self.sw
+            trp = self.sw - self.sw2 / self.sw
+            bad = ~np.isfinite(trp)  # sum w^2 overflows (v ~ 1e-300): metafor's sum of P_ii
+            if np.any(bad):
+                trp = np.where(bad, rsum(self.w * (1 - self.w / self.sw[:, None])), trp)
+            self._trp = trp
         return self._trp
 
     @property
@@ -217,14 +221,16 @@ class _InterceptProjection:
         return np.log(self.sw)
 
     def yppp(self) -> np.ndarray:
-        return rsum(self.wr * self.wr * self.w) - rsum(self.w * self.wr) ** 2 / self.sw
+        wwr = rsum(self.w * self.wr)
+        return rsum(self.wr * self.wr * self.w) - wwr * (wwr / self.sw)
 
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
         w, sw, w2 = self.w, self.sw, self.w2
+        u = w / sw[:, None]  # w / sum(w): no intermediate overflow or underflow of sum(w)^2
         if isinstance(a, float) and isinstance(b, float):
-            return a * b * (self.sw2 - 2 * rsum(w2 * w) / sw + self.sw2**2 / sw**2)
-        return (rsum(a * b * w2) - 2 * rsum(a * b * w2 * w) / sw
-                + rsum(a * w2) * rsum(b * w2) / sw**2)
+            return a * b * (self.sw2 - 2 * rsum(w2 * u) + (self.sw2 / sw) ** 2)
+        aw, bw = a * w, b * w  # a ~ v = 1/w stays O(1) when v ~ 1e300 (no inf * 0)
+        return rsum(aw * bw) - 2 * rsum(aw * bw * u) + rsum(aw * u) * rsum(bw * u)
 
     def trdiag(self, a: Any) -> np.ndarray:
         return rsum((self.w - self.w2 / self.sw[:, None]) * a)
@@ -247,49 +253,57 @@ class _ScalarProjection:
     _sw2: float | None
 
     def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
-        sw = float(w.sum())
-        mu = float(w @ y) / sw
+        # NumPy scalars (a subclass of float), so that an overflow at the limits of floating
+        # point gives inf or NaN exactly as the row back-end does, never ZeroDivisionError.
+        sw = np.float64(w.sum())
+        mu = np.float64(w @ y) / sw
         wr = w * (y - mu)
         self.w, self.sw, self.mu, self.wr = w, sw, mu, wr
-        self.q = float(wr @ (y - mu))
-        self.ypp = float(wr @ wr)
+        self.q = np.float64(wr @ (y - mu))
+        self.ypp = np.float64(wr @ wr)
         self._sw2 = None
 
     @property
     def sw2(self) -> float:
         if self._sw2 is None:
-            self._sw2 = float(self.w @ self.w)
+            self._sw2 = np.float64(self.w @ self.w)
         return self._sw2
 
     @property
     def trp(self) -> float:
-        return self.sw - self.sw2 / self.sw
+        trp = self.sw - self.sw2 / self.sw
+        if not math.isfinite(trp):  # sum w^2 overflows (v ~ 1e-300): metafor's sum of P_ii
+            trp = np.float64((self.w * (1 - self.w / self.sw)).sum())
+        return trp
 
     @property
     def logdet(self) -> float:
-        return math.log(self.sw)
+        return np.log(self.sw)
 
     def yppp(self) -> float:
-        return float((self.wr * self.wr) @ self.w) - float(self.w @ self.wr) ** 2 / self.sw
+        return (np.float64((self.wr * self.wr) @ self.w)
+                - np.float64(self.w @ self.wr) * (np.float64(self.w @ self.wr) / self.sw))
 
     def psq(self, a: Any = 1.0, b: Any = 1.0) -> float:
         w, sw = self.w, self.sw
         w2 = w * w
+        u = w / sw  # w / sum(w): no intermediate overflow or underflow of sum(w)^2
         if isinstance(a, float) and isinstance(b, float):
-            return a * b * (self.sw2 - 2 * float(w2 @ w) / sw + self.sw2**2 / sw**2)
-        return float((a * b * w2).sum() - 2 * (a * b * w2 * w).sum() / sw
-                     + (a * w2).sum() * (b * w2).sum() / sw**2)
+            return a * b * (self.sw2 - 2 * np.float64(w2 @ u) + (self.sw2 / sw) ** 2)
+        aw, bw = a * w, b * w  # a ~ v = 1/w stays O(1) when v ~ 1e300 (no inf * 0)
+        return np.float64((aw * bw).sum() - 2 * (aw * bw * u).sum()
+                          + (aw * u).sum() * (bw * u).sum())
 
     def trdiag(self, a: Any) -> float:
-        return float(((self.w - self.w * self.w / self.sw) * a).sum())
+        return np.float64(((self.w - self.w * self.w / self.sw) * a).sum())
 
     def trp2(self) -> float:
         fast = self.psq()
         # the closed form cancels only where one weight dominates: then the stable sums
-        return fast if fast > 1e-6 * self.sw2 else float(_trp2_closed(self.w, self.sw))
+        return fast if fast > 1e-6 * self.sw2 else np.float64(_trp2_closed(self.w, self.sw))
 
     def coef(self, scale: Any = 1.0) -> tuple[float, float]:
-        return self.mu, float(scale) / self.sw
+        return self.mu, np.float64(scale) / self.sw
 
 
 class _DesignProjection:

@@ -95,6 +95,7 @@ def egger_test(
     y, v, labels = _complete(d)
     if y.size < 3:
         raise ValueError(f"Egger's test needs at least 3 studies; got k = {y.size}")
+    _check_predictor(v, "Egger's test")
     data = {"k": int(y.size), "measure": d.measure, "yi": y, "vi": v, "study": labels}
     if model == "rma":
         xdf = pd.DataFrame({"intrcpt": np.ones(y.size), "sei": np.sqrt(v)})
@@ -105,6 +106,17 @@ def egger_test(
                            float(fit.ci_high["intrcpt"]), model, method, ci_method=ci,
                            level=level, **data)  # type: ignore[arg-type]
     return _egger_lm(y, v, level, data)
+
+
+def _check_predictor(v: np.ndarray, what: str) -> None:
+    """Refuse equal sampling variances: the predictor sqrt(vi) is then the intercept again."""
+    sei = np.sqrt(v)
+    if np.ptp(sei) <= 1e-12 * float(np.max(sei)):
+        raise ValueError(
+            f"argument 'vi' = {float(v[0])!r} for every study: {what} regresses yi on "
+            "sqrt(vi), which must differ between studies (with equal vi it is collinear "
+            "with the intercept)" + ("; give 'side'" if "side" in what else "")
+        )
 
 
 def _egger_lm(y: np.ndarray, v: np.ndarray, level: float,
@@ -220,6 +232,8 @@ def trim_and_fill(
     y0, v0, labels = _complete(d)
     if y0.size < 2:
         raise ValueError("trim-and-fill needs at least 2 studies")
+    if side is None:
+        _check_predictor(v0, "trim-and-fill (its side, from Egger's regression)")
     side = side or _side(y0, v0, method, con)
     sign = -1.0 if side == "right" else 1.0
     order = np.argsort(sign * y0, kind="stable")

@@ -34,10 +34,16 @@ class Control:
     maxiter : int
         Maximum number of iterations (metafor default 100).
     tol : float
-        Absolute tolerance of the root finders (PM estimator, Q-profile limits) and of the
-        log-likelihood check at :math:`\tau^2 = 0` (metafor default ``eps**0.25``).
+        Tolerance of the root finders (PM and EB estimators, Q-profile limits), relative to
+        :math:`\tau^2` (down to 1e-10 of the smallest sampling variance) so that the same
+        digits come out at any scale of the data, and of the log-likelihood check at
+        :math:`\tau^2 = 0` (metafor default ``eps**0.25``, absolute).
     tau2_max : float or None
-        Upper end of the PM search interval (default ``max(100, 10 mad(y)^2)`` as metafor).
+        Upper end of the PM/EB search and of the Q-profile search (metafor's ``tau2.max``).
+        Default: a bound from the data that holds every root (:func:`analysis.solvers.
+        q_upper`; it scales with the data, where metafor's ``max(100, 10 mad(y)^2)`` and
+        ``max(100, 10 tau^2)`` depend on the units). A Q-profile limit cut at ``tau2_max``
+        is flagged (``tau2_ci_truncated``) and shown as ">x".
     ll0check : bool
         With ``algorithm="fisher"``: after convergence, set :math:`\tau^2 = 0` when the
         (restricted) likelihood at 0 is larger, as metafor does (the global search compares

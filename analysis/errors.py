@@ -2,7 +2,9 @@
 
 ``Problem`` and ``DataValidationError`` are raised by the data layer (one exception that
 collects every problem); ``ConvergenceError`` by the iterative estimators of the statistical
-engine.
+engine. ``AnalysisWarning`` is the class of every warning the package itself gives (studies
+omitted for missing values, a result that is defined but degenerate); NumPy's
+``RuntimeWarning`` never escapes a public function.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ConvergenceError", "DataValidationError", "Problem"]
+__all__ = ["AnalysisWarning", "ConvergenceError", "DataValidationError", "Problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,4 +72,12 @@ class ConvergenceError(RuntimeError):
 
     The message names the estimator and suggests what to try (more iterations through
     ``control``, another ``method``).
+    """
+
+
+class AnalysisWarning(UserWarning):
+    """A warning of the package: studies omitted, or an answer that is defined but degenerate.
+
+    A subclass of ``UserWarning``; filter it with
+    ``warnings.simplefilter("ignore", analysis.errors.AnalysisWarning)``.
     """

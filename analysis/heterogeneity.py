@@ -35,6 +35,7 @@ Viechtbauer W (2010). J Stat Softw 36(3) (metafor; the mixed-effects formulas).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from analysis.control import METHODS, Control
 from analysis.errors import ConvergenceError
 from analysis.solvers import (
     global_one,
+    q_upper,
     qroot_one,
     root_q_one,
     solve_q,
@@ -71,6 +73,26 @@ __all__ = [
 ]
 
 _EPS = float(np.finfo(float).eps)
+
+_F = Any
+
+
+def _at_limits(func: Callable[..., _F]) -> Callable[..., _F]:
+    r"""Run a fit with NumPy's floating-point warnings off.
+
+    Near the limits of floating point (sampling variances of 1e-300 or 1e300) sums such as
+    :math:`\sum w_i^2` overflow or underflow; the formulas are arranged so that what they
+    report is then what metafor reports (an infinite or NaN standard error of tau^2, say),
+    and inputs whose Q itself overflows are refused on entry (:func:`analysis._inputs.
+    check_limits`). The overflow is part of the answer, so it is not also a RuntimeWarning.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> _F:
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,27 +204,38 @@ def _qprofile_cases(q0: np.ndarray, qmax: np.ndarray, tmax: np.ndarray, crit_u: 
     return lb, ub
 
 
-def _qprofile(b: Basis, tau2: Any, level: float, tol: float) -> tuple[Any, Any]:
-    """Q-profile limits for tau^2 (any back-end; the roots by the matching driver)."""
+def _qprofile(b: Basis, tau2: Any, level: float, con: Control) -> tuple[Any, Any, Any]:
+    r"""Q-profile limits for tau^2 (any back-end; the roots by the matching driver).
+
+    The search runs on :math:`[0, T]`: ``control tau2_max`` when given (metafor's
+    ``tau2.max``), else :math:`T = \max(10\hat\tau^2, 1.01\,RSS/\chi^2_{lower})`
+    (:func:`analysis.solvers.q_upper`), which holds both roots, so by default no limit is
+    cut. A limit at :math:`T` (the root lies beyond it) is returned as :math:`T` with the
+    third value, ``truncated``, true: the limit is then only a lower bound (">T").
+    """
     d = b.d
     alpha = 1 - level
     crit_u = np.atleast_1d(special.chdtri(b.keff, alpha / 2))
     crit_l = np.atleast_1d(special.chdtri(b.keff, 1 - alpha / 2))
-    tmax = np.atleast_1d(np.maximum(100.0, 10 * tau2))
+    if con.tau2_max is not None:
+        tmax = np.atleast_1d(np.full(np.shape(b.keff), float(con.tau2_max)))
+    else:
+        tmax = np.atleast_1d(np.maximum(10 * tau2, q_upper(d, crit_l)))
     if isinstance(d, ScalarIntercept):
         qmax = np.array([d.proj(d.weights(float(tmax[0]))).q])
 
         def solve(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-            return np.array([root_q_one(d, float(t), float(tmax[0]), tol) for t in targets])
+            return np.array([root_q_one(d, float(t), float(tmax[0]), con.tol) for t in targets])
 
         lb, ub = _qprofile_cases(np.array([b.p0.q]), qmax, tmax, crit_u, crit_l, solve)
-        return float(lb[0]), float(ub[0])
+        return float(lb[0]), float(ub[0]), bool(ub[0] > 0 and qmax[0] > crit_l[0])
     qmax = d.proj(d.weights(tmax)).q
 
     def solve_rows(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return solve_q(d.take(rows), targets, tmax[rows], tol)
+        return solve_q(d.take(rows), targets, tmax[rows], con.tol)
 
-    return _qprofile_cases(b.p0.q, qmax, tmax, crit_u, crit_l, solve_rows)
+    lb, ub = _qprofile_cases(b.p0.q, qmax, tmax, crit_u, crit_l, solve_rows)
+    return lb, ub, (ub > 0) & (qmax > crit_l)
 
 
 def _estimate(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +262,9 @@ class HeterogeneityFit:
     :math:`\hat\tau^2`; ``w`` the weights :math:`1/(v_i + \hat\tau^2)` (0 on padding); ``df``
     the t degrees of freedom (NaN for z); ``q`` (QE at :math:`\tau^2 = 0`) on ``q_df = k - p``
     df; ``i2`` in percent; Q-profile limits (NaN unless asked for); ``loglik`` the
-    (restricted) log-likelihood without constants (ML/REML only).
+    (restricted) log-likelihood without constants (ML/REML only); ``tau2_ci_truncated``
+    marks rows whose upper Q-profile limit was cut at ``control tau2_max`` (then only a lower
+    bound for the limit; the I² and H² limits follow it).
     """
 
     tau2: np.ndarray
@@ -252,6 +287,7 @@ class HeterogeneityFit:
     h2_ci_low: np.ndarray
     h2_ci_high: np.ndarray
     loglik: np.ndarray
+    tau2_ci_truncated: np.ndarray
 
 
 def _fail_message(method: str, con: Control) -> str:
@@ -301,6 +337,7 @@ def _ci_i2_h2(lb: Any, ub: Any, vt: Any) -> dict[str, Any]:
                 "h2_ci_high": ub / vt + 1}
 
 
+@_at_limits
 def fit_heterogeneity(
     d: Rows,
     method: str,
@@ -364,8 +401,9 @@ def fit_heterogeneity(
         tau2[idx], conv[idx] = t, c
         part = _summaries(b, method, t, ci, convention)
         lb = ub = np.full(idx.size, np.nan)
+        cut = np.zeros(idx.size, dtype=bool)
         if tau2_ci and method != "FE":
-            lb, ub = _qprofile(b, t, level, con.tol)
+            lb, ub, cut = _qprofile(b, t, level, con)
         part.update(_ci_i2_h2(lb, ub, part.pop("vt")))
     empty = {"se_tau2": np.nan, "s2w": 1.0, "df": np.nan, "q": 0.0, "q_pvalue": 1.0,
              "i2": 0.0, "h2": 1.0, "loglik": np.nan, "tau2_ci_low": np.nan,
@@ -383,8 +421,11 @@ def fit_heterogeneity(
                 fields[name][idx] = part[name]
         if idx.size:
             beta[idx], vb[idx], w[idx] = part["beta"], part["vb"], part["w"]
+    truncated = np.zeros(n, dtype=bool)
+    if idx.size:
+        truncated[idx] = cut
     fit = HeterogeneityFit(tau2=tau2, converged=conv, beta=beta, vb=vb, w=w,
-                           q_df=(d.k - d.p).astype(int), **fields)
+                           q_df=(d.k - d.p).astype(int), tau2_ci_truncated=truncated, **fields)
     if not np.all(conv):
         for name in ("tau2", *empty):
             getattr(fit, name)[~conv] = np.nan
@@ -393,6 +434,7 @@ def fit_heterogeneity(
     return fit
 
 
+@_at_limits
 def fit_one(
     d: ScalarIntercept,
     method: str,
@@ -420,9 +462,11 @@ def fit_one(
         raise ConvergenceError(_fail_message(method, con))
     out = _summaries(b, method, t, ci, "metafor")
     lb = ub = math.nan
+    cut = False
     if tau2_ci and method != "FE":
-        lb, ub = _qprofile(b, t, level, con.tol)
+        lb, ub, cut = _qprofile(b, t, level, con)
     out.update(_ci_i2_h2(lb, ub, out.pop("vt")))
+    out["tau2_ci_truncated"] = cut
     out["q_df"] = int(b.keff)
     return out
 

@@ -37,6 +37,7 @@ from scipy import special
 from analysis._checks import as_float_array, check_choice, check_level
 from analysis._inputs import (
     check_data,
+    check_limits,
     column,
     frame_measure,
     resolve_variances,
@@ -101,6 +102,7 @@ def _engine(
                             convention=convention, errors=errors)
     fields = {name: getattr(fit, name) for name in _HETEROGENEITY_FIELDS}
     out = _pooled(fields, fit.beta[:, 0], fit.vb[:, 0, 0], d.k.astype(int), level, convention)
+    out["tau2_ci_truncated"] = fit.tau2_ci_truncated
     with np.errstate(invalid="ignore"):
         out["weights"] = np.where(m, 100 * fit.w / rsum(fit.w)[:, None], np.nan)
     out["converged"] = fit.converged
@@ -118,6 +120,7 @@ def _single(y: np.ndarray, v: np.ndarray, method: str, ci: str, level: float, ta
     fit = fit_one(ScalarIntercept.build(y, v), method, ci, level, tau2_ci=tau2_ci, control=con)
     out = {key: float(val) for key, val in
            _pooled(fit, fit["beta"], fit["vb"], y.size, level, "metafor").items()}
+    out["tau2_ci_truncated"] = bool(fit["tau2_ci_truncated"])
     out["weights"] = 100 * fit["w"] / fit["w"].sum()
     return out
 
@@ -138,6 +141,7 @@ def _check_data(y: np.ndarray, v: np.ndarray) -> np.ndarray:
     inf = (np.isinf(y) | np.isinf(v))
     if np.any(inf):
         raise ValueError("arguments 'yi'/'vi' contain infinite values; use NaN for missing")
+    check_limits(y, v, m)
     return m
 
 
@@ -253,8 +257,10 @@ def pool(
     \tilde s^2)` with :math:`\tilde s^2 = (k-1)/\mathrm{tr}P` (FE: :math:`(Q - df)/Q`),
     H² = :math:`\hat\tau^2/\tilde s^2 + 1`. The Q-profile interval solves
     :math:`Q(\tau^2) = \chi^2_{k-1, 1-\alpha/2}` and :math:`\chi^2_{k-1,\alpha/2}` on
-    :math:`[0, \max(100, 10\hat\tau^2)]` with metafor's truncation rules. The prediction
-    interval is :math:`\hat\mu \pm c\sqrt{SE^2 + \hat\tau^2}` with the CI's critical value c.
+    :math:`[0, T]`, T a bound from the data that holds both roots (``control tau2_max``
+    cuts it, as metafor's ``tau2.max``; a cut limit is flagged ``tau2_ci_truncated``). The
+    prediction interval is :math:`\hat\mu \pm c\sqrt{SE^2 + \hat\tau^2}` with the CI's
+    critical value c.
     k = 1 gives :math:`\hat\tau^2 = 0`, Q = 0, I² = 0, H² = 1 and z inference, as metafor.
 
     Checked against metafor 3.8-1 ``rma()``, ``confint()`` and ``predict()`` on every fixture
@@ -295,6 +301,7 @@ def pool(
         weights[keep] = out["weights"][0]
         single = {key: val[0].item() for key, val in out.items()
                   if key not in ("weights", "converged")}
+        single["tau2_ci_truncated"] = bool(single["tau2_ci_truncated"])
     single["k"] = int(single["k"])
     single["q_df"] = int(single["q_df"])
     return PoolResult(

@@ -28,6 +28,7 @@ from scipy import special
 from analysis._checks import check_choice, check_level
 from analysis._inputs import (
     check_data,
+    check_limits,
     column,
     frame_measure,
     resolve_variances,
@@ -105,6 +106,7 @@ class _Model:
     h2_ci_low: float
     h2_ci_high: float
     converged: bool
+    tau2_ci_truncated: bool
 
 
 def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con: Control,
@@ -115,7 +117,8 @@ def _fit(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, ci: str, con:
                   float(fit.df[0]), float(fit.q[0]), float(fit.q_pvalue[0]), float(fit.i2[0]),
                   float(fit.h2[0]), float(fit.tau2_ci_low[0]), float(fit.tau2_ci_high[0]),
                   float(fit.i2_ci_low[0]), float(fit.i2_ci_high[0]), float(fit.h2_ci_low[0]),
-                  float(fit.h2_ci_high[0]), bool(fit.converged[0]))
+                  float(fit.h2_ci_high[0]), bool(fit.converged[0]),
+                  bool(fit.tau2_ci_truncated[0]))
 
 
 def wald_test(estimate: np.ndarray, vcov: np.ndarray,
@@ -142,6 +145,8 @@ def _r2(y: np.ndarray, v: np.ndarray, x: np.ndarray, model: _Model, method: str,
     if method == "FE":
         if np.var(y) == 0:
             return 0.0
+        if k <= p:  # an exact fit: the adjusted R² is undefined (k - p = 0)
+            return np.nan
         w = 1 / v
         fitted = x @ model.beta
         ybar = np.sum(w * y) / w.sum()
@@ -340,6 +345,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
     k, p = x.shape
     if np.any(v <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
+    check_limits(y, v, np.ones(y.shape, dtype=bool))
     need = p if method == "FE" else p + 1
     if k < need:
         raise ValueError(f"too few studies (k = {k}) for {p} coefficients with method {method!r}")
@@ -369,6 +375,7 @@ def _regression(y: np.ndarray, v: np.ndarray, xdf: pd.DataFrame, method: str, ci
         X=pd.DataFrame(x, columns=names, index=pd.RangeIndex(k)), design=design,
         i2_ci_low=model.i2_ci_low, i2_ci_high=model.i2_ci_high, h2_ci_low=model.h2_ci_low,
         h2_ci_high=model.h2_ci_high, measure=measure,
+        tau2_ci_truncated=model.tau2_ci_truncated,
     )
 
 

@@ -174,6 +174,9 @@ class PoolResult(_FitStatistics):
     ``ci_method == "hksj"``; ``weights`` are percent weights per input study (NaN for
     studies omitted because ``yi`` or ``vi`` was missing). ``yi``, ``vi`` and ``study`` are
     the data it was fitted to, one entry per input study (omitted studies included, NaN).
+    ``tau2_ci_truncated`` is True when the upper Q-profile limit of tau² (and with it those of
+    I² and H²) was cut at ``control tau2_max``: the limit is then only a lower bound, shown
+    as ">x" by :meth:`summary` and :meth:`confint`.
     """
 
     estimate: float
@@ -208,6 +211,7 @@ class PoolResult(_FitStatistics):
     yi: np.ndarray | None = None
     vi: np.ndarray | None = None
     study: tuple[str, ...] | None = None
+    tau2_ci_truncated: bool = False
 
     @property
     def tau(self) -> float:
@@ -269,7 +273,7 @@ class PoolResult(_FitStatistics):
         """
         return _heterogeneity_ci(self.method, self.tau2, self.i2, self.h2, self.tau2_ci_low,
                                  self.tau2_ci_high, self.i2_ci_low, self.i2_ci_high,
-                                 self.h2_ci_low, self.h2_ci_high)
+                                 self.h2_ci_low, self.h2_ci_high, self.tau2_ci_truncated)
 
     def predict(self, transf: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
         """Return the pooled estimate with its CI and PI (metafor ``predict(res)``).
@@ -330,6 +334,7 @@ class BatchPoolResult:
     level: float
     convention: str = "metafor"
     measure: str | None = None
+    tau2_ci_truncated: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.estimate.shape[0])
@@ -341,7 +346,7 @@ class BatchPoolResult:
             value = getattr(self, f.name)
             if f.name == "weights":
                 value = value[i] if n_studies is None else value[i, :n_studies]
-            elif f.name == "converged":
+            elif f.name == "converged" or (f.name == "tau2_ci_truncated" and value is None):
                 continue
             elif isinstance(value, np.ndarray):
                 value = value[i].item()
@@ -529,6 +534,7 @@ class MetaRegressionResult(_FitStatistics):
     h2_ci_low: float = float("nan")
     h2_ci_high: float = float("nan")
     measure: str | None = None
+    tau2_ci_truncated: bool = False
 
     def predict(self, newmods: object = None, *,
                 transf: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -606,7 +612,7 @@ class MetaRegressionResult(_FitStatistics):
                                  "ci_high": self.ci_high})
         return _heterogeneity_ci(self.method, self.tau2, self.i2, self.h2, self.tau2_ci_low,
                                  self.tau2_ci_high, self.i2_ci_low, self.i2_ci_high,
-                                 self.h2_ci_low, self.h2_ci_high)
+                                 self.h2_ci_low, self.h2_ci_high, self.tau2_ci_truncated)
 
     def _fit_statistics(self) -> FitStatistics:
         from analysis.model_comparison import fit_statistics
@@ -1168,8 +1174,13 @@ def _transformed(frame: pd.DataFrame,
 
 
 def _heterogeneity_ci(method: str, tau2: float, i2: float, h2: float, lo: float, hi: float,
-                      i2_lo: float, i2_hi: float, h2_lo: float, h2_hi: float) -> pd.DataFrame:
-    """Return the confint() frame of tau2, tau, i2, h2 from stored Q-profile limits."""
+                      i2_lo: float, i2_hi: float, h2_lo: float, h2_hi: float,
+                      truncated: bool = False) -> pd.DataFrame:
+    """Return the confint() frame of tau2, tau, i2, h2 from stored Q-profile limits.
+
+    ``ci_high_truncated`` is True on every row when the upper limit was cut at ``control
+    tau2_max`` (metafor prints ">"): ``ci_high`` is then only a lower bound for the limit.
+    """
     if method == "FE":
         raise ValueError("confint() of tau2 is not available for method='FE' (no "
                          "heterogeneity parameter); use confint(fixed=True) for coefficients")
@@ -1179,7 +1190,8 @@ def _heterogeneity_ci(method: str, tau2: float, i2: float, h2: float, lo: float,
     return pd.DataFrame(
         {"estimate": [tau2, float(np.sqrt(tau2)), i2, h2],
          "ci_low": [lo, float(np.sqrt(lo)), i2_lo, h2_lo],
-         "ci_high": [hi, float(np.sqrt(hi)), i2_hi, h2_hi]},
+         "ci_high": [hi, float(np.sqrt(hi)), i2_hi, h2_hi],
+         "ci_high_truncated": [bool(truncated)] * 4},
         index=pd.Index(["tau2", "tau", "i2", "h2"]),
     )
 

@@ -25,9 +25,9 @@ import numpy as np
 
 from analysis.algebra import Basis, Rows, ScalarIntercept, loglik, score_bound, score_deriv
 from analysis.control import Control
-from analysis.errors import ConvergenceError
+from analysis.errors import AnalysisWarning, ConvergenceError
 
-__all__ = ["global_one", "pm_upper", "qroot_one", "root_q_one", "solve_q",
+__all__ = ["global_one", "pm_upper", "q_upper", "qroot_one", "root_q_one", "solve_q",
            "tau2_fisher", "tau2_global", "tau2_qroot"]
 
 _EPS = float(np.finfo(float).eps)
@@ -43,14 +43,30 @@ GRID_DECADES_MAX = 14
 _CHUNK = 256
 
 
-def pm_upper(d: Rows, con: Control) -> Any:
-    """Upper end of the PM search: ``max(100, 10 mad(y)^2)`` (metafor) or ``tau2_max``."""
-    y = d.masked_y()
+def q_upper(d: Rows, target: Any) -> Any:
+    r"""Return an upper end :math:`T` with :math:`Q(T) < \text{target}`, from the data.
+
+    :math:`Q(\tau^2) = \min_\beta \sum_i (y_i - x_i\beta)^2/(v_i + \tau^2) \le
+    RSS/\tau^2` with :math:`RSS` the OLS residual sum of squares, so
+    :math:`T = 1.01\,RSS/\text{target}` brackets every root of :math:`Q(\tau^2) =
+    \text{target}`. It scales with the data (multiplying ``y`` by c and ``v`` by c² multiplies
+    it by c²), where metafor's ``max(100, 10 mad(y)^2)`` depends on the units.
+    """
+    rss = np.maximum(d.proj(d.unit_weights()).q, 0.0)
+    vmin, _ = d.vrange()
+    return np.maximum(1.01 * rss / target, vmin)
+
+
+def pm_upper(d: Rows, con: Control, target: Any) -> Any:
+    """Upper end of the PM/EB search: ``control tau2_max`` if given, else :func:`q_upper`."""
     if con.tau2_max is not None:
-        return d.per_row(np.full(y.shape[0], float(con.tau2_max)))
-    med = np.nanmedian(y, axis=1)
-    mad = 1.4826 * np.nanmedian(np.abs(y - med[:, None]), axis=1)
-    return d.per_row(np.maximum(100.0, 10 * mad**2))
+        return d.per_row(np.full(d.masked_y().shape[0], float(con.tau2_max)))
+    return q_upper(d, target)
+
+
+def _floor(d: Rows) -> Any:
+    """Return the smallest tau^2 step that matters: 1e-10 of the smallest variance."""
+    return 1e-10 * d.vrange()[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,6 +91,7 @@ def solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarr
     # after taking it is of order 1e-16, so stop there (checked against 300-step bisection).
     xtol = max(min(tol, 1e-13), 1e-8)
     sub, ta = d, target
+    floor = np.asarray(_floor(d))
     for _ in range(300):
         xa = x[act]
         pr = sub.proj(sub.weights(xa))
@@ -85,14 +102,15 @@ def solve_q(d: Rows, target: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarr
             new = xa + pr.q * f / (ta * pr.ypp)
         bad = ~(new > la) | ~(new < ua)
         new = np.where(bad, 0.5 * (la + ua), new)
-        scale = np.maximum(1.0, new)
+        # relative to tau^2 (down to 1e-10 of the smallest v): the same digits at any scale
+        scale = np.maximum(new, floor)
         done = (f == 0) | (np.abs(new - xa) <= xtol * scale) & ~bad | (
             ua - la <= 4 * _EPS * scale)
         lo[act], up[act], x[act] = la, ua, new
         if done.all():
             return x
         keep = ~done
-        act, ta = act[keep], ta[keep]
+        act, ta, floor = act[keep], ta[keep], floor[keep]
         sub = sub.take(np.flatnonzero(keep))
     raise ConvergenceError(_ROOT_FAIL)
 
@@ -116,7 +134,7 @@ def tau2_qroot(b: Basis, method: str, con: Control) -> tuple[np.ndarray, np.ndar
         return tau2, conv
     idx = np.flatnonzero(need)
     sub, tg = d.take(idx), target[idx]
-    hi = pm_upper(sub, con)
+    hi = pm_upper(sub, con, tg)
     q_hi = sub.proj(sub.weights(hi)).q
     for _ in range(60 if method == "EB" else 0):
         low = q_hi > tg
@@ -192,7 +210,7 @@ def _ll0check(d: Rows, tau2: np.ndarray, conv: np.ndarray, method: str,
             f"{method}: Fisher scoring stopped at a local maximum of the likelihood; tau^2 set "
             "to 0 as metafor does (the default control={'algorithm': 'global'} finds the "
             "global maximum)",
-            RuntimeWarning,
+            AnalysisWarning,
             stacklevel=5,
         )
     tau2 = tau2.copy()
@@ -232,7 +250,7 @@ def _refine(d: Rows, a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarra
     lo, hi = a.copy(), b.copy()
     n = x.size
     act = np.arange(n)
-    floor = np.minimum(1e-10, 0.5 * b)
+    floor = np.minimum(_floor(d), 0.5 * b)
     fine_tol = max(con.threshold, 1e-8)
     sub = d
     done = np.zeros(n, dtype=bool)
@@ -331,6 +349,7 @@ def root_q_one(d: ScalarIntercept, target: float, hi: float, tol: float) -> floa
     """Scalar twin of :func:`_solve_q` (same iteration, same stopping rule)."""
     x, lo, up = 0.0, 0.0, hi
     xtol = max(min(tol, 1e-13), 1e-8)
+    floor = float(_floor(d))
     for _ in range(300):
         pr = d.proj(d.weights(x))
         f = pr.q - target
@@ -342,7 +361,7 @@ def root_q_one(d: ScalarIntercept, target: float, hi: float, tol: float) -> floa
         bad = not (lo < new < up)
         if bad:
             new = 0.5 * (lo + up)
-        scale = max(1.0, new)
+        scale = max(new, floor)
         if f == 0 or (abs(new - x) <= xtol * scale and not bad) or up - lo <= 4 * _EPS * scale:
             return new
         x = new
@@ -356,7 +375,7 @@ def qroot_one(b: Basis, method: str, con: Control) -> tuple[float, bool]:
     target = float(b.keff)
     if (b.p0.q <= target) if method == "EB" else (b.p0.q < target):
         return 0.0, True
-    hi = pm_upper(d, con)
+    hi = pm_upper(d, con, target)
     q_hi = d.proj(d.weights(hi)).q
     for _ in range(60 if method == "EB" else 0):
         if q_hi <= target:
@@ -375,7 +394,7 @@ def _refine_one(d: ScalarIntercept, a: float, b: float, sa: float, sb: float, re
     if not (a < x <= b) or not math.isfinite(x):
         x = 0.5 * (a + b)
     lo, hi = a, b
-    floor = min(1e-10, 0.5 * b)
+    floor = min(float(_floor(d)), 0.5 * b)
     fine_tol = max(con.threshold, 1e-8)
     for _ in range(con.maxiter):
         sc, ds = score_deriv(d, x, reml)

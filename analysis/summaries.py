@@ -77,7 +77,9 @@ def _heterogeneity(res: Any, with_tau2: bool) -> list[str]:
         ci = ""
         lo, hi = getattr(res, "tau2_ci_low", math.nan), getattr(res, "tau2_ci_high", math.nan)
         if math.isfinite(lo) and math.isfinite(hi):
-            ci = f"; {pct} CI {_num(lo)} to {_num(hi)}"
+            # a limit cut at control tau2_max is only a bound: ">x", never a plain number
+            high = f">{_num(hi)}" if getattr(res, "tau2_ci_truncated", False) else _num(hi)
+            ci = f"; {pct} CI {_num(lo)} to {high}"
         se = getattr(res, "se_tau2", math.nan)
         se_txt = f"SE {_num(se)}" if math.isfinite(se) else "SE NA"
         out.append(f"tau² = {_num(res.tau2)} ({se_txt}{ci}), tau = {_num(math.sqrt(res.tau2))}")

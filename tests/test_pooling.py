@@ -8,7 +8,9 @@ import pytest
 from conftest import assert_agrees, case_ids, reference_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import chi2
 
+from analysis.algebra import ScalarIntercept
 from analysis.errors import ConvergenceError
 from analysis.pooling import METHODS, mantel_haenszel, peto, pool
 
@@ -28,11 +30,48 @@ def _ci(test: str) -> str:
     return {"z": "z", "knha": "hksj"}[test]
 
 
+def _metafor_cut(case: dict) -> float | None:
+    """metafor's confint() search bound max(100, 10 tau2) when its upper limit sits on it."""
+    exp = case["expected"]
+    if "error" in exp or exp.get("tau2_ci_high") is None:
+        return None
+    cut = max(100.0, 10 * exp["tau2"])
+    return cut if abs(exp["tau2_ci_high"] - cut) <= 1e-9 * cut else None
+
+
 def fit_case(case: dict) -> dict:
     opts = case["options"]
+    # Where metafor cut the upper Q-profile limit at its tau2.max (printed ">..."), give the
+    # same bound through control tau2_max (our default bound holds the root itself).
+    cut = _metafor_cut(case)
     res = pool(case["input"]["yi"], case["input"]["vi"], method=opts["method"],
-               ci=_ci(opts["test"]), level=opts.get("level", 95) / 100)
+               ci=_ci(opts["test"]), level=opts.get("level", 95) / 100,
+               control=None if cut is None else {"tau2_max": cut})
     return {f: getattr(res, f) for f in RMA_FIELDS}
+
+
+CUT = [c for c in RMA if _metafor_cut(c) is not None]
+
+
+@pytest.mark.parametrize("case", CUT, ids=case_ids(CUT))
+def test_a_limit_metafor_cuts_is_flagged_or_found(case: dict) -> None:
+    # Reference: metafor 3.8-1 confint() cuts the upper limit at max(100, 10 tau2) and prints
+    # ">2054.0938" (normand1999, DL and HS). With that bound the limit is flagged as cut; by
+    # default the search bound comes from the data and holds the root, which lies beyond.
+    opts = case["options"]
+    y, v, cut = case["input"]["yi"], case["input"]["vi"], _metafor_cut(case)
+    bounded = pool(y, v, method=opts["method"], ci=_ci(opts["test"]),
+                   control={"tau2_max": cut})
+    assert bounded.tau2_ci_truncated and bounded.tau2_ci_high == pytest.approx(cut)
+    assert "to >" in bounded.summary()
+    assert bool(bounded.confint()["ci_high_truncated"].all())
+    free = pool(y, v, method=opts["method"], ci=_ci(opts["test"]))
+    assert not free.tau2_ci_truncated and free.tau2_ci_high > cut
+    assert "to >" not in free.summary()
+    # the free limit is the root itself: Q(ub) is the chi-square lower quantile
+    d = ScalarIntercept.build(np.asarray(y, float), np.asarray(v, float))
+    crit = chi2.ppf(0.025, len(y) - 1)
+    assert d.proj(d.weights(free.tau2_ci_high)).q == pytest.approx(crit, rel=1e-9)
 
 
 @pytest.mark.skipif(not RMA, reason="metafor fixture not available")

@@ -314,3 +314,36 @@ def test_frictionless_agrees_the_bcg_package_is_valid(tmp_path: Path) -> None:
     shutil.copy(REPO / "analysis" / "data" / "datapackage.json", target / "datapackage.json")
     report = frictionless.validate(str(target / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+
+
+# --- percentage outcomes (issue 13): the descriptor's within_if rule -------------------------
+
+
+@pytest.mark.parametrize("value", ["150", "-20"])
+def test_percentage_outcome_outside_0_100_is_located(subject_copy: Path, value: str) -> None:
+    path = subject_copy / "outcomes.csv"
+    header, rows = read_rows(path)
+    line = next(i for i, row in enumerate(rows) if row["outcome"] == "percent_days_abstinent")
+    rows[line]["mean"] = value
+    write_rows(path, header, rows)
+    problems = problems_of(subject_copy)
+    hits = [p for p in problems if p.column == "mean" and "between 0 and 100" in p.rule]
+    assert len(hits) == 1, problems
+    assert hits[0].file == "outcomes.csv" and hits[0].line == line + 2
+    assert hits[0].value == value and "percent_days_abstinent" in hits[0].rule
+
+
+def test_percentage_rule_is_declared_by_the_subject_not_the_core() -> None:
+    core = json.loads((REPO / "analysis" / "data" / "datapackage.json").read_text("utf-8"))
+    assert "within_if" not in json.dumps(core)
+    shipped = json.loads(SUBJECT.read_text("utf-8"))
+    assert any(r["rule"] == "within_if" for r in schema_of(shipped, "outcomes")["rules"])
+
+
+def test_malformed_within_if_rule_is_reported(subject_copy: Path) -> None:
+    path = subject_copy / "datapackage.json"
+    descriptor = json.loads(path.read_text("utf-8"))
+    schema_of(descriptor, "outcomes")["rules"][0]["minimum"] = "zero"
+    path.write_text(json.dumps(descriptor), encoding="utf-8")
+    problems = problems_of(subject_copy)
+    assert any("within_if" in p.rule and "minimum" in p.rule for p in problems), problems

@@ -62,8 +62,11 @@ _MISSING = object()  # a key that is not there (shown without a value)
 #: - ``required_if``: ``"if": {"field": F, "equals": V}``; ``field`` needs a value on every
 #:   row where ``F`` equals ``V`` (e.g. a dose on every treatment arm);
 #: - ``at_most``: ``"than": G``; where both are known, ``field <= G`` (both numeric, e.g. a
-#:   target dose at most the maximum dose).
-RULES = ("required_if", "at_most")
+#:   target dose at most the maximum dose);
+#: - ``within_if``: ``"minimum"``, ``"maximum"`` (numbers) and ``"if": {"field": F, "in":
+#:   [V, ...]}``; where ``F`` is one of the values and ``field`` (numeric) is known,
+#:   ``minimum <= field <= maximum`` (e.g. the mean of an outcome measured in percent).
+RULES = ("required_if", "at_most", "within_if")
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +446,19 @@ def _check_rules_declared(
                                             f"required_if {where} needs \"if\": {{\"field\": "
                                             "a column of the resource, \"equals\": a value}"))
                     usable = False
+            elif kind == "within_if":
+                condition = rule.get("if")
+                bounds = (rule.get("minimum"), rule.get("maximum"))
+                if (kinds[field] not in _NUMERIC or not isinstance(condition, dict)
+                        or condition.get("field") not in kinds
+                        or not isinstance(condition.get("in"), list)
+                        or not all(isinstance(b, int | float) and not isinstance(b, bool)
+                                   for b in bounds)):
+                    problems.append(Problem(name, None, field, str(rule),
+                                            f"within_if {where} needs a numeric \"field\", "
+                                            "numbers \"minimum\" and \"maximum\" and \"if\": "
+                                            "{\"field\": a column, \"in\": [values]}"))
+                    usable = False
             else:
                 than = rule.get("than")
                 if kinds[field] not in _NUMERIC or kinds.get(than) not in _NUMERIC:
@@ -697,6 +713,15 @@ def check_rules(
                 f"a value is required when {condition['field']} is {condition['equals']!r}"
             )
             _report(problems, table, missing, column, text)
+        elif rule["rule"] == "within_if":
+            condition, low, high = rule["if"], rule["minimum"], rule["maximum"]
+            applies = typed[condition["field"]].isin(condition["in"]).to_numpy(dtype=bool)
+            value = typed[column].astype("Float64").astype("float64").to_numpy()
+            outside = pd.Series(applies & ((value < low) | (value > high)))
+            text = rule.get("description") or f"must lie between {low} and {high}"
+            _report(problems, table, outside, column,
+                    f"{text} ({condition['field']} is one of {condition['in']}; allowed "
+                    f"{low} to {high})")
         else:
             than = rule["than"]
             value = typed[column].astype("Float64").astype("float64")

@@ -116,7 +116,7 @@ def _forest(run: AnalysisRun, plan: Plan) -> str:
 
 
 def _not_estimable_forest(run: AnalysisRun) -> str:
-    """A forest plot of studies none of which is estimable: no model, no pooled result."""
+    """Caption a forest plot of studies none of which is estimable (no model, no pooled row)."""
     rows = run.not_estimable
     return (f"No pooled result: no comparison is estimable ({_k_text(rows)}; "
             f"the {run.spec.measure} needs events in at least one arm, and not every "
