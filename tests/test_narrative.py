@@ -155,3 +155,14 @@ def test_no_certainty_without_grade_and_no_dose_paragraph_without_dose_analyses(
     assert not any(p.startswith("Does dose matter?") for p in text["key_findings"])
     assert any(p.startswith("Why do these studies disagree? Beta 2005")
                for p in text["key_findings"])
+
+
+def test_one_comparison_has_no_heterogeneity_in_the_pooled_table(shipped) -> None:
+    # a single comparison has no tau2 or I2 (the table printed 0.000 and 0.0 for them)
+    _, runs, _ = shipped
+    table = pooled_table(runs)
+    single = table[table["comparisons"] == 1]
+    assert len(single) >= 1
+    assert (single["tau2"] == "").all() and (single["I2 (%)"] == "").all()
+    several = table[table["comparisons"] >= 2]
+    assert (several["tau2"] != "").all()

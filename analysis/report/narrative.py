@@ -239,8 +239,8 @@ def _does_it_work(runs: Sequence[AnalysisRun], plan: Plan,
                  + "; ".join(f"{r.spec.label}, {_names(r.data)[0]}, {_effect(r)}"
                              for r in single) + ".")
     if none:
-        text += (" Not estimable from the data: "
-                 + _join([r.spec.label.lower() for r in none]) + ".")
+        text += (" No result (no study with usable numbers, or none estimable; see each "
+                 "outcome below): " + _join([r.spec.label.lower() for r in none]) + ".")
     return text
 
 

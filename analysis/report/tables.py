@@ -134,8 +134,9 @@ def pooled_table(runs: Sequence[AnalysisRun], level: float | None = None) -> pd.
                     result.estimate, result.pi_low, result.pi_high, spec.measure
                 ).split("(")[-1].rstrip(")")
             row["p"] = _p(result.pvalue)
-            row["tau2"] = f"{result.tau2:.3f}"
-            row["I2 (%)"] = f"{result.i2:.1f}"
+            if result.k >= 2:  # heterogeneity is not defined for one comparison
+                row["tau2"] = f"{result.tau2:.3f}"
+                row["I2 (%)"] = f"{result.i2:.1f}"
             if run.without_derived is not None:
                 w = run.without_derived
                 row["without derived rows"] = (
