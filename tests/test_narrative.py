@@ -166,3 +166,18 @@ def test_one_comparison_has_no_heterogeneity_in_the_pooled_table(shipped) -> Non
     assert (single["tau2"] == "").all() and (single["I2 (%)"] == "").all()
     several = table[table["comparisons"] >= 2]
     assert (several["tau2"] != "").all()
+
+
+def test_hartung_knapp_with_one_comparison_says_it_fell_back_to_z(shipped) -> None:
+    # metafor: 'Setting argument test="z" since k=1'; the table must not label that interval
+    # Hartung-Knapp without saying so
+    _, runs, _ = shipped
+    single = [r for r in runs if r.result is not None and r.result.k == 1]
+    assert single
+    for run in single:
+        row = run.sensitivity[run.sensitivity["model"].str.contains("Hartung-Knapp")].iloc[0]
+        assert "z interval, as metafor" in row["note"]
+    several = [r for r in runs if r.result is not None and r.result.k >= 2]
+    for run in several:
+        row = run.sensitivity[run.sensitivity["model"].str.contains("Hartung-Knapp")].iloc[0]
+        assert row["note"] == ""

@@ -614,7 +614,11 @@ def estimator_sensitivity(data: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         except (ConvergenceError, ValueError) as exc:
             rows.append({"model": label, "k": len(data), "note": str(exc)})
             continue
-        rows.append(_row(label, result))
+        row = _row(label, result)
+        if ci == "hksj" and result.ci_method != "hksj":  # k = 1: metafor sets test = "z"
+            row["note"] = (f"k = {result.k}: Hartung-Knapp needs k >= 2; z interval, "
+                           "as metafor")
+        rows.append(row)
     measure = str(data["measure"].iloc[0])
     arm_level = ~data.get("from_reported_estimate", pd.Series(False, index=data.index))
     arm_level = arm_level.astype(bool)
