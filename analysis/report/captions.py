@@ -229,7 +229,7 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> str:
     method += f", {_TESTS['z']} {ci_label(plan.level)}"
     text = (f"Dose-response meta-analysis, primary model: {fit.model} in dose metric "
             f"{plan.dose_primary_metric}, one-stage ({method}), no intercept. Each dose arm "
-            f"is compared with its own trial's placebo (control) arm at dose 0, the "
+            f"is compared with its own trial's {plan.comparator or 'control'} arm at dose 0, the "
             f"reference ({measure} = {null}); the curve is constrained through the "
             f"reference, and the comparisons of a multi-arm trial are correlated through "
             f"the shared control arm. k = {_plural(fit.k, 'comparison', 'comparisons')} from "
@@ -243,7 +243,8 @@ def _dose_response(run: AnalysisRun, plan: Plan) -> str:
     text += (f"Band: {ci_label(plan.level)} of the curve; points: each comparison at its dose, "
              f"labelled by study, area proportional to 1/vi. Unlike the bubble plot (a "
              f"meta-regression with an intercept across comparisons), the curve has no "
-             f"intercept: a trial's whole effect against placebo is attributed to its dose, "
+             f"intercept: a trial's whole effect against {plan.comparator or 'control'} is "
+             f"attributed to its dose, "
              f"so the two slopes can differ, even in sign.")
     return text
 
@@ -274,7 +275,7 @@ def _bubble(run: AnalysisRun, plan: Plan) -> str:
             f"{'1' if measure in RATIO_MEASURES else '0'} at dose 0: it compares comparisons "
             f"at higher and lower doses across trials, which is why it can slope differently "
             f"from the dose-response curve (no intercept, each trial against its own "
-            f"placebo arm).")
+            f"{plan.comparator or 'control'} arm).")
 
 
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
