@@ -2,7 +2,8 @@
 
 ``Problem`` and ``DataValidationError`` are raised by the data layer (one exception that
 collects every problem); ``ConvergenceError`` by the iterative estimators of the statistical
-engine.
+engine; ``FewStudiesWarning`` by the small-study and publication-bias tests when k is below
+what their authors require for interpretation.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ConvergenceError", "DataValidationError", "Problem"]
+__all__ = ["ConvergenceError", "DataValidationError", "FewStudiesWarning", "Problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,4 +71,13 @@ class ConvergenceError(RuntimeError):
 
     The message names the estimator and suggests what to try (more iterations through
     ``control``, another ``method``).
+    """
+
+
+class FewStudiesWarning(UserWarning):
+    """A test was run on fewer studies than its authors require for interpretation.
+
+    The message names the test, k, the minimum and its source (e.g. the Cochrane Handbook's
+    rule of at least 10 studies for funnel-plot asymmetry tests). The result is still
+    returned; filter this class with :mod:`warnings` to silence it deliberately.
     """
