@@ -117,6 +117,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	Rscript tests/reference/make_cluster_reference.R
 	Rscript tests/reference/make_regplot_reference.R
 	Rscript tests/reference/make_mh_weights_reference.R
+	Rscript tests/reference/make_small_study_reference.R
 	@echo "Fixtures changed by this run (against the last commit):"
 	@git diff --stat -- tests/reference
 	@$(PY) tests/reference/fixture_diff.py

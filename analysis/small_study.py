@@ -1,5 +1,7 @@
-r"""Tests for small-study effects: rank correlation, regression tests, PET-PEESE, and the
-binary-outcome tests of Harbord, Peters and Thompson-Sharp.
+r"""Tests for small-study effects.
+
+Rank correlation, regression tests, PET-PEESE, and the binary-outcome tests of Harbord,
+Peters and Thompson-Sharp.
 
 Every test warns (:class:`~analysis.errors.FewStudiesWarning`) below 10 studies: "As a rule
 of thumb, tests for funnel plot asymmetry should be used only when there are at least 10
@@ -92,10 +94,8 @@ def _kendall(x: np.ndarray, y: np.ndarray, exact: bool) -> tuple[float, float, b
     ties = np.unique(x).size < n or np.unique(y).size < n
     if exact and not ties:
         q = int(np.round((tau + 1) * n * (n - 1) / 4))
-        if q > n * (n - 1) / 4:
-            p = 1 - _kendall_exact_cdf(q - 1, n)
-        else:
-            p = _kendall_exact_cdf(q, n)
+        upper = q > n * (n - 1) / 4
+        p = 1 - _kendall_exact_cdf(q - 1, n) if upper else _kendall_exact_cdf(q, n)
         return tau, min(2 * p, 1.0), True
     tx = np.unique(x, return_counts=True)[1]
     ty = np.unique(y, return_counts=True)[1]
@@ -113,8 +113,7 @@ def _kendall(x: np.ndarray, y: np.ndarray, exact: bool) -> tuple[float, float, b
 
 def rank_test(yi: Any, vi: Any = None, *, exact: bool = True,
               study: Any = None) -> RankTestResult:
-    r"""Begg and Mazumdar's rank correlation test for funnel-plot asymmetry (metafor
-    ``ranktest``).
+    r"""Begg and Mazumdar's rank correlation test for asymmetry (metafor ``ranktest``).
 
     Parameters
     ----------
@@ -209,16 +208,16 @@ def fit_test_regression(y: np.ndarray, v: np.ndarray, x: np.ndarray, name: str, 
                         float(sigma2))
     xdf = pd.DataFrame({"intrcpt": np.ones(k), name: x})
     fit = _regression(y, v, xdf, method, "z" if ci == "t" else ci, level, con)
-    coef = fit.coef.rename({name: name})
+    coef = fit.coef
     if ci == "t":
-        df = float(k - 2)
-        t = fit.coef / fit.se
-        crit = special.stdtrit(df, 1 - (1 - level) / 2)
-        return _TestFit(float(t[name]), float(2 * special.stdtr(df, -abs(t[name]))), df,
-                        coef, fit.se, float(fit.coef["intrcpt"] - crit * fit.se["intrcpt"]),
-                        float(fit.coef["intrcpt"] + crit * fit.se["intrcpt"]), fit.tau2)
-    df = float(fit.qe_df) if ci != "z" else np.nan
-    return _TestFit(float(fit.zval[name]), float(fit.pvalue[name]), df, coef, fit.se,
+        tdf = float(k - 2)
+        tstat = float(fit.coef[name] / fit.se[name])
+        tcrit = float(special.stdtrit(tdf, 1 - (1 - level) / 2))
+        return _TestFit(tstat, float(2 * special.stdtr(tdf, -abs(tstat))), tdf,
+                        coef, fit.se, float(fit.coef["intrcpt"] - tcrit * fit.se["intrcpt"]),
+                        float(fit.coef["intrcpt"] + tcrit * fit.se["intrcpt"]), fit.tau2)
+    zdf = float(fit.qe_df) if ci != "z" else np.nan
+    return _TestFit(float(fit.zval[name]), float(fit.pvalue[name]), zdf, coef, fit.se,
                     float(fit.ci_low["intrcpt"]), float(fit.ci_high["intrcpt"]), fit.tau2)
 
 
@@ -235,8 +234,7 @@ def regtest(
     control: Control | Mapping[str, Any] | None = None,
     study: Any = None,
 ) -> RegTestResult:
-    r"""Regression test for funnel-plot asymmetry with a chosen predictor (metafor
-    ``regtest``).
+    r"""Regression test for funnel-plot asymmetry (metafor ``regtest``).
 
     Parameters
     ----------
@@ -381,7 +379,7 @@ def _counts(ai: Any, n1i: Any, ci: Any, n2i: Any) -> tuple[np.ndarray, ...]:
 
 def _lm_bias(te: np.ndarray, sete: np.ndarray, covar: np.ndarray, test: str,
              measure: str | None) -> BinaryBiasResult:
-    """meta's ``linregcore``: lm(TE ~ covar, weights = 1/seTE^2), slope tested on k-2 df."""
+    """Fit R meta's ``linregcore``: lm(TE ~ covar, weights = 1/seTE^2), slope tested on k-2 df."""
     k = te.size
     if k < 3:
         raise ValueError(f"{test}'s test needs at least 3 informative studies; got k = {k}")
@@ -395,8 +393,7 @@ def _lm_bias(te: np.ndarray, sete: np.ndarray, covar: np.ndarray, test: str,
 
 
 def harbord_test(ai: Any, n1i: Any, ci: Any, n2i: Any) -> BinaryBiasResult:
-    r"""Harbord's modified test for small-study effects with binary outcomes (R meta
-    ``metabias(method.bias="Harbord")``).
+    r"""Harbord's test for binary outcomes (R meta ``metabias(method.bias="Harbord")``).
 
     Parameters
     ----------
@@ -433,9 +430,9 @@ def harbord_test(ai: Any, n1i: Any, ci: Any, n2i: Any) -> BinaryBiasResult:
     return _lm_bias(z / var, 1 / np.sqrt(var), 1 / np.sqrt(var), "Harbord", "OR")
 
 
-def peters_test(ai: Any, n1i: Any, ci: Any, n2i: Any, *, add: float = 0.5) -> BinaryBiasResult:
-    r"""Peters' regression test for binary outcomes (R meta
-    ``metabias(method.bias="Peters")``).
+def peters_test(ai: Any, n1i: Any, ci: Any, n2i: Any, *,
+                add: float = 0.5) -> BinaryBiasResult:
+    r"""Peters' test for binary outcomes (R meta ``metabias(method.bias="Peters")``).
 
     Parameters
     ----------
@@ -472,10 +469,13 @@ def peters_test(ai: Any, n1i: Any, ci: Any, n2i: Any, *, add: float = 0.5) -> Bi
     return _lm_bias(te, 1 / np.sqrt(weight), 1 / (n1 + n2), "Peters", "OR")
 
 
-def thompson_sharp_test(yi: Any, vi: Any = None, *, method: str = "REML",
-                        control: Control | Mapping[str, Any] | None = None) -> BinaryBiasResult:
-    r"""Thompson and Sharp's test: regression on the standard error with an additive
-    between-study variance (R meta ``metabias(method.bias="Thompson")``).
+def thompson_sharp_test(
+    yi: Any, vi: Any = None, *, method: str = "REML",
+    control: Control | Mapping[str, Any] | None = None,
+) -> BinaryBiasResult:
+    r"""Thompson and Sharp's test (R meta ``metabias(method.bias="Thompson")``).
+
+    Regression on the standard error with an additive between-study variance.
 
     Parameters
     ----------
