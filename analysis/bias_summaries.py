@@ -1,7 +1,7 @@
 """Text summaries of the small-study and publication-bias results.
 
 The layout is that of the ``print`` methods of metafor (``print.ranktest``,
-``print.regtest``, ``print.fsn``, ``print.hc.rma.uni``, ``print.tes``, ``print.selmodel``)
+``print.regtest``, ``print.fsn``, ``print.hc.rma.uni``, ``print.tes``)
 and R meta's ``print.metabias``.
 
 Numbers are the result's own fields, rounded for display only (4 decimals, as metafor).
@@ -111,25 +111,10 @@ def _tes(res: Any) -> list[str]:
     return lines
 
 
-def _selmodel(res: Any) -> list[str]:
-    head = "step function" if res.type == "stepfun" else "beta"
-    lines = [f"Random-effects selection model ({head}; metafor selmodel), k = {res.k}", "",
-             f"tau² (estimated amount of total heterogeneity): {_n(res.tau2)} (SE = "
-             f"{_n(res.se_tau2)})", "",
-             f"Test for selection: LRT(df = {res.lrt_df}) = {_n(res.lrt)}, p "
-             f"{_p(res.lrt_pvalue)}", "",
-             f"Model results: estimate = {_n(res.estimate)}, se = {_n(res.se)}, z = "
-             f"{_n(res.zval)}, p {_p(res.pvalue)}, CI {_n(res.ci_low)} to {_n(res.ci_high)}",
-             "", "Selection model results:"]
-    for i, dl in enumerate(res.delta):
-        lines.append(f"  delta.{i + 1} = {_n(dl)} (SE = {_n(res.se_delta[i])})")
-    return lines
-
-
 _DISPATCH = {"RankTestResult": _rank, "RegTestResult": _regtest,
              "PetPeeseResult": _pet_peese, "BinaryBiasResult": _binary,
              "FailSafeResult": _fsn, "HenmiCopasResult": _hc,
-             "ExcessSignificanceResult": _tes, "SelectionModelResult": _selmodel}
+             "ExcessSignificanceResult": _tes}
 
 
 def summarise(res: Any) -> str:

@@ -1281,12 +1281,12 @@ class PetPeeseResult(_BiasResult):
 
 @dataclass(frozen=True, slots=True)
 class BinaryBiasResult(_BiasResult):
-    """Result of Harbord's, Peters' or Thompson-Sharp's test (R meta ``metabias``).
+    r"""Result of Harbord's, Peters' or Thompson-Sharp's test (R meta ``metabias``).
 
     ``bias`` is the slope of the test regression (the asymmetry term meta reports), tested
     with ``statistic`` = ``bias / se_bias`` on ``df`` = k - 2 degrees of freedom;
     ``intercept`` is the regression's intercept; ``tau`` the residual scale (square root of
-    the multiplicative dispersion, or of the additive :math:`\\tau^2`).
+    the multiplicative dispersion, or of the additive :math:`\tau^2`).
     """
 
     test: str
@@ -1368,43 +1368,5 @@ class ExcessSignificanceResult(_BiasResult):
     measure: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SelectionModelResult(_BiasResult):
-    """Result of :func:`analysis.selection.selection_model` (metafor ``selmodel``).
-
-    ``delta`` are the selection parameters (step function: relative likelihood of
-    publication per p-value interval, the first fixed at 1; beta: the two shape
-    parameters); ``estimate`` and ``tau2`` the adjusted model; ``lrt`` the likelihood-ratio
-    test of selection (``lrt_df`` degrees of freedom) against the unadjusted ML model with
-    log-likelihood ``ll0``; ``ptable`` the number of p-values per interval.
-    """
-
-    type: str
-    alternative: str
-    method: str
-    steps: np.ndarray
-    delta: np.ndarray
-    se_delta: np.ndarray
-    delta_fixed: np.ndarray
-    estimate: float
-    se: float
-    zval: float
-    pvalue: float
-    ci_low: float
-    ci_high: float
-    tau2: float
-    se_tau2: float
-    ll: float
-    ll0: float
-    lrt: float
-    lrt_df: int
-    lrt_pvalue: float
-    ptable: pd.DataFrame
-    level: float
-    k: int
-    measure: str | None = None
-
-
 __all__ += ["BinaryBiasResult", "ExcessSignificanceResult", "FailSafeResult",
-            "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult",
-            "SelectionModelResult"]
+            "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult"]
