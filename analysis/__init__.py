@@ -9,6 +9,9 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 :func:`counts_from_percent`. Pooling: :func:`pool`, :func:`mantel_haenszel`, :func:`peto`.
 Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`anova`. Bias and sensitivity: :func:`egger_test`, :func:`trim_and_fill`,
+:func:`rank_test`, :func:`regtest`, :func:`pet_peese`, :func:`harbord_test`,
+:func:`peters_test`, :func:`thompson_sharp_test`,
+:func:`fail_safe_n`, :func:`henmi_copas`, :func:`excess_significance`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
@@ -79,6 +82,23 @@ _EXPORTS: dict[str, str] = {
     "DataValidationError": "analysis.errors",
     "ConvergenceError": "analysis.errors",
     "Problem": "analysis.errors",
+    "rank_test": "analysis.small_study",
+    "regtest": "analysis.small_study",
+    "pet_peese": "analysis.small_study",
+    "harbord_test": "analysis.small_study",
+    "peters_test": "analysis.small_study",
+    "thompson_sharp_test": "analysis.small_study",
+    "fail_safe_n": "analysis.fail_safe",
+    "henmi_copas": "analysis.henmi_copas",
+    "excess_significance": "analysis.excess_significance",
+    "RankTestResult": "analysis.results",
+    "RegTestResult": "analysis.results",
+    "PetPeeseResult": "analysis.results",
+    "BinaryBiasResult": "analysis.results",
+    "FailSafeResult": "analysis.results",
+    "HenmiCopasResult": "analysis.results",
+    "ExcessSignificanceResult": "analysis.results",
+    "FewStudiesWarning": "analysis.errors",
 }
 
 #: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
@@ -90,19 +110,27 @@ __all__ = [
     "AnalysisWarning",
     "AnovaResult",
     "BatchPoolResult",
+    "BinaryBiasResult",
     "ConvergenceError",
     "CumulativeResult",
     "DataValidationError",
     "DoseResponseResult",
     "EggerResult",
+    "ExcessSignificanceResult",
+    "FailSafeResult",
+    "FewStudiesWarning",
     "GoshResult",
+    "HenmiCopasResult",
     "InfluenceResult",
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
     "PermutationResult",
+    "PetPeeseResult",
     "PoolResult",
     "Problem",
+    "RankTestResult",
+    "RegTestResult",
     "SubgroupResult",
     "TrimFillResult",
     "anova",
@@ -117,10 +145,14 @@ __all__ = [
     "effect_from_estimate",
     "effect_sizes",
     "egger_test",
+    "excess_significance",
+    "fail_safe_n",
     "gl_covariance",
     "gosh",
     "gosh_diagnostics",
     "grade_risk_of_bias",
+    "harbord_test",
+    "henmi_copas",
     "influence",
     "leave_one_out",
     "load_risk_of_bias",
@@ -129,14 +161,19 @@ __all__ = [
     "mantel_haenszel",
     "meta_regression",
     "permutest",
+    "pet_peese",
+    "peters_test",
     "peto",
     "pool",
+    "rank_test",
+    "regtest",
     "sd_from_ci",
     "sd_from_se",
     "shared_control_covariance",
     "study_intervals",
     "subgroup_analysis",
     "summarise_trials",
+    "thompson_sharp_test",
     "trim_and_fill",
     "validate_trials",
 ]
@@ -160,8 +197,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         sd_from_ci,
         sd_from_se,
     )
-    from analysis.errors import AnalysisWarning, ConvergenceError, DataValidationError, Problem
+    from analysis.errors import (
+        AnalysisWarning,
+        ConvergenceError,
+        DataValidationError,
+        FewStudiesWarning,
+        Problem,
+    )
+    from analysis.excess_significance import excess_significance
+    from analysis.fail_safe import fail_safe_n
     from analysis.gosh import gosh, gosh_diagnostics
+    from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
     from analysis.permutation import permutest
     from analysis.pooling import mantel_haenszel, peto, pool
@@ -169,22 +215,37 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.results import (
         AnovaResult,
         BatchPoolResult,
+        BinaryBiasResult,
         CumulativeResult,
         DoseResponseResult,
         EggerResult,
+        ExcessSignificanceResult,
+        FailSafeResult,
         GoshResult,
+        HenmiCopasResult,
         InfluenceResult,
         LeaveOneOutResult,
         MantelHaenszelResult,
         MetaRegressionResult,
         PermutationResult,
+        PetPeeseResult,
         PoolResult,
+        RankTestResult,
+        RegTestResult,
         SubgroupResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
+    from analysis.small_study import (
+        harbord_test,
+        pet_peese,
+        peters_test,
+        rank_test,
+        regtest,
+        thompson_sharp_test,
+    )
 
 
 def __getattr__(name: str) -> Any:

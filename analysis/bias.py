@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from analysis._checks import check_choice, check_level, check_positive_int
 from analysis.errors import ConvergenceError
@@ -24,6 +24,7 @@ from analysis.pooling import METHODS, Control, pool
 from analysis.regression import _regression
 from analysis.results import EggerResult, PoolResult, TrimFillResult
 from analysis.sensitivity import FittedData, fitted_data
+from analysis.small_study import fit_test_regression
 
 __all__ = ["egger_test", "trim_and_fill"]
 
@@ -97,15 +98,12 @@ def egger_test(
         raise ValueError(f"Egger's test needs at least 3 studies; got k = {y.size}")
     _check_predictor(v, "Egger's test")
     data = {"k": int(y.size), "measure": d.measure, "yi": y, "vi": v, "study": labels}
-    if model == "rma":
-        xdf = pd.DataFrame({"intrcpt": np.ones(y.size), "sei": np.sqrt(v)})
-        fit = _regression(y, v, xdf, method, ci, level, Control.from_any(control))
-        df = float(fit.qe_df) if ci != "z" else np.nan
-        return EggerResult(float(fit.zval["sei"]), float(fit.pvalue["sei"]), df,
-                           float(fit.coef["intrcpt"]), float(fit.ci_low["intrcpt"]),
-                           float(fit.ci_high["intrcpt"]), model, method, ci_method=ci,
-                           level=level, **data)  # type: ignore[arg-type]
-    return _egger_lm(y, v, level, data)
+    used = method if model == "rma" else "FE"
+    fit = fit_test_regression(y, v, np.sqrt(v), "sei", model, used, ci, level,
+                              Control.from_any(control))
+    return EggerResult(fit.zval, fit.pvalue, fit.df, float(fit.coef["intrcpt"]), fit.ci_low,
+                       fit.ci_high, model, used, ci_method=ci if model == "rma" else "z",
+                       level=level, **data)  # type: ignore[arg-type]
 
 
 def _check_predictor(v: np.ndarray, what: str) -> None:
@@ -117,23 +115,6 @@ def _check_predictor(v: np.ndarray, what: str) -> None:
             "sqrt(vi), which must differ between studies (with equal vi it is collinear "
             "with the intercept)" + ("; give 'side'" if "side" in what else "")
         )
-
-
-def _egger_lm(y: np.ndarray, v: np.ndarray, level: float,
-              data: dict[str, Any]) -> EggerResult:
-    x = np.column_stack([np.ones(y.size), np.sqrt(v)])
-    w = 1 / v
-    xtwx = x.T @ (x * w[:, None])
-    beta = np.linalg.solve(xtwx, x.T @ (w * y))
-    df = y.size - 2
-    sigma2 = float(np.sum(w * (y - x @ beta) ** 2)) / df
-    se = np.sqrt(np.diag(sigma2 * np.linalg.inv(xtwx)))
-    t = beta[1] / se[1]
-    crit = special.stdtrit(df, 1 - (1 - level) / 2)
-    return EggerResult(float(t), float(2 * special.stdtr(df, -abs(t))), float(df),
-                       float(beta[0]), float(beta[0] - crit * se[0]),
-                       float(beta[0] + crit * se[0]), "lm", "FE", ci_method="z", level=level,
-                       **data)
 
 
 def _side(y: np.ndarray, v: np.ndarray, method: str, con: Control) -> str:

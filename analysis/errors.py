@@ -4,7 +4,9 @@
 collects every problem); ``ConvergenceError`` by the iterative estimators of the statistical
 engine. ``AnalysisWarning`` is the class of every warning the package itself gives (studies
 omitted for missing values, a result that is defined but degenerate); NumPy's
-``RuntimeWarning`` never escapes a public function.
+``RuntimeWarning`` never escapes a public function. ``FewStudiesWarning`` (a subclass of
+``AnalysisWarning``) is given by the small-study and publication-bias tests when k is below
+what their authors require for interpretation.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["AnalysisWarning", "ConvergenceError", "DataValidationError", "Problem"]
+__all__ = ["AnalysisWarning", "ConvergenceError", "DataValidationError", "FewStudiesWarning",
+           "Problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,4 +83,13 @@ class AnalysisWarning(UserWarning):
 
     A subclass of ``UserWarning``; filter it with
     ``warnings.simplefilter("ignore", analysis.errors.AnalysisWarning)``.
+    """
+
+
+class FewStudiesWarning(AnalysisWarning):
+    """A test was run on fewer studies than its authors require for interpretation.
+
+    The message names the test, k, the minimum and its source (e.g. the Cochrane Handbook's
+    rule of at least 10 studies for funnel-plot asymmetry tests). The result is still
+    returned; filter this class with :mod:`warnings` to silence it deliberately.
     """

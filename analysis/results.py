@@ -1325,3 +1325,191 @@ class PermutationResult:
 
 
 __all__ += ["GOSH_COLUMNS", "GoshResult", "PermutationResult"]
+
+
+class _BiasResult:
+    """Shared ``summary()``, ``__str__`` and ``to_frame()`` of the small-study results.
+
+    ``summary()`` is the text of :mod:`analysis.bias_summaries` (layout of metafor's
+    ``print`` method of the test); ``to_frame()`` is one row of the scalar fields.
+    """
+
+    def summary(self) -> str:
+        """Return a readable summary in the layout of metafor's ``print`` method."""
+        from analysis.bias_summaries import summarise
+
+        return summarise(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a one-row tidy DataFrame of the scalar fields (arrays and data left out)."""
+        row = {f.name: getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
+               if np.ndim(getattr(self, f.name)) == 0
+               and not isinstance(getattr(self, f.name), (pd.Series, pd.DataFrame))}
+        return pd.DataFrame([row])
+
+
+@dataclass(frozen=True, slots=True)
+class RankTestResult(_BiasResult):
+    """Result of :func:`analysis.small_study.rank_test` (metafor ``ranktest``).
+
+    ``tau`` is Kendall's tau (tau-b) between the standardised deviates and ``vi``;
+    ``pvalue`` is exact (``exact=True``) or from the normal approximation.
+    """
+
+    tau: float
+    pvalue: float
+    exact: bool
+    k: int
+    measure: str | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegTestResult(_BiasResult):
+    """Result of :func:`analysis.small_study.regtest` (metafor ``regtest``).
+
+    ``zval`` is the test of the predictor's coefficient (a t statistic on ``df`` degrees of
+    freedom when ``df`` is finite); ``estimate`` (with ``ci_low``, ``ci_high``) is the limit
+    estimate, the intercept as the predictor goes to 0; ``coef`` and ``se`` are the test
+    regression's coefficients (``intrcpt`` and the predictor); ``tau2`` its residual
+    heterogeneity (``model="rma"``) or NaN.
+    """
+
+    predictor: str
+    model: str
+    method: str
+    ci_method: str
+    zval: float
+    pvalue: float
+    df: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    coef: pd.Series
+    se: pd.Series
+    tau2: float
+    level: float
+    k: int
+    measure: str | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+    study: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PetPeeseResult(_BiasResult):
+    """Result of :func:`analysis.small_study.pet_peese`.
+
+    ``pet`` (predictor ``sei``) and ``peese`` (predictor ``vi``) are the two weighted
+    regressions; ``selected`` names the one whose intercept is reported as ``estimate``.
+    """
+
+    pet: RegTestResult
+    peese: RegTestResult
+    selected: str
+    pet_pvalue: float
+    alpha: float
+    alternative: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    k: int
+    measure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryBiasResult(_BiasResult):
+    r"""Result of Harbord's, Peters' or Thompson-Sharp's test (R meta ``metabias``).
+
+    ``bias`` is the slope of the test regression (the asymmetry term meta reports), tested
+    with ``statistic`` = ``bias / se_bias`` on ``df`` = k - 2 degrees of freedom;
+    ``intercept`` is the regression's intercept; ``tau`` the residual scale (square root of
+    the multiplicative dispersion, or of the additive :math:`\tau^2`).
+    """
+
+    test: str
+    bias: float
+    se_bias: float
+    statistic: float
+    df: float
+    pvalue: float
+    intercept: float
+    se_intercept: float
+    tau: float
+    var_model: str
+    k: int
+    measure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailSafeResult(_BiasResult):
+    """Result of :func:`analysis.fail_safe.fail_safe_n` (metafor ``fsn``)."""
+
+    type: str
+    fsnum: float
+    alpha: float
+    pvalue: float
+    meanes: float
+    target: float
+    k: int
+    measure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HenmiCopasResult(_BiasResult):
+    """Result of :func:`analysis.henmi_copas.henmi_copas` (metafor ``hc``).
+
+    ``estimate``, ``se``, ``ci_low``, ``ci_high`` and ``tau2`` (DerSimonian-Laird) are the
+    Henmi-Copas values; the ``*_rma`` fields are those of the model it was given.
+    """
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    estimate_rma: float
+    se_rma: float
+    ci_low_rma: float
+    ci_high_rma: float
+    tau2_rma: float
+    method_rma: str
+    level: float
+    k: int
+    measure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExcessSignificanceResult(_BiasResult):
+    """Result of :func:`analysis.excess_significance.excess_significance` (metafor ``tes``).
+
+    ``observed`` significant studies against ``expected`` (the sum of ``power``);
+    ``theta_lim`` is the effect at which the test's p-value equals ``tes_alpha`` (NaN where
+    metafor gives none).
+    """
+
+    k: int
+    observed: int
+    expected: float
+    oe_ratio: float
+    test: str
+    x2: float
+    pvalue: float
+    power: np.ndarray
+    significant: np.ndarray
+    theta: float
+    theta_lim: float
+    alternative: str
+    tes_alternative: str
+    alpha: float
+    tes_alpha: float
+    measure: str | None = None
+
+
+__all__ += ["BinaryBiasResult", "ExcessSignificanceResult", "FailSafeResult",
+            "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult"]
