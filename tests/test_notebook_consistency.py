@@ -18,6 +18,7 @@ from 6 of 5, and its dose-class test had another p-value.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import subprocess
@@ -98,10 +99,20 @@ def pooled(report: dict[str, pd.DataFrame], analysis: str, column: str) -> str:
     return str(table.loc[analysis, column])
 
 
+@functools.cache
+def _title(column: str) -> str:
+    """The report names a subgrouping by its display title (e.g. "Detoxified")."""
+    from analysis.data import join_trials, validate_trials
+    from analysis.report.plan import read_plan, subgroup_title
+
+    plan = read_plan(ROOT / "analysis_plan.toml")
+    return subgroup_title(column, join_trials(validate_trials(plan.trials)), plan)
+
+
 def subgroup_test(report: dict[str, pd.DataFrame], analysis: str, column: str,
                   part: str) -> str:
     table = report["subgroups"]
-    rows = table[(table["outcome"] == analysis) & (table["subgrouping"] == column)]
+    rows = table[(table["outcome"] == analysis) & (table["subgrouping"] == _title(column))]
     test = rows["test for subgroup differences"].iloc[0]
     found = re.search(rf"{part} [=<] ({NUMBER})", test)
     assert found, f"no {part} in the report's test for {analysis} / {column}: {test!r}"

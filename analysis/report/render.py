@@ -64,6 +64,14 @@ _MARKDOWN_PATTERN = re.compile(r"([\\`*_\[\]|<>&~])")
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?%?"
+#: Numbers, intervals and pairs as the tables print them (``-10.90 (-23.70 to 1.90)``,
+#: ``-7.99 to 50.78``, ``-0.5 [-1.2, 0.3]``): no letter but ``to`` and no operator between
+#: numbers, so no spreadsheet can read them as a formula that calls anything.
+_NUMERIC_TEXT = re.compile(
+    rf"{_NUMBER}(?:\s*(?:to|,)\s*{_NUMBER})?"
+    rf"(?:\s*[(\[]\s*{_NUMBER}(?:\s*(?:to|,)\s*{_NUMBER})?\s*[)\]])?"
+)
 
 
 def _text(value: object) -> str:
@@ -108,9 +116,10 @@ def neutralise_formula(value: object) -> object:
     it starts with a single quote, which they take as "this is text" and do not show.
     A number stays a number: a value that is not a string (a float column's ``-0.52``) and
     a string that is one plain decimal number (``"-0.52"``, ``"+3"``, ``"-1e-5"``) are
-    returned unchanged. Any other text starting so is neutralised, also when a digit follows
-    the sign (``"-7.99 to 50.78"`` becomes ``"'-7.99 to 50.78"``), because ``-1+cmd|...`` also
-    starts with one.
+    returned unchanged, and so is a number with its interval as the tables print it
+    (``"-10.90 (-23.70 to 1.90)"``, ``"-7.99 to 50.78"``: numbers, ``to``, commas and
+    brackets only, nothing a spreadsheet could call). Any other text starting so is
+    neutralised, also when a digit follows the sign (``"-1+cmd|..."``).
 
     Parameters
     ----------
@@ -123,7 +132,7 @@ def neutralise_formula(value: object) -> object:
         The cell, with ``'`` in front when it is text that would be a formula.
     """
     if (isinstance(value, str) and value.startswith(FORMULA_STARTS)
-            and not _PLAIN_NUMBER.fullmatch(value)):
+            and not _PLAIN_NUMBER.fullmatch(value) and not _NUMERIC_TEXT.fullmatch(value)):
         return "'" + value
     return value
 
