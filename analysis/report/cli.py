@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m analysis validate [DIR]
+    python -m analysis validate [DIR] [--snapshot build/trials.pickle]
     python -m analysis table characteristics [--trials DIR] --out PREFIX
     python -m analysis datapackage DIR
     python -m analysis makefile --plan PLAN --out build/plan.mk
@@ -10,6 +10,11 @@ Usage::
     python -m analysis rob-figures --plan PLAN --outdir figures
     python -m analysis tables --plan PLAN --outdir tables
     python -m analysis report --plan PLAN --figures figures --out figures/report.html
+
+Every command that reads the trials also takes ``--validated build/trials.pickle``: the
+snapshot ``validate --snapshot`` wrote (:mod:`analysis.report.snapshot`), so that a build
+validates the trials once; a snapshot that no longer matches the trials or the code is
+refused. Without it a command validates the trials itself.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.data import summarise_trials, validate_trials
+from analysis.data import default_trials_path, summarise_trials, validate_trials
 from analysis.errors import DataValidationError
 from analysis.report.output import write_bytes_atomic, write_table
+from analysis.report.snapshot import StaleSnapshotError, load_validated, snapshot_bytes
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -34,6 +40,9 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     where = args.directory or "the shipped trials/"
     print(f"{where}: valid: {summarise_trials(tables)}")
+    if args.snapshot is not None:
+        directory = args.directory if args.directory is not None else default_trials_path()
+        write_bytes_atomic(Path(args.snapshot), snapshot_bytes(tables, directory))
     return 0
 
 
@@ -41,7 +50,7 @@ def _table(args: argparse.Namespace) -> int:
     from analysis.report import render
 
     try:
-        data = validate_trials(args.trials)
+        data = load_validated(args.trials, args.validated)
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -66,15 +75,15 @@ def _datapackage(args: argparse.Namespace) -> int:
 def _load_plan(args: argparse.Namespace, only: str | None = None) -> tuple[Any, Any, Any]:
     """Read the plan and its trials and run its analyses (only the one called ``only``).
 
-    Returns the plan, the validated tables (read once, for the tables and the report) and
-    the analysis runs.
+    Returns the plan, the validated tables (read once, for the tables and the report; from
+    the snapshot ``args.validated`` when given) and the analysis runs.
     """
     from analysis.data import join_trials
     from analysis.report.plan import read_plan, run_analysis
 
     plan = read_plan(args.plan)
     specs = plan.analyses if only is None else (plan.analysis(only),)
-    tables = validate_trials(plan.trials)
+    tables = load_validated(plan.trials, args.validated)
     trials = join_trials(tables)
     rob = tables.get("risk_of_bias")
     runs = [run_analysis(trials, spec, plan, rob) for spec in specs]
@@ -95,18 +104,19 @@ def _makefile(args: argparse.Namespace) -> int:
             lines.append(f"# {run.spec.id}: no figure ({run.note})")
             continue
         all_figures += files
-        lines.append(f"{' '.join(files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)")
+        lines.append(f"{' '.join(files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP) "
+                     "$(SNAPSHOT)")
         lines.append(f"\t$(PY) -m analysis figures --plan $(PLAN) --analysis {run.spec.id} "
-                     "--outdir $(FIGURES) $(FAIL_STALE)")
+                     "--validated $(SNAPSHOT) --outdir $(FIGURES) $(FAIL_STALE)")
         lines.append("")
     rob_files = [f"$(FIGURES)/{stem}.{fmt}" for stem in rob_figure_stems(
         data.get("risk_of_bias")) for fmt in FIGURE_FORMATS]
     if rob_files:
         all_figures += rob_files
         lines.append(f"{' '.join(rob_files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | "
-                     "$(ENV_STAMP)")
-        lines.append("\t$(PY) -m analysis rob-figures --plan $(PLAN) --outdir $(FIGURES) "
-                     "$(FAIL_STALE)")
+                     "$(ENV_STAMP) $(SNAPSHOT)")
+        lines.append("\t$(PY) -m analysis rob-figures --plan $(PLAN) --validated $(SNAPSHOT) "
+                     "--outdir $(FIGURES) $(FAIL_STALE)")
         lines.append("")
     lines.insert(3, "PLAN_FIGURES := " + " ".join(all_figures))
     lines.insert(4, "")
@@ -135,8 +145,8 @@ def _figures(args: argparse.Namespace) -> int:
 
     try:
         plan, _, (run,) = _load_plan(args, only=args.analysis)
-    except PlanError:
-        raise  # main prints it (it names the plan file itself)
+    except (PlanError, StaleSnapshotError):
+        raise  # main prints them (they name the plan file or the snapshot themselves)
     except ValueError as exc:
         print(f"{args.plan}: {exc}", file=sys.stderr)
         return 2
@@ -167,7 +177,7 @@ def _rob_figures(args: argparse.Namespace) -> int:
     from analysis.report.plan import read_plan
 
     plan = read_plan(args.plan)  # a PlanError is printed by main
-    data = validate_trials(plan.trials)
+    data = load_validated(plan.trials, args.validated)
     rob = data.get("risk_of_bias")
     if rob is not None:  # no table, no figures (rob_figure_stems gives none)
         _write_figures(args.outdir, ((stem, lambda stem=stem: draw_rob_figure(
@@ -258,6 +268,12 @@ def _write_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validated_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--validated", default=None, metavar="SNAPSHOT",
+                        help="read the trials from this snapshot (written by `validate "
+                        "--snapshot`) instead of validating them again")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``python -m analysis``."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
@@ -267,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a trials directory and summarise it")
     validate.add_argument("directory", nargs="?", default=None,
                           help="trials directory (default: the shipped trials/)")
+    validate.add_argument("--snapshot", default=None, metavar="PATH",
+                          help="also write the validated tables there (e.g. "
+                          "build/trials.pickle), for the other commands' --validated")
     validate.set_defaults(func=_validate)
 
     table = sub.add_parser("table", help="write a table as CSV, Markdown and LaTeX")
@@ -276,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output path without extension, e.g. tables/characteristics")
     table.add_argument("--formats", nargs="+", default=["csv", "md", "tex"],
                        choices=["csv", "md", "tex", "html"])
+    _validated_option(table)
     table.set_defaults(func=_table)
 
     package = sub.add_parser("datapackage",
@@ -286,29 +306,34 @@ def build_parser() -> argparse.ArgumentParser:
     makefile = sub.add_parser("makefile", help="write the Make rules of the plan's figures")
     makefile.add_argument("--plan", required=True)
     makefile.add_argument("--out", required=True)
+    _validated_option(makefile)
     makefile.set_defaults(func=_makefile)
 
     figures = sub.add_parser("figures", help="draw one analysis' figures (PDF, SVG, PNG)")
     figures.add_argument("--plan", required=True)
     figures.add_argument("--analysis", required=True)
     figures.add_argument("--outdir", required=True)
+    _validated_option(figures)
     figures.set_defaults(func=_figures)
 
     rob_figures = sub.add_parser("rob-figures",
                                  help="draw the risk-of-bias figures (PDF, SVG, PNG)")
     rob_figures.add_argument("--plan", required=True)
     rob_figures.add_argument("--outdir", required=True)
+    _validated_option(rob_figures)
     rob_figures.set_defaults(func=_rob_figures)
 
     result_tables = sub.add_parser("tables", help="write the plan's result tables")
     result_tables.add_argument("--plan", required=True)
     result_tables.add_argument("--outdir", required=True)
+    _validated_option(result_tables)
     result_tables.set_defaults(func=_tables)
 
     report = sub.add_parser("report", help="write the self-contained HTML report")
     report.add_argument("--plan", required=True)
     report.add_argument("--figures", required=True, help="folder holding the PNG figures")
     report.add_argument("--out", required=True)
+    _validated_option(report)
     report.set_defaults(func=_report)
     return parser
 
@@ -317,17 +342,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments).
 
     An invalid analysis plan (:class:`analysis.report.plan.PlanError`, every problem with
-    the plan file, key and value) is printed without a traceback and exits with 2.
+    the plan file, key and value) and a stale trials snapshot
+    (:class:`analysis.report.snapshot.StaleSnapshotError`) are printed without a traceback
+    and exit with 2.
     """
-    from analysis.report.plan import PlanError
-
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except PlanError as exc:
-        print(exc, file=sys.stderr)
-        return 2
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except StaleSnapshotError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # Only a command that read a plan imported the plan module (and can raise its
+        # PlanError); `validate` and the characteristics table never load the statistics.
+        plan_module = sys.modules.get("analysis.report.plan")
+        if plan_module is not None and isinstance(exc, plan_module.PlanError):
+            print(exc, file=sys.stderr)
+            return 2
+        raise
 
