@@ -37,6 +37,9 @@ DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py ana
 # prerequisites decide when they run.
 SNAPSHOT := $(BUILD)/trials.pickle
 SNAPSHOT_CODE := $(filter analysis/data/% analysis/errors.py analysis/report/snapshot.py,$(CODE))
+# The analyses are run once too, by the step that writes build/plan.mk (it needs their results
+# to know which figures exist); it keeps them in a cache checked the same way.
+RUNS := $(BUILD)/runs.pickle
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex)
 RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
@@ -51,7 +54,7 @@ NOTEBOOK_HTML := $(patsubst notebooks/%.ipynb,$(BUILD)/notebooks/%.html,$(NOTEBO
 # read for every goal but those that need no figure (so `make figures/forest_x.pdf` works and
 # `make help`, `make clean` or `make test` neither build it nor the environment).
 NO_PLAN_GOALS := help env tables validate notebooks test test-fast lint bench reference clean \
-                 $(TABLES)/% $(BUILD)/notebooks/% $(SNAPSHOT) $(ENV_STAMP)
+                 $(TABLES)/% $(BUILD)/notebooks/% $(SNAPSHOT) $(RUNS) $(ENV_STAMP)
 ifneq ($(filter-out $(NO_PLAN_GOALS),$(MAKECMDGOALS)),)
 include $(BUILD)/plan.mk
 endif
@@ -84,17 +87,17 @@ FAIL_STALE = || { rm -f $(REPORT); exit 1; }
 $(SNAPSHOT): $(TRIALS) $(SNAPSHOT_CODE) $(ENV_STAMP)
 	$(PY) -m analysis validate $(TRIALS_DIR) --snapshot $@ $(FAIL_STALE)
 
-$(BUILD)/plan.mk: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP) $(SNAPSHOT)
-	$(PY) -m analysis makefile --plan $(PLAN) --validated $(SNAPSHOT) --out $@ $(FAIL_STALE)
+$(BUILD)/plan.mk $(RUNS) &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP) $(SNAPSHOT)
+	$(PY) -m analysis makefile --plan $(PLAN) --validated $(SNAPSHOT) --runs-out $(RUNS) --out $(BUILD)/plan.mk $(FAIL_STALE)
 
 $(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) | $(ENV_STAMP) $(SNAPSHOT)
 	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --validated $(SNAPSHOT) --out $(TABLES)/characteristics $(FAIL_STALE)
 
-$(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP) $(SNAPSHOT)
-	$(PY) -m analysis tables --plan $(PLAN) --validated $(SNAPSHOT) --outdir $(TABLES) $(FAIL_STALE)
+$(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP) $(SNAPSHOT) $(RUNS)
+	$(PY) -m analysis tables --plan $(PLAN) --validated $(SNAPSHOT) --runs $(RUNS) --outdir $(TABLES) $(FAIL_STALE)
 
-$(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP) $(SNAPSHOT)
-	$(PY) -m analysis report --plan $(PLAN) --validated $(SNAPSHOT) --figures $(FIGURES) --out $@
+$(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP) $(SNAPSHOT) $(RUNS)
+	$(PY) -m analysis report --plan $(PLAN) --validated $(SNAPSHOT) --runs $(RUNS) --figures $(FIGURES) --out $@
 
 notebooks: $(NOTEBOOK_HTML) ## execute the notebooks and write HTML copies to build/notebooks/
 

@@ -101,3 +101,29 @@ def test_a_file_that_is_not_a_snapshot_is_refused(project: Path) -> None:
     junk.write_bytes(b"not a pickle")
     with pytest.raises(snapshot.StaleSnapshotError, match="not a readable trials snapshot"):
         snapshot.read_snapshot(junk, project / "trials")
+
+
+def test_commands_read_the_cached_runs_instead_of_running_again(project: Path,
+                                                                  monkeypatch) -> None:
+    from analysis.report import plan as plan_module
+
+    plan, runs = project / "plan.toml", project / "runs.pickle"
+    assert cli.main(["makefile", "--plan", str(plan), "--runs-out", str(runs),
+                     "--out", str(project / "plan.mk")]) == 0
+    assert cli.main(["tables", "--plan", str(plan), "--outdir", str(project / "fresh")]) == 0
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ran an analysis again although a cache was given")
+
+    monkeypatch.setattr(plan_module, "run_analysis", no_run)
+    assert cli.main(["tables", "--plan", str(plan), "--runs", str(runs),
+                     "--outdir", str(project / "cached")]) == 0
+    assert _files(project / "cached") == _files(project / "fresh")
+    assert cli.main(["figures", "--plan", str(plan), "--analysis", "abstinence", "--runs",
+                     str(runs), "--outdir", str(project / "figures")]) == 0
+    assert (project / "figures" / "forest_abstinence.pdf").is_file()
+    # another plan (here: another estimator) makes the cache stale
+    plan.write_text(PLAN.replace('comparator = "placebo"',
+                                 'comparator = "placebo"\nmethod = "DL"'))
+    with pytest.raises(snapshot.StaleSnapshotError, match="stale cache of analysis runs"):
+        snapshot.read_runs(runs, plan, project / "trials")

@@ -16,6 +16,12 @@ trials directory the command was asked to read, is stale and refused
 changed since. The snapshot is a pickle: it is an intermediate file of this checkout's
 build, read only by the code that wrote it, never an exchange format.
 
+The analyses of the plan are run once as well: ``python -m analysis makefile`` runs them
+all (it needs their results to know which figures exist) and with ``--runs-out
+build/runs.pickle`` keeps them; ``tables``, ``figures`` and ``report`` take ``--runs
+build/runs.pickle``. That cache's digest adds the plan file and every file of the package but
+the plotting code (which computes nothing) to the trials digest, and the SciPy version.
+
 This module builds and checks the bytes; :mod:`analysis.report.cli` writes them.
 """
 
@@ -32,8 +38,8 @@ import pandas as pd
 
 from analysis.data import OPTIONAL_RESOURCES, RESOURCES, validate_trials
 
-__all__ = ["StaleSnapshotError", "inputs_digest", "load_validated", "read_snapshot",
-           "snapshot_bytes"]
+__all__ = ["StaleSnapshotError", "inputs_digest", "load_validated", "read_runs",
+           "read_snapshot", "runs_bytes", "runs_digest", "snapshot_bytes"]
 
 #: Bumped whenever the layout of the pickled payload changes.
 SNAPSHOT_FORMAT = 1
@@ -44,10 +50,30 @@ class StaleSnapshotError(ValueError):
     """A snapshot that does not match the current trials or code (or is not a snapshot)."""
 
 
+def _package_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix in (".py", ".json") and "__pycache__" not in p.parts)
+
+
 def _code_files() -> list[Path]:
-    files = sorted(p for p in (_PACKAGE / "data").rglob("*")
-                   if p.suffix in (".py", ".json") and "__pycache__" not in p.parts)
-    return [*files, _PACKAGE / "errors.py", Path(__file__).resolve()]
+    return [*_package_files(_PACKAGE / "data"), _PACKAGE / "errors.py",
+            Path(__file__).resolve()]
+
+
+def _analysis_code_files() -> list[Path]:
+    return [p for p in _package_files(_PACKAGE)
+            if p.relative_to(_PACKAGE).parts[0] != "plots"]
+
+
+def _hash_files(digest: Any, label: str, files: list[Path], base: Path | None) -> None:
+    for path in files:
+        name = path.name if base is None else path.relative_to(base).as_posix()
+        if path.is_file():
+            content = path.read_bytes()
+            digest.update(f"{label} {name} {len(content)}\n".encode())
+            digest.update(content)
+        else:
+            digest.update(f"{label} {name} absent\n".encode())
 
 
 def _trial_files(directory: Path) -> list[Path]:
@@ -73,16 +99,92 @@ def inputs_digest(trials: str | Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"format {SNAPSHOT_FORMAT}; python {sys.version}; numpy {np.__version__}; "
                   f"pandas {pd.__version__}\n".encode())
-    for label, files in (("code", _code_files()), ("trials", _trial_files(Path(trials)))):
-        for path in files:
-            name = path.relative_to(_PACKAGE).as_posix() if label == "code" else path.name
-            if path.is_file():
-                content = path.read_bytes()
-                digest.update(f"{label} {name} {len(content)}\n".encode())
-                digest.update(content)
-            else:
-                digest.update(f"{label} {name} absent\n".encode())
+    _hash_files(digest, "code", _code_files(), _PACKAGE)
+    _hash_files(digest, "trials", _trial_files(Path(trials)), None)
     return digest.hexdigest()
+
+
+def runs_digest(plan: str | Path, trials: str | Path) -> str:
+    """Return the SHA-256 digest of everything the plan's analysis runs depend on.
+
+    Parameters
+    ----------
+    plan : str or pathlib.Path
+        The analysis plan file.
+    trials : str or pathlib.Path
+        Its trials directory.
+
+    Returns
+    -------
+    str
+        Hexadecimal digest of :func:`inputs_digest` of ``trials``, the SciPy version, the
+        plan file and every file of the package except :mod:`analysis.plots`.
+    """
+    import scipy
+
+    digest = hashlib.sha256()
+    digest.update(f"runs; {inputs_digest(trials)}; scipy {scipy.__version__}\n".encode())
+    _hash_files(digest, "plan", [Path(plan)], None)
+    _hash_files(digest, "code", _analysis_code_files(), _PACKAGE)
+    return digest.hexdigest()
+
+
+def runs_bytes(runs: list[Any], plan: str | Path, trials: str | Path) -> bytes:
+    """Serialise the plan's analysis runs (:func:`analysis.report.plan.run_analysis`).
+
+    Parameters
+    ----------
+    runs : list of AnalysisRun
+        Every analysis of the plan, in the plan's order.
+    plan, trials : str or pathlib.Path
+        The plan file and the trials directory they were computed from.
+
+    Returns
+    -------
+    bytes
+    """
+    payload = {"format": SNAPSHOT_FORMAT, "digest": runs_digest(plan, trials), "runs": runs}
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickle(source: Path, what: str) -> dict[str, Any]:
+    try:
+        payload: Any = pickle.loads(source.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise StaleSnapshotError(f"{source}: not a readable {what} ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != SNAPSHOT_FORMAT:
+        raise StaleSnapshotError(f"{source}: not a {what} of format {SNAPSHOT_FORMAT}")
+    return payload
+
+
+def read_runs(path: str | Path, plan: str | Path, trials: str | Path) -> list[Any]:
+    """Return the cached analysis runs of ``plan`` on ``trials`` as they are now.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The cache written from :func:`runs_bytes`.
+    plan, trials : str or pathlib.Path
+        The plan file and its trials directory.
+
+    Returns
+    -------
+    list of AnalysisRun
+
+    Raises
+    ------
+    StaleSnapshotError
+        When the file is not such a cache or its digest differs from :func:`runs_digest`.
+    """
+    source = Path(path)
+    payload = _unpickle(source, "cache of analysis runs")
+    if payload.get("digest") != runs_digest(plan, trials):
+        raise StaleSnapshotError(
+            f"{source}: stale cache of analysis runs (the plan {plan}, the trials in {trials} "
+            "or the code changed since it was written); rebuild it with `python -m analysis "
+            f"makefile --plan {plan} --runs-out {source} --out ...`")
+    runs: list[Any] = payload["runs"]
+    return runs
 
 
 def snapshot_bytes(tables: dict[str, pd.DataFrame], trials: str | Path) -> bytes:
@@ -127,12 +229,7 @@ def read_snapshot(path: str | Path, trials: str | Path) -> dict[str, pd.DataFram
         library versions changed since it was written, or it was made from other data).
     """
     source = Path(path)
-    try:
-        payload: Any = pickle.loads(source.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise StaleSnapshotError(f"{source}: not a readable trials snapshot ({exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != SNAPSHOT_FORMAT:
-        raise StaleSnapshotError(f"{source}: not a trials snapshot of format {SNAPSHOT_FORMAT}")
+    payload = _unpickle(source, "trials snapshot")
     if payload.get("digest") != inputs_digest(trials):
         raise StaleSnapshotError(
             f"{source}: stale trials snapshot (the files in {trials} or the validating code "
