@@ -73,7 +73,8 @@ $(ENV_STAMP): pyproject.toml
 
 env: $(ENV_STAMP) ## create or update .venv from pyproject.toml (done by every target that needs it)
 
-report: tables figures html ## rebuild every figure, table and the HTML report that is out of date
+# Figures first: they are the longest jobs (the tables fill the cores at the end).
+report: figures tables html ## rebuild every figure, table and the HTML report that is out of date
 
 tables: $(CHARACTERISTICS) $(RESULT_TABLES) ## rebuild the tables in tables/
 
