@@ -304,3 +304,14 @@ def test_make_validates_once_and_builds_any_figure_alone(tmp_path: Path) -> None
     commands = log.read_text(encoding="utf-8").splitlines()
     assert commands == ["validate trials"], commands
     assert cold.stdout.count("--validated build/trials.pickle") >= 8
+    # invalid trials: one clear error (from the one validation), the old report removed
+    arms = work / "trials" / "arms.csv"
+    arms.write_text(arms.read_text(encoding="utf-8").replace(",placebo,", ",placebo?,", 1),
+                    encoding="utf-8")
+    log.unlink()
+    failed = make("report")
+    assert failed.returncode != 0
+    assert log.read_text(encoding="utf-8").splitlines() == ["validate trials"]
+    assert failed.stderr.count("problem(s) found") == 1 and "Traceback" not in failed.stderr
+    assert not (work / "figures" / "report.html").exists()
+    assert not (work / "build" / "trials.pickle").exists()

@@ -86,11 +86,12 @@ def test_the_digest_covers_the_validating_code(project: Path, monkeypatch) -> No
     assert len({before, changed, snapshot.inputs_digest(project / "trials")}) == 3
 
 
-def test_no_snapshot_of_invalid_trials(project: Path, capsys) -> None:
+def test_no_snapshot_of_invalid_trials_and_the_old_one_removed(project: Path, capsys) -> None:
     arms = project / "trials" / "arms.csv"
     lines = arms.read_text(encoding="utf-8").splitlines()
     arms.write_text("\n".join(lines[:1] + lines[2:]) + "\n", encoding="utf-8")  # drop an arm
     pickle = project / "trials.pickle"
+    pickle.write_bytes(b"a snapshot of the data before the change")
     assert cli.main(["validate", str(project / "trials"), "--snapshot", str(pickle)]) == 1
     assert "not found in arms.csv" in capsys.readouterr().err
     assert not pickle.exists()

@@ -45,6 +45,8 @@ def _validate(args: argparse.Namespace) -> int:
         tables = validate_trials(args.directory)
     except DataValidationError as exc:
         print(exc, file=sys.stderr)
+        if args.snapshot is not None:  # a snapshot of the previous data must not outlive it
+            Path(args.snapshot).unlink(missing_ok=True)
         return 1
     where = args.directory or "the shipped trials/"
     print(f"{where}: valid: {summarise_trials(tables)}")
