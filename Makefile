@@ -30,6 +30,16 @@ REPORT_CODE := $(TABLE_CODE)
 # analysis.data may import (tests/test_public_api.py checks that it imports nothing else).
 DATA_CODE := $(filter analysis/data/% analysis/report/% analysis/__init__.py analysis/__main__.py \
                analysis/errors.py,$(CODE))
+# The trials are read and validated once per build, into a snapshot the other commands read
+# (--validated); it records a digest of the trial files, of the validating code and of the
+# library versions, and is refused when stale (analysis/report/snapshot.py). Its users name it
+# as an order-only prerequisite: it exists and is current before they run, while their own
+# prerequisites decide when they run.
+SNAPSHOT := $(BUILD)/trials.pickle
+SNAPSHOT_CODE := $(filter analysis/data/% analysis/errors.py analysis/report/snapshot.py,$(CODE))
+# The analyses are run once too, by the step that writes build/plan.mk (it needs their results
+# to know which figures exist); it keeps them in a cache checked the same way.
+RUNS := $(BUILD)/runs.pickle
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex docx)
 RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
@@ -40,8 +50,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NOTEBOOK_HTML := $(patsubst notebooks/%.ipynb,$(BUILD)/notebooks/%.html,$(NOTEBOOKS))
 
 # The figures each analysis produces depend on the plan and on the data (an outcome without
-# estimable comparisons has none), so their rules are generated into build/plan.mk.
-ifneq ($(filter report figures html,$(MAKECMDGOALS)),)
+# estimable comparisons has none), so their rules are generated into build/plan.mk. It is
+# read for every goal but those that need no figure (so `make figures/forest_x.pdf` works and
+# `make help`, `make clean` or `make test` neither build it nor the environment).
+NO_PLAN_GOALS := help env tables validate notebooks test test-fast lint bench reference clean \
+                 $(TABLES)/% $(BUILD)/notebooks/% $(SNAPSHOT) $(RUNS) $(ENV_STAMP)
+ifneq ($(filter-out $(NO_PLAN_GOALS),$(MAKECMDGOALS)),)
 include $(BUILD)/plan.mk
 endif
 
@@ -59,7 +73,8 @@ $(ENV_STAMP): pyproject.toml
 
 env: $(ENV_STAMP) ## create or update .venv from pyproject.toml (done by every target that needs it)
 
-report: tables figures html ## rebuild every figure, table and the HTML report that is out of date
+# Figures first: they are the longest jobs (the tables fill the cores at the end).
+report: figures tables html ## rebuild every figure, table and the HTML report that is out of date
 
 tables: $(CHARACTERISTICS) $(RESULT_TABLES) ## rebuild the tables in tables/
 
@@ -70,17 +85,20 @@ html: $(REPORT) ## rebuild the self-contained HTML report figures/report.html
 # A failed step removes the previous report, so a stale figures/report.html never looks current.
 FAIL_STALE = || { rm -f $(REPORT); exit 1; }
 
-$(BUILD)/plan.mk: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis makefile --plan $(PLAN) --out $@ $(FAIL_STALE)
+$(SNAPSHOT): $(TRIALS) $(SNAPSHOT_CODE) $(ENV_STAMP)
+	$(PY) -m analysis validate $(TRIALS_DIR) --snapshot $@ $(FAIL_STALE)
 
-$(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --out $(TABLES)/characteristics $(FAIL_STALE)
+$(BUILD)/plan.mk $(RUNS) &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP) $(SNAPSHOT)
+	$(PY) -m analysis makefile --plan $(PLAN) --validated $(SNAPSHOT) --runs-out $(RUNS) --out $(BUILD)/plan.mk $(FAIL_STALE)
 
-$(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP)
-	$(PY) -m analysis tables --plan $(PLAN) --outdir $(TABLES) $(FAIL_STALE)
+$(CHARACTERISTICS) &: $(TRIALS_DIR)/studies.csv $(TRIALS_DIR)/arms.csv $(DATA_CODE) | $(ENV_STAMP) $(SNAPSHOT)
+	$(PY) -m analysis table characteristics --trials $(TRIALS_DIR) --validated $(SNAPSHOT) --out $(TABLES)/characteristics $(FAIL_STALE)
 
-$(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP)
-	$(PY) -m analysis report --plan $(PLAN) --figures $(FIGURES) --out $@
+$(RESULT_TABLES) &: $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(TABLE_CODE) | $(ENV_STAMP) $(SNAPSHOT) $(RUNS)
+	$(PY) -m analysis tables --plan $(PLAN) --validated $(SNAPSHOT) --runs $(RUNS) --outdir $(TABLES) $(FAIL_STALE)
+
+$(REPORT): $(TRIALS) $(PLAN) $(wildcard $(TRIALS_DIR)/grade.csv) $(REPORT_CODE) $(filter %.png,$(PLAN_FIGURES)) | $(ENV_STAMP) $(SNAPSHOT) $(RUNS)
+	$(PY) -m analysis report --plan $(PLAN) --validated $(SNAPSHOT) --runs $(RUNS) --figures $(FIGURES) --out $@
 
 notebooks: $(NOTEBOOK_HTML) ## execute the notebooks and write HTML copies to build/notebooks/
 

@@ -248,3 +248,72 @@ def test_html_report_opens_in_headless_chromium_without_console_errors(
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+
+
+COUNT_HOOK = '''
+import os
+import sys
+
+if os.environ.get("VALIDATION_LOG"):
+    import analysis.data as _data
+    import analysis.data.trials as _trials
+
+    _validate = _trials.validate_trials
+
+    def _logged(path=None):
+        with open(os.environ["VALIDATION_LOG"], "a", encoding="utf-8") as log:
+            log.write(" ".join(sys.argv[1:3]) + "\\n")
+        return _validate(path)
+
+    _trials.validate_trials = _data.validate_trials = _logged
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_validates_once_and_builds_any_figure_alone(tmp_path: Path) -> None:
+    """Issue 12, item 7: a cold ``make report`` reads and validates the trials once (the
+    other commands read build/trials.pickle); ``make figures/forest_abstinence.pdf`` works
+    from clean and runs only that analysis; goals that need no figure build no plan.mk."""
+    from benchmarks.project_copy import copy_project
+
+    copy = copy_project(tmp_path)
+    work = copy.root
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNT_HOOK, encoding="utf-8")
+    log = tmp_path / "validations.log"
+    env = {**copy.env, "PYTHONPATH": f"{work}{os.pathsep}{hook}", "VALIDATION_LOG": str(log)}
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*copy.make, *args], cwd=work, capture_output=True, text=True,
+                              env=env, check=False)
+
+    for goal in ("help", "clean", "tables"):
+        assert make("-n", goal).returncode == 0
+        assert not (work / "build").exists(), f"make -n {goal} built build/plan.mk"
+    alone = make("figures/forest_abstinence.pdf")
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert (work / "figures" / "forest_abstinence.pdf").is_file()
+    built = {p.name for p in (work / "figures").glob("*.pdf")}
+    assert built and all(name.endswith("_abstinence.pdf") or "_abstinence_" in name
+                         for name in built), built
+    assert "--analysis relapse" not in alone.stdout
+    assert make("clean").returncode == 0
+    log.unlink()
+    cold = make("report")
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    commands = log.read_text(encoding="utf-8").splitlines()
+    assert commands == ["validate trials"], commands
+    assert cold.stdout.count("--validated build/trials.pickle") >= 8
+    # invalid trials: one clear error (from the one validation), the old report removed
+    arms = work / "trials" / "arms.csv"
+    arms.write_text(arms.read_text(encoding="utf-8").replace(",placebo,", ",placebo?,", 1),
+                    encoding="utf-8")
+    log.unlink()
+    failed = make("report")
+    assert failed.returncode != 0
+    assert log.read_text(encoding="utf-8").splitlines() == ["validate trials"]
+    assert failed.stderr.count("problem(s) found") == 1 and "Traceback" not in failed.stderr
+    assert not (work / "figures" / "report.html").exists()
+    assert not (work / "build" / "trials.pickle").exists()

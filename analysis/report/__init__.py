@@ -9,6 +9,8 @@ Modules, in the order data flows through them:
 - :mod:`analysis.report.figures`: which figures an analysis gets, and drawing them;
 - :mod:`analysis.report.html`: the self-contained HTML report;
 - :mod:`analysis.report.output`: atomic file writing;
+- :mod:`analysis.report.snapshot`: the validated trials and the analysis runs of one build,
+  kept in ``build/`` with a digest of their inputs so that a build reads them once;
 - :mod:`analysis.report.cli`: the command line (``python -m analysis``).
 
 Importing this package imports none of them (the command line imports what each command
