@@ -15,6 +15,7 @@ BENCHMARKS = [
     "benchmarks.bench_pymare",
     "benchmarks.bench_global_max",
     "benchmarks.bench_emax",
+    "benchmarks.bench_bayes",
     "benchmarks.bench_report",
 ]
 

@@ -252,7 +252,7 @@ def _sym_kl(m1: np.ndarray, s1: np.ndarray, m2: np.ndarray, s2: np.ndarray) -> n
 def direct_grid(
     post: TauPosterior, delta: float = 0.01, epsilon: float = 1e-4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the reference points and weights of the DIRECT discretisation of ``tau`` (bayesmeta's).
+    """Return the reference points and weights of bayesmeta's DIRECT discretisation of ``tau``.
 
     The first reference point is 0 (the lower end of the support); bin margins and reference
     points alternate, each at symmetrised KL divergence ``delta`` from the previous one, the

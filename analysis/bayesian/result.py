@@ -131,7 +131,7 @@ class BayesMetaResult:
         )
 
     def pdf(self, parameter: str, x: object, *, study: int | str | None = None) -> np.ndarray:
-        """Posterior density of ``"tau"``, ``"mu"``, ``"theta_new"``, or ``"theta"`` with ``study``."""
+        """Posterior density of ``"tau"``, ``"mu"``, ``"theta_new"`` or (``study=``) ``"theta"``."""
         xs = np.atleast_1d(np.asarray(x, dtype=float))
         row = self._row(parameter, study)
         if row is None:
