@@ -62,7 +62,7 @@ def main() -> list[tuple[str, float, str]]:
     bayesmeta(*simulate(5), tau_prior=half_normal(0.5))  # warm-up (imports, caches)
     for k in (5, 20, 50):
         y, s = simulate(k)
-        ours = best(lambda: bayesmeta(y, sei=s, tau_prior=half_normal(0.5)))
+        ours = best(lambda y=y, s=s: bayesmeta(y, sei=s, tau_prior=half_normal(0.5)))
         t0 = time.perf_counter()
         brute_force(y, s)
         brute = time.perf_counter() - t0
