@@ -15,7 +15,8 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
-:func:`baujat`. Figures: ``ma.plots.forest(result)`` and the other functions of
+:func:`baujat`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
+Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
 """
@@ -76,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "PermutationResult": "analysis.results",
     "DoseResponseResult": "analysis.results",
     "dose_response": "analysis.dose",
+    "bayesmeta": "analysis.bayesian",
+    "BayesMetaResult": "analysis.bayesian",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
     "AnalysisWarning": "analysis.errors",
@@ -104,12 +107,13 @@ _EXPORTS: dict[str, str] = {
 #: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
 #: ``ma.datasets.load("bcg")``); imported on first access, so ``import analysis`` stays cheap.
 #: They are modules, not names of ``__all__``.
-_SUBPACKAGES = ("datasets", "plots")
+_SUBPACKAGES = ("bayesian", "datasets", "plots")
 
 __all__ = [
     "AnalysisWarning",
     "AnovaResult",
     "BatchPoolResult",
+    "BayesMetaResult",
     "BinaryBiasResult",
     "ConvergenceError",
     "CumulativeResult",
@@ -136,6 +140,7 @@ __all__ = [
     "anova",
     "back_transform",
     "baujat",
+    "bayesmeta",
     "contrasts",
     "counts_from_percent",
     "cumulative",
@@ -179,8 +184,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from analysis import bayesian as bayesian
     from analysis import datasets as datasets
     from analysis import plots as plots
+    from analysis.bayesian import BayesMetaResult, bayesmeta
     from analysis.bias import egger_test, trim_and_fill
     from analysis.contrasts import contrasts, shared_control_covariance, study_intervals
     from analysis.data import (

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "benchmarks.bench_global_max",
     "benchmarks.bench_emax",
     "benchmarks.bench_gosh",
+    "benchmarks.bench_bayes",
     "benchmarks.bench_report",
 ]
 

@@ -115,7 +115,7 @@ def test_the_metafor_users_names_are_exported() -> None:
     for name in ("anova", "baujat", "design_matrix", "influence", "PoolResult",
                  "MetaRegressionResult"):
         assert name in analysis.__all__, name
-    assert set(analysis._SUBPACKAGES) == {"datasets", "plots"}
+    assert set(analysis._SUBPACKAGES) == {"bayesian", "datasets", "plots"}
 
 
 def test_no_exported_name_is_also_a_subpackage() -> None:
