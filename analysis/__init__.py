@@ -10,7 +10,8 @@ Data: :func:`load_trials`, :func:`validate_trials`, :func:`contrasts`,
 Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`anova`. Bias and sensitivity: :func:`egger_test`, :func:`trim_and_fill`,
 :func:`leave_one_out`, :func:`cumulative`. Dose-response: :func:`dose_response`,
-:func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
+:func:`gl_covariance`, :func:`dose_class_subgroups`. Trial sequential analysis:
+:func:`trial_sequential_analysis`, :func:`required_information_size`. Influence: :func:`influence`,
 :func:`baujat`. Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
@@ -67,6 +68,9 @@ _EXPORTS: dict[str, str] = {
     "AnovaResult": "analysis.results",
     "DoseResponseResult": "analysis.results",
     "dose_response": "analysis.dose",
+    "trial_sequential_analysis": "analysis.sequential",
+    "required_information_size": "analysis.sequential",
+    "TrialSequentialResult": "analysis.results",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
     "DataValidationError": "analysis.errors",
@@ -94,6 +98,7 @@ __all__ = [
     "PoolResult",
     "Problem",
     "SubgroupResult",
+    "TrialSequentialResult",
     "TrimFillResult",
     "anova",
     "back_transform",
@@ -118,12 +123,14 @@ __all__ = [
     "meta_regression",
     "peto",
     "pool",
+    "required_information_size",
     "sd_from_ci",
     "sd_from_se",
     "shared_control_covariance",
     "study_intervals",
     "subgroup_analysis",
     "summarise_trials",
+    "trial_sequential_analysis",
     "trim_and_fill",
     "validate_trials",
 ]
@@ -163,11 +170,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         MetaRegressionResult,
         PoolResult,
         SubgroupResult,
+        TrialSequentialResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
+    from analysis.sequential import required_information_size, trial_sequential_analysis
 
 
 def __getattr__(name: str) -> Any:
