@@ -15,7 +15,8 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
-:func:`baujat`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
+:func:`baujat`. Trial sequential analysis: :func:`trial_sequential_analysis`,
+:func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
 Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
@@ -79,6 +80,9 @@ _EXPORTS: dict[str, str] = {
     "dose_response": "analysis.dose",
     "bayesmeta": "analysis.bayesian",
     "BayesMetaResult": "analysis.bayesian",
+    "trial_sequential_analysis": "analysis.sequential",
+    "required_information_size": "analysis.sequential",
+    "TrialSequentialResult": "analysis.results",
     "gl_covariance": "analysis.dose",
     "dose_class_subgroups": "analysis.dose",
     "AnalysisWarning": "analysis.errors",
@@ -136,6 +140,7 @@ __all__ = [
     "RankTestResult",
     "RegTestResult",
     "SubgroupResult",
+    "TrialSequentialResult",
     "TrimFillResult",
     "anova",
     "back_transform",
@@ -172,6 +177,7 @@ __all__ = [
     "pool",
     "rank_test",
     "regtest",
+    "required_information_size",
     "sd_from_ci",
     "sd_from_se",
     "shared_control_covariance",
@@ -179,6 +185,7 @@ __all__ = [
     "subgroup_analysis",
     "summarise_trials",
     "thompson_sharp_test",
+    "trial_sequential_analysis",
     "trim_and_fill",
     "validate_trials",
 ]
@@ -240,11 +247,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RankTestResult,
         RegTestResult,
         SubgroupResult,
+        TrialSequentialResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
+    from analysis.sequential import required_information_size, trial_sequential_analysis
     from analysis.small_study import (
         harbord_test,
         pet_peese,

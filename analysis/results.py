@@ -34,6 +34,7 @@ __all__ = [
     "MetaRegressionResult",
     "PoolResult",
     "SubgroupResult",
+    "TrialSequentialResult",
     "TrimFillResult",
     "back_transform",
 ]
@@ -873,6 +874,144 @@ class CumulativeResult(_SequentialFits):
 
     order: np.ndarray | None = None
     cluster: tuple[str, ...] | None = None
+
+
+#: Conclusions of a trial sequential analysis, in words.
+TSA_CONCLUSIONS = {
+    "benefit": "firm evidence of benefit: the Z-curve crossed the monitoring boundary in the "
+               "direction of the anticipated effect",
+    "harm": "firm evidence of harm: the Z-curve crossed the monitoring boundary opposite to "
+            "the anticipated effect",
+    "futility": "futility: the Z-curve entered the futility region, so the anticipated effect "
+                "is unlikely",
+    "reached": "the required information size was reached without crossing a boundary: an "
+               "effect as large as anticipated is unlikely",
+    "insufficient": "not enough information: no boundary was crossed and the required "
+                    "information size was not reached",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSequentialResult:
+    """Result of :func:`analysis.sequential.trial_sequential_analysis`.
+
+    Per trial (in trial order): ``study``, ``n``, ``cumulative_n``, the cumulative pooled
+    ``estimate`` (analysis scale), ``se``, ``zval``, the monitoring boundaries ``upper`` /
+    ``lower`` and ``futility`` (NaN where the trial is not a look or has no futility
+    boundary; two-sided futility means ``|zval| < futility``) and the TSA-adjusted interval
+    ``adjusted_ci_low/high`` (estimate +- boundary x SE). Per look (the last is the planned
+    look at the inflated RIS): ``look_fraction`` (of ``sequential_information_size``),
+    ``look_upper``, ``look_futility``, ``look_trial`` (trial position, -1 for the planned
+    look), cumulative ``alpha_spent`` (both sides) and ``beta_spent``. Sizes are
+    participants: ``fixed_information_size`` (fixed-effect RIS), ``information_size`` (after
+    the heterogeneity correction by ``d2`` or ``i2``) and ``sequential_information_size`` (x
+    ``inflation``). ``conclusion`` is a key of :data:`TSA_CONCLUSIONS`, reached at trial
+    position ``conclusion_trial`` (-1 if none).
+    """
+
+    study: tuple[str, ...]
+    n: np.ndarray
+    cumulative_n: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
+    futility: np.ndarray
+    adjusted_ci_low: np.ndarray
+    adjusted_ci_high: np.ndarray
+    look_fraction: np.ndarray
+    look_upper: np.ndarray
+    look_futility: np.ndarray
+    look_trial: np.ndarray
+    alpha_spent: np.ndarray
+    beta_spent: np.ndarray
+    fixed_information_size: float
+    information_size: float
+    sequential_information_size: float
+    inflation: float
+    d2: float
+    i2: float
+    tau2: float
+    final_ci_low: float
+    final_ci_high: float
+    conclusion: str
+    conclusion_trial: int
+    measure: str
+    effect: float
+    alpha: float
+    beta: float
+    sides: int
+    method: str
+    ci_method: str
+    spending: str
+    futility_spending: str | None
+    heterogeneity: str
+
+    @property
+    def conclusion_text(self) -> str:
+        """The conclusion in words."""
+        return TSA_CONCLUSIONS[self.conclusion]
+
+    def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Return one row per trial.
+
+        Columns ``study, n, cumulative_n, estimate, se, zval, upper, lower, futility,
+        adjusted_ci_low, adjusted_ci_high`` (exponentiated estimate and interval for ratio
+        measures with ``exponentiate=True``).
+        """
+        frame = pd.DataFrame({
+            "study": np.array(self.study, dtype=object), "n": self.n,
+            "cumulative_n": self.cumulative_n, "estimate": self.estimate, "se": self.se,
+            "zval": self.zval, "upper": self.upper, "lower": self.lower,
+            "futility": self.futility, "adjusted_ci_low": self.adjusted_ci_low,
+            "adjusted_ci_high": self.adjusted_ci_high})
+        if exponentiate:
+            check_exponentiate(self.measure)
+            for column in ("estimate", "adjusted_ci_low", "adjusted_ci_high"):
+                frame[column] = np.exp(frame[column])
+        return frame
+
+    def summary(self) -> str:
+        """Return a readable summary: design, information sizes, Z-curve and conclusion."""
+        ratio = self.measure in RATIO_MEASURES
+        show: Callable[[float], float] = np.exp if ratio else float
+        model = {"FE": "fixed-effect"}.get(self.method, f"random-effects ({self.method}")
+        if self.method != "FE":
+            model += ", Knapp-Hartung SE)" if self.ci_method == "hksj" else ")"
+        fut = (f", non-binding beta-spending futility ({self.futility_spending})"
+               if self.futility_spending else "")
+        lines = [
+            "Trial sequential analysis",
+            f"  {self.sides}-sided alpha = {self.alpha:g}, beta = {self.beta:g}, "
+            f"{self.spending} alpha-spending{fut}; {model} model",
+            f"  anticipated {self.measure} = {self.effect:g}; required information size "
+            f"{self.fixed_information_size:.0f} (fixed effect), {self.information_size:.0f} "
+            f"(heterogeneity: {self.heterogeneity}, D2 = {100 * self.d2:.1f}%, "
+            f"I2 = {100 * self.i2:.1f}%), {self.sequential_information_size:.0f} (sequential, "
+            f"x{self.inflation:.4f})",
+            f"  accrued information {self.cumulative_n[-1]:.0f} participants "
+            f"({100 * self.cumulative_n[-1] / self.sequential_information_size:.1f}%)",
+            "",
+            f"  {'study':<24}{'N':>8}{'Z':>9}{'bound':>9}{'futility':>10}",
+        ]
+        for j, name in enumerate(self.study):
+            lines.append(f"  {name[:23]:<24}{self.cumulative_n[j]:>8.0f}{self.zval[j]:>9.3f}"
+                         f"{self.upper[j]:>9.3f}{self.futility[j]:>10.3f}")
+        scale = f" ({self.measure})" if ratio else ""
+        lines += [
+            "",
+            f"  final estimate{scale} {show(self.estimate[-1]):.4g}, TSA-adjusted "
+            f"{100 * (1 - self.alpha):g}% CI {show(self.final_ci_low):.4g} to "
+            f"{show(self.final_ci_high):.4g}",
+            f"  Conclusion: {self.conclusion_text}"
+            + (f" (at {self.study[self.conclusion_trial]})" if self.conclusion_trial >= 0
+               else "") + ".",
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ against I² of every subset). These are the same functions as
 :func:`leave_one_out_plot`, :func:`cumulative_plot`, :func:`baujat_plot`,
 :func:`influence_plot`, :func:`bubble_plot` and :func:`gosh_plot`, which also take the
 data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
-:func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does.
+:func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does;
+:func:`tsa` (:func:`tsa_plot`) draws a trial sequential analysis.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from analysis.plots.sensitivity import (
     leave_one_out,
     leave_one_out_plot,
 )
+from analysis.plots.sequential import tsa, tsa_plot
 from analysis.plots.style import savefig_kwargs
 
 #: ``plots.influence(result)``: the same function as :func:`influence_plot`.
@@ -75,4 +77,6 @@ __all__ = [
     "style",
     "summary_bar",
     "traffic_light",
+    "tsa",
+    "tsa_plot",
 ]

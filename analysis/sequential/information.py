@@ -1,0 +1,154 @@
+r"""Required information size (RIS) of a meta-analysis and its heterogeneity corrections.
+
+Fixed-effect RIS (total participants, two equal groups; Wetterslev et al. 2008):
+
+.. math:: N_F = 4 (z_{1-\alpha/s} + z_{1-\beta})^2 \, \sigma^2 / \delta^2
+
+with :math:`\sigma^2 = \bar p (1 - \bar p)`, :math:`\bar p = (p_C + p_E)/2` and
+:math:`\delta = p_C - p_E` for binary outcomes (:math:`p_E = p_C \cdot RR`, or the odds
+:math:`p_C/(1-p_C)` times OR), and :math:`\sigma` = the SD, :math:`\delta` = the mean
+difference for continuous outcomes; for RD :math:`\sigma^2 = (p_C q_C + p_E q_E)/2`.
+Heterogeneity-corrected: :math:`N_F / (1 - D^2)` (diversity; Wetterslev et al. 2009) or
+:math:`N_F / (1 - I^2)`. :math:`N_F` is rounded up, then the corrected size (as
+``RTSA::ris``). RTSA 0.2.2 uses :math:`\sigma^2 = p_C q_C + p_E q_E` for RD, twice the
+usual total; here RD is consistent with the RR/OR formula.
+
+Checked against RTSA 0.2.2 ``ris()`` (``tests/reference/tsa_ris.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from analysis._checks import check_choice
+
+__all__ = ["RIS_MEASURES", "diversity", "heterogeneity_adjusted", "required_information_size"]
+
+#: Measures with a required-information-size formula.
+RIS_MEASURES = ("RR", "OR", "RD", "MD")
+
+
+def _probability(name: str, value: Any) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"argument {name!r} = {value!r} must be a number in (0, 1)") from None
+    if not 0.0 < x < 1.0:
+        raise ValueError(f"argument {name!r} = {value!r} must lie strictly between 0 and 1")
+    return x
+
+
+def fixed_information_size(measure: str, effect: float, *, control_rate: float | None = None,
+                           sd: float | None = None, alpha: float = 0.05, beta: float = 0.2,
+                           sides: int = 2) -> float:
+    """Return the unrounded fixed-effect required information size (module docstring)."""
+    check_choice("measure", measure, RIS_MEASURES)
+    a = _probability("alpha", alpha)
+    b = _probability("beta", beta)
+    if sides not in (1, 2) or isinstance(sides, bool):
+        raise ValueError(f"argument 'sides' = {sides!r} must be 1 or 2")
+    try:
+        eff = float(effect)
+    except (TypeError, ValueError):
+        raise ValueError(f"argument 'effect' = {effect!r} must be a number") from None
+    if measure in ("RR", "OR"):
+        if not (np.isfinite(eff) and eff > 0 and eff != 1):
+            raise ValueError(f"argument 'effect' = {effect!r} must be a positive ratio other "
+                             f"than 1 for measure {measure!r}")
+        if control_rate is None:
+            raise ValueError(f"argument 'control_rate' is required for measure {measure!r}")
+        pc = _probability("control_rate", control_rate)
+        if measure == "RR":
+            pe = pc * eff
+        else:
+            odds = pc / (1 - pc) * eff
+            pe = odds / (1 + odds)
+        if not 0 < pe < 1:
+            raise ValueError(f"argument 'effect' = {effect!r} with control_rate {pc} implies an "
+                             f"experimental event rate {pe:g} outside (0, 1)")
+        pbar = (pc + pe) / 2
+        var = pbar * (1 - pbar)
+        delta = pc - pe
+    elif measure == "RD":
+        if control_rate is None:
+            raise ValueError("argument 'control_rate' is required for measure 'RD'")
+        pc = _probability("control_rate", control_rate)
+        pe = pc + eff
+        if not (np.isfinite(eff) and eff != 0 and 0 < pe < 1):
+            raise ValueError(f"argument 'effect' = {effect!r} must be a non-zero risk "
+                             f"difference with control_rate + effect in (0, 1)")
+        var = (pc * (1 - pc) + pe * (1 - pe)) / 2
+        delta = eff
+    else:
+        if not (np.isfinite(eff) and eff != 0):
+            raise ValueError(f"argument 'effect' = {effect!r} must be a non-zero mean difference")
+        if sd is None or not np.isfinite(float(sd)) or float(sd) <= 0:
+            raise ValueError(f"argument 'sd' = {sd!r} must be a positive number for measure 'MD'")
+        var = float(sd) ** 2
+        delta = eff
+    z = stats.norm.isf(a / sides) + stats.norm.isf(b)
+    return float(4.0 * z**2 * var / delta**2)
+
+
+def required_information_size(measure: str, effect: float, *, control_rate: float | None = None,
+                              sd: float | None = None, alpha: float = 0.05, beta: float = 0.2,
+                              sides: int = 2, d2: float | None = None,
+                              i2: float | None = None) -> int:
+    """Return the required information size (participants), optionally heterogeneity-corrected.
+
+    Parameters
+    ----------
+    measure : {"RR", "OR", "RD", "MD"}
+        Effect measure of the anticipated effect.
+    effect : float
+        Anticipated effect: a ratio for RR/OR (0.8 = 20% relative risk reduction), a risk
+        difference for RD, a mean difference for MD.
+    control_rate : float, optional
+        Control-group event proportion (binary measures).
+    sd : float, optional
+        Standard deviation of the outcome (MD).
+    alpha, beta : float
+        Type I error (total over ``sides``) and type II error (1 - power).
+    sides : {1, 2}
+        One- or two-sided test.
+    d2, i2 : float, optional
+        Diversity :math:`D^2` or inconsistency :math:`I^2` as a proportion in [0, 1); the
+        RIS is divided by ``1 - d2`` (or ``1 - i2``). Give at most one.
+
+    Returns
+    -------
+    int
+        The RIS rounded up. Matches ``RTSA::ris`` (``NF``, ``NR_D2``, ``NR_I2``).
+    """
+    n = fixed_information_size(measure, effect, control_rate=control_rate, sd=sd, alpha=alpha,
+                               beta=beta, sides=sides)
+    fixed = float(np.ceil(n - 1e-9))
+    return int(np.ceil(heterogeneity_adjusted(fixed, d2=d2, i2=i2) - 1e-9))
+
+
+def heterogeneity_adjusted(size: float, *, d2: float | None = None,
+                           i2: float | None = None) -> float:
+    """``size / (1 - d2)`` or ``size / (1 - i2)`` (``size`` unchanged when both are None)."""
+    if d2 is not None and i2 is not None:
+        raise ValueError("give at most one of 'd2' and 'i2'")
+    for name, value in (("d2", d2), ("i2", i2)):
+        if value is not None:
+            x = float(value)
+            if not 0.0 <= x < 1.0:
+                raise ValueError(f"argument {name!r} = {value!r} must be a proportion in [0, 1)")
+            return float(size) / (1.0 - x)
+    return float(size)
+
+
+def diversity(var_fixed: float, var_random: float) -> float:
+    """Diversity :math:`D^2 = 1 - V_F / V_R` from the variances of the pooled estimates.
+
+    Wetterslev, Thorlund, Brok & Gluud (2009), BMC Med Res Methodol 9:86; 0 when the
+    random-effects variance does not exceed the fixed-effect one.
+    """
+    if not (var_fixed > 0 and var_random > 0):
+        raise ValueError(f"variances must be positive, got {var_fixed!r} and {var_random!r}")
+    return float(max(0.0, 1.0 - var_fixed / var_random))
