@@ -285,3 +285,22 @@ def test_forest_names_the_measure_on_its_scale(measure: str, data: dict[str, lis
             assert 0 < shown["estimate"] < 1
     finally:
         plt.close(ax.get_figure(root=True))
+
+
+def test_forest_of_a_proportion_has_no_null_line_and_spans_zero_to_one() -> None:
+    res = ma.pool(ma.effect_sizes("PLO", xi=[4, 10, 7], ni=[20, 30, 25]))
+    ax = ma.plots.forest(res)
+    try:
+        texts = {t.get_text() for t in ax.get_figure(root=True).findobj(matplotlib.text.Text)}
+        assert ax.get_xlim() == (0.0, 1.0)
+        assert "Favours treatment" not in texts
+        assert not [line for line in ax.get_lines() if line.get_gid() == "null-line"]
+    finally:
+        plt.close(ax.get_figure(root=True))
+    ratio = ma.plots.forest(ma.pool(ma.effect_sizes(
+        "IRR", x1i=[4, 9], t1i=[100, 200], x2i=[8, 12], t2i=[100, 210])))
+    try:
+        texts = {t.get_text() for t in ratio.get_figure(root=True).findobj(matplotlib.text.Text)}
+        assert "Favours treatment" in texts
+    finally:
+        plt.close(ratio.get_figure(root=True))

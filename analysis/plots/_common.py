@@ -66,6 +66,12 @@ def measure_name(measure: str | None) -> str:
     return MEASURE_NAMES.get(measure.upper(), measure)
 
 
+def has_null(measure: str | None) -> bool:
+    """Return False for the one-group measures (proportions), which have no null value."""
+    info = MEASURES.get(measure.upper()) if measure is not None else None
+    return info is None or info.null is not None
+
+
 def null_value(measure: str | None, null: float | None = None) -> float:
     """Return the no-effect value on the display scale: 1 for ratio measures, else 0."""
     if null is not None:

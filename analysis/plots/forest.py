@@ -257,9 +257,11 @@ def forest_plot(
         ``high`` are drawn as +, ?, - in coloured circles; domains are keyed A, B, ...
     xlim : tuple of float, optional
         Axis limits on the display scale; default symmetric around the null, covering the
-        pooled intervals and most study intervals (longer ones end in arrows).
+        pooled intervals and most study intervals (longer ones end in arrows); 0 to 1 for
+        the proportion measures (PR, PLN, PLO, PAS, PFT), which have no null.
     null : float, optional
-        No-effect value on the display scale (default 1 for ratio measures, else 0).
+        No-effect value on the display scale (default 1 for ratio measures, else 0); the
+        proportion measures have none (no null line, no "favours" labels) unless given.
     width_cm : float
         Figure width when ``ax`` is None (default 17.5 cm, a double journal column).
 
@@ -305,6 +307,8 @@ def forest_plot(
     measure = c.resolve_measure(measure, data, result)
     ratio = c.is_ratio(measure)
     null_x = c.null_value(measure, null)
+    # one-group measures (proportions) have no null: axis 0 to 1, no null line, no "favours"
+    no_null = null is None and not c.has_null(measure)
     arms = _arm_kind(data) if show_arms else None
     groups, subgroup_test = _groups(data, subgroups, subgroup_column)
     headings = _Headings(subgroup_title, min_per_subgroup)
@@ -321,18 +325,21 @@ def forest_plot(
     if ax is None:
         ax = _new_forest_axes(rows, columns, len(rob_keys), width_cm, favours)
     style.style_axes(ax, spines=("bottom",))
-    limits = xlim if xlim is not None else _default_limits(rows, ratio, null_x)
-    c.set_effect_axis(ax, limits, ratio, null_x)
+    limits = xlim if xlim is not None else (
+        (0.0, 1.0) if no_null else _default_limits(rows, ratio, null_x))
+    c.set_effect_axis(ax, limits, ratio, (limits[0] + limits[1]) / 2 if no_null else null_x)
     ax.set_yticks([])
     n = len(rows)
     ax.set_ylim(n - 0.5, -_HEADER_ROWS - 0.5)
 
     _draw_table(ax, rows, columns, rob_keys)
     _draw_panel_header(ax, measure, result)
-    _draw_null_line(ax, rows, null_x)
+    if not no_null:
+        _draw_null_line(ax, rows, null_x)
     _draw_studies(ax, rows, limits)
     _draw_summaries(ax, rows, limits, ratio)
-    _draw_favours(ax, favours, null_x)
+    if not no_null:
+        _draw_favours(ax, favours, null_x)
     return ax
 
 
