@@ -16,8 +16,8 @@ import pandas as pd
 
 from analysis._checks import as_float_array
 
-__all__ = ["check_data", "check_limits", "column", "frame_measure", "resolve_variances",
-           "study_labels", "yi_vi"]
+__all__ = ["check_data", "check_limits", "column", "frame_measure", "frame_ni",
+           "resolve_variances", "study_labels", "yi_vi"]
 
 #: Columns read as study labels when no labels are given (first present wins).
 LABEL_COLUMNS = ("study", "label", "slab")
@@ -165,6 +165,41 @@ def frame_measure(measure: str | None, *frames: Any) -> str | None:
             measures = frame["measure"].dropna().unique()
             return str(measures[0]) if len(measures) == 1 else None
     return None
+
+
+def frame_ni(ni: Any, k: int, *frames: Any) -> np.ndarray | None:
+    """Return the sample sizes ``ni`` (metafor ``rma(ni=)``), or an ``ni`` column of a frame.
+
+    Parameters
+    ----------
+    ni : array_like or None
+        Sample sizes the caller gave (win when not None).
+    k : int
+        Number of studies.
+    *frames : object
+        Candidates (the ``yi`` argument, ``data``); non-frames are skipped.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        One size per study, or None when none are given or found.
+
+    Raises
+    ------
+    ValueError
+        Sizes of the wrong length.
+    """
+    if ni is None:
+        for frame in frames:
+            if isinstance(frame, pd.DataFrame) and "ni" in frame.columns:
+                ni = frame["ni"].to_numpy(dtype=float)
+                break
+    if ni is None:
+        return None
+    sizes = as_float_array("ni", ni)
+    if sizes.size != k:
+        raise ValueError(f"argument 'ni' has {sizes.size} values but there are {k} studies")
+    return sizes
 
 
 def study_labels(source: Any, study: Any, k: int,

@@ -1,8 +1,11 @@
 """Effect sizes and their sampling variances, with metafor ``escalc`` semantics.
 
 Binary outcomes (2x2 tables: ``events_t`` of ``n_t`` versus ``events_c`` of ``n_c``) give the log
-odds ratio (OR), log risk ratio (RR) or risk difference (RD); continuous outcomes give the mean
-difference (MD) or Hedges' g (SMD). ``convention="revman5"`` switches to the RevMan 5
+odds ratio (OR), log risk ratio (RR), risk difference (RD), Peto's log odds ratio (PETO) or the
+arcsine difference (AS); continuous outcomes give the mean difference (MD), Hedges' g (SMD) or
+the log ratio of means (ROM). :func:`effect_sizes` dispatches the incidence-rate, proportion
+and correlation measures to :mod:`analysis.effects_rates`, :mod:`analysis.effects_proportions`
+and :mod:`analysis.effects_correlations`. ``convention="revman5"`` switches to the RevMan 5
 formulas (approximate small-sample correction for SMD; double-zero studies excluded for OR/RR).
 
 References
@@ -22,8 +25,12 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_choice, check_level
+from analysis._continuity import TO_CHOICES, add_continuity, named_arrays
 from analysis._inputs import check_data, column
-from analysis.results import RATIO_MEASURES
+from analysis.effects_correlations import CORRELATION_MEASURES, correlation_effects
+from analysis.effects_proportions import PROPORTION_MEASURES, proportion_effects
+from analysis.effects_rates import RATE_MEASURES, incidence_rate_effects
+from analysis.measures import RATIO_MEASURES
 
 __all__ = [
     "counts_from_percent",
@@ -33,21 +40,25 @@ __all__ = [
     "sd_from_se",
 ]
 
-BINARY_MEASURES = ("OR", "RR", "RD", "PETO")
-CONTINUOUS_MEASURES = ("MD", "SMD")
+BINARY_MEASURES = ("OR", "RR", "RD", "PETO", "AS")
+CONTINUOUS_MEASURES = ("MD", "SMD", "ROM")
+#: Every code :func:`effect_sizes` computes, by family.
+MEASURE_CODES = (BINARY_MEASURES + CONTINUOUS_MEASURES + RATE_MEASURES + PROPORTION_MEASURES
+                 + CORRELATION_MEASURES)
 
+#: metafor's ``vtype`` choices per measure; measures not listed have one variance ("LS").
+VTYPES = {
+    "RD": ("LS", "UB"),
+    "SMD": ("LS", "UB"),
+    "ROM": ("LS", "HO", "AV", "AVHO"),
+    "PR": ("LS", "UB", "AV"),
+    "PLN": ("LS", "AV"),
+    "PLO": ("LS", "AV"),
+    "COR": ("LS", "AV"),
+}
 
-def _arrays(**named: Any) -> dict[str, np.ndarray]:
-    missing = [name for name, value in named.items() if value is None]
-    if missing:
-        raise ValueError(
-            "missing argument(s) " + ", ".join(repr(m) for m in missing) + " for this measure"
-        )
-    arrays = {name: as_float_array(name, value) for name, value in named.items()}
-    lengths = {name: a.shape[0] for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"arguments must have the same length; got {lengths}")
-    return arrays
+#: Measures whose default ``add`` is 0 in metafor (their transformation handles zero cells).
+NO_ADD_MEASURES = ("AS", "IRSD", "PAS", "PFT")
 
 
 def _check_counts(a: np.ndarray, n1: np.ndarray, c: np.ndarray, n2: np.ndarray) -> None:
@@ -66,23 +77,6 @@ def _check_counts(a: np.ndarray, n1: np.ndarray, c: np.ndarray, n2: np.ndarray) 
             )
 
 
-def _add_continuity(
-    cells: list[np.ndarray], add: float, to: str
-) -> list[np.ndarray]:
-    """Apply metafor's ``add``/``to`` rule to the four cells (a, b, c, d)."""
-    if to == "none" or add == 0:
-        return cells
-    if to == "all":
-        return [x + add for x in cells]
-    has0 = np.zeros(cells[0].shape, dtype=bool)
-    for x in cells:
-        has0 |= x == 0
-    if to == "only0":
-        return [np.where(has0, x + add, x) for x in cells]
-    # if0all
-    return [x + add for x in cells] if np.any(has0) else cells
-
-
 def _binary(
     measure: str,
     a: np.ndarray,
@@ -99,7 +93,7 @@ def _binary(
     if drop00:
         id00 = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
         a, b, c, d = (np.where(id00, np.nan, x) for x in (a, b, c, d))
-    a, b, c, d = _add_continuity([a, b, c, d], add, to)
+    a, b, c, d = add_continuity([a, b, c, d], add, to)
     n1, n2 = a + b, c + d
     with np.errstate(divide="ignore", invalid="ignore"):
         p1, p2 = a / n1, c / n2
@@ -109,6 +103,9 @@ def _binary(
         elif measure == "RR":
             yi = np.log(p1) - np.log(p2)
             vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
+        elif measure == "AS":
+            yi = np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2))
+            vi = 1 / (4 * n1) + 1 / (4 * n2)
         elif measure == "PETO":
             big_n = n1 + n2
             var = (a + c) * (b + d) * (n1 / big_n) * (n2 / big_n) / (big_n - 1)
@@ -158,6 +155,8 @@ def _continuous(
             )
     if measure == "MD":
         return m1 - m2, s1**2 / n1 + s2**2 / n2
+    if measure == "ROM":
+        return _ratio_of_means(m1, s1, n1, m2, s2, n2, vtype)
     big_n = n1 + n2
     mi = big_n - 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,6 +183,59 @@ def _continuous(
     return g, vi
 
 
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    ok = ~(np.isnan(x) | np.isnan(w))
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
+
+
+def _ratio_of_means(
+    m1: np.ndarray, s1: np.ndarray, n1: np.ndarray,
+    m2: np.ndarray, s2: np.ndarray, n2: np.ndarray, vtype: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Log ratio of means (metafor's ROM) and its variance under ``vtype``.
+
+    :math:`y = \log(\bar x_1/\bar x_2)`; LS :math:`v = s_1^2/(n_1\bar x_1^2) +
+    s_2^2/(n_2\bar x_2^2)`; HO the same with the pooled SD for both SDs; AV with the
+    ``n``-weighted mean coefficients of variation of each group; AVHO with the one weighted
+    mean over both groups (metafor 3.8-1 ``escalc``; NaN when a ratio of means is <= 0).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(m1 / m2)
+        cv1, cv2 = s1 / m1, s2 / m2
+        if vtype == "HO":
+            sp2 = ((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2)
+            vi = sp2 / (n1 * m1**2) + sp2 / (n2 * m2**2)
+        elif vtype == "AV":
+            vi = _wmean(cv1, n1) ** 2 / n1 + _wmean(cv2, n2) ** 2 / n2
+        elif vtype == "AVHO":
+            ok = ~(np.isnan(n1) | np.isnan(n2) | np.isnan(cv1) | np.isnan(cv2))
+            cv = (np.sum((n1 * cv1)[ok]) + np.sum((n2 * cv2)[ok])) / np.sum((n1 + n2)[ok])
+            vi = cv**2 * (1 / n1 + 1 / n2)
+        else:
+            vi = cv1**2 / n1 + cv2**2 / n2
+    return yi, vi
+
+
+def _check_options(measure: str, add: float | None, to: str, vtype: str,
+                   convention: str) -> float:
+    """Check the options of :func:`effect_sizes`; return ``add`` with metafor's default."""
+    check_choice("measure", measure, MEASURE_CODES)
+    check_choice("to", to, TO_CHOICES)
+    allowed = VTYPES.get(measure, ("LS",))
+    if vtype not in allowed:
+        hint = " (metafor 3.8-1 allows 'UB' only for its UCOR)" if measure == "COR" else ""
+        raise ValueError(
+            f"argument 'vtype' = {vtype!r} is not allowed for measure {measure!r}; use one of "
+            + ", ".join(repr(v) for v in allowed) + hint
+        )
+    check_choice("convention", convention, ("metafor", "revman5"))
+    if add is None:
+        return 0.0 if measure in NO_ADD_MEASURES else 0.5
+    if not isinstance(add, (int, float, np.number)) or not np.isfinite(add) or add < 0:
+        raise ValueError(f"argument 'add' = {add!r} is not allowed; use a number >= 0")
+    return float(add)
+
+
 def effect_sizes(
     measure: str,
     *,
@@ -195,7 +247,14 @@ def effect_sizes(
     sd_t: Any = None,
     mean_c: Any = None,
     sd_c: Any = None,
-    add: float = 0.5,
+    x1i: Any = None,
+    t1i: Any = None,
+    x2i: Any = None,
+    t2i: Any = None,
+    xi: Any = None,
+    ni: Any = None,
+    ri: Any = None,
+    add: float | None = None,
     to: str = "only0",
     drop00: bool = False,
     vtype: str = "LS",
@@ -206,22 +265,45 @@ def effect_sizes(
 
     Parameters
     ----------
-    measure : {"OR", "RR", "RD", "PETO", "MD", "SMD"}
-        Log odds ratio, log risk ratio, risk difference, Peto's log odds ratio, mean
-        difference, Hedges' g.
+    measure : str
+        metafor's code. Two groups, binary: ``"OR"`` (log odds ratio), ``"RR"`` (log risk
+        ratio), ``"RD"`` (risk difference), ``"PETO"`` (Peto's log odds ratio), ``"AS"``
+        (arcsine square-root risk difference). Two groups, continuous: ``"MD"`` (mean
+        difference), ``"SMD"`` (Hedges' g), ``"ROM"`` (log ratio of means). Incidence
+        rates: ``"IRR"`` (log rate ratio), ``"IRD"`` (rate difference), ``"IRSD"``
+        (square-root rate difference), :mod:`analysis.effects_rates`. One group:
+        ``"PR"``, ``"PLN"``, ``"PLO"``, ``"PAS"``, ``"PFT"`` (raw, log, logit, arcsine and
+        Freeman-Tukey double-arcsine proportion), :mod:`analysis.effects_proportions`;
+        ``"COR"``, ``"ZCOR"`` (raw and Fisher's z correlation),
+        :mod:`analysis.effects_correlations`. A hazard ratio (or any estimate with its
+        CI) goes through :func:`effect_from_estimate` instead.
     events_t, n_t, events_c, n_c : array_like
-        Events and group sizes (binary measures; ``n_t``/``n_c`` also for MD/SMD).
+        Events and group sizes (binary measures; ``n_t``/``n_c`` also for MD/SMD/ROM).
     mean_t, sd_t, mean_c, sd_c : array_like
-        Means and standard deviations (MD, SMD).
-    add : float
-        Continuity correction added to the cells (binary measures), metafor default 1/2.
+        Means and standard deviations (MD, SMD, ROM).
+    x1i, t1i, x2i, t2i : array_like
+        Events and person-time of the two groups (IRR, IRD, IRSD; metafor's names).
+    xi, ni : array_like
+        Events and size of one group (PR ... PFT); ``ni`` is also the sample size of a
+        correlation.
+    ri : array_like
+        Correlation coefficients (COR, ZCOR).
+    add : float, optional
+        Continuity correction added by the rule ``to``: to the four cells (binary), to both
+        event counts (rates), to the events and non-events (proportions). metafor's
+        default: 1/2, but 0 for AS, IRSD, PAS and PFT (whose transformations are finite at
+        zero). Not used by the continuous and correlation measures.
     to : {"only0", "all", "if0all", "none"}
-        Which tables get ``add``: only those with a zero cell, all, all if any has a zero
+        Which studies get ``add``: only those with a zero cell, all, all if any has a zero
         cell, none.
     drop00 : bool
-        Set studies with no events (or only events) in both groups to NaN.
-    vtype : {"LS", "UB"}
-        Large-sample (default) or unbiased variance (SMD, RD).
+        Set studies with no events (or only events) in both groups to NaN (binary; rates:
+        no events in both groups).
+    vtype : str
+        Variance type, metafor's codes: ``"LS"`` (large-sample, default) for every measure;
+        also ``"UB"`` (unbiased) for RD, SMD and PR; ``"AV"`` (from the weighted mean
+        proportion, correlation or coefficient of variation) for PR, PLN, PLO, COR, ROM;
+        ``"HO"`` and ``"AVHO"`` (pooled SD; one mean CV) for ROM.
     convention : {"metafor", "revman5"}
         ``"revman5"``: SMD with :math:`J = 1 - 3/(4N-9)` and
         :math:`v = N/(n_1 n_2) + g^2/(2(N-3.94))`; double-zero studies dropped for OR/RR.
@@ -235,13 +317,24 @@ def effect_sizes(
     pandas.DataFrame
         Columns ``yi``, ``vi`` and ``measure`` (which :func:`analysis.pooling.pool` records),
         after the columns of ``data`` when it is given; NaN where not estimable (e.g. a zero
-        cell with ``to="none"``).
+        cell with ``to="none"``). The one-group measures (proportions, correlations) add
+        ``ni``, the sample sizes as given (metafor's ``ni`` attribute), which
+        :func:`analysis.pooling.pool` records for the PFT back-transformation.
+
+    Raises
+    ------
+    ValueError
+        An unknown measure, ``to`` or ``vtype`` (per measure), a negative ``add``, missing
+        or unequal-length data, or impossible data (negative counts, events above the group
+        size, person-times or sample sizes <= 0, correlations outside [-1, 1]); the message
+        names the argument, the value and what is allowed.
 
     Warns
     -----
     UserWarning
         SMD for studies whose pooled SD is 0 (both SDs 0): NaN, as metafor 3.8-1 ``escalc``
-        (which recodes the infinite value to NA), and the warning names the rows.
+        (which recodes the infinite value to NA), and the warning names the rows; ZCOR for
+        ``ni <= 3`` (``vi`` NaN, ``yi`` kept, as metafor).
 
     Notes
     -----
@@ -250,53 +343,78 @@ def effect_sizes(
     - OR: :math:`y = \log\frac{ad}{bc}`, :math:`v = 1/a + 1/b + 1/c + 1/d`;
     - RR: :math:`y = \log(p_1/p_2)`, :math:`v = 1/a - 1/n_1 + 1/c - 1/n_2`;
     - RD: :math:`y = p_1 - p_2`, :math:`v = p_1(1-p_1)/n_1 + p_2(1-p_2)/n_2` (UB: ``n - 1``);
+    - AS: :math:`y = \arcsin\sqrt{p_1} - \arcsin\sqrt{p_2}`,
+      :math:`v = 1/(4n_1) + 1/(4n_2)`;
     - PETO: :math:`y = (a - E)/V`, :math:`v = 1/V` with :math:`E = (a+c)n_1/N` and
       :math:`V = (a+c)(b+d)n_1n_2/(N^2(N-1))` (metafor's ``"PETO"``; its continuity rule as
       for the other binary measures);
     - MD: :math:`y = \bar x_1 - \bar x_2`, :math:`v = s_1^2/n_1 + s_2^2/n_2`;
     - SMD: :math:`g = J(m) d` with :math:`m = n_1 + n_2 - 2`, pooled-SD :math:`d` and the
       exact :math:`J` (:func:`hedges_j`); LS :math:`v = 1/n_1 + 1/n_2 + g^2/(2N)`, UB
-      :math:`v = 1/n_1 + 1/n_2 + (1 - (m-2)/(m J^2)) g^2`.
+      :math:`v = 1/n_1 + 1/n_2 + (1 - (m-2)/(m J^2)) g^2`;
+    - ROM: :math:`y = \log(\bar x_1/\bar x_2)`, LS
+      :math:`v = s_1^2/(n_1\bar x_1^2) + s_2^2/(n_2\bar x_2^2)`;
+    - the rate, proportion and correlation measures: see their modules.
 
-    Checked against metafor 3.8-1 ``escalc`` on the fixture cases (all measures, every
-    ``add``/``to``/``drop00`` combination, SMD LS and UB) at relative tolerance 1e-6.
+    Checked against metafor 3.8-1 ``escalc`` on the fixture cases: OR/RR/RD/MD/SMD (every
+    ``add``/``to``/``drop00`` combination, SMD LS and UB) at relative tolerance 1e-6, and
+    the other measures (tests/reference/measures_reference.json: metafor's bundled data,
+    zero cells, every ``vtype``) at 1e-10.
     """
-    check_choice("measure", measure, BINARY_MEASURES + CONTINUOUS_MEASURES)
-    check_choice("to", to, ("all", "only0", "if0all", "none"))
-    check_choice("vtype", vtype, ("LS", "UB"))
-    check_choice("convention", convention, ("metafor", "revman5"))
-    if not np.isfinite(add) or add < 0:
-        raise ValueError(f"argument 'add' = {add!r} is not allowed; use a number >= 0")
+    add = _check_options(measure, add, to, vtype, convention)
     data = check_data(data)
     events_t, n_t, events_c, n_c, mean_t, sd_t, mean_c, sd_c = (
         column(name, value, data) for name, value in (
             ("events_t", events_t), ("n_t", n_t), ("events_c", events_c), ("n_c", n_c),
             ("mean_t", mean_t), ("sd_t", sd_t), ("mean_c", mean_c), ("sd_c", sd_c)))
+    x1i, t1i, x2i, t2i, xi, ni, ri = (
+        column(name, value, data) for name, value in (
+            ("x1i", x1i), ("t1i", t1i), ("x2i", x2i), ("t2i", t2i), ("xi", xi), ("ni", ni),
+            ("ri", ri)))
+    sizes: np.ndarray | None = None
+    # metafor's NA (set on purpose) spares the other value, its NaN (computed) does not
+    keep_yi = keep_vi = np.zeros(0, dtype=bool)
     if measure in BINARY_MEASURES:
-        arr = _arrays(events_t=events_t, n_t=n_t, events_c=events_c, n_c=n_c)
+        arr = named_arrays(events_t=events_t, n_t=n_t, events_c=events_c, n_c=n_c)
         if convention == "revman5" and measure in ("OR", "RR"):
             drop00 = True
         yi, vi = _binary(
             measure, arr["events_t"], arr["n_t"], arr["events_c"], arr["n_c"],
             add, to, bool(drop00), vtype,
         )
-    else:
-        arr = _arrays(mean_t=mean_t, sd_t=sd_t, n_t=n_t, mean_c=mean_c, sd_c=sd_c, n_c=n_c)
+    elif measure in CONTINUOUS_MEASURES:
+        arr = named_arrays(mean_t=mean_t, sd_t=sd_t, n_t=n_t, mean_c=mean_c, sd_c=sd_c, n_c=n_c)
         yi, vi = _continuous(
             measure, arr["mean_t"], arr["sd_t"], arr["n_t"], arr["mean_c"], arr["sd_c"],
             arr["n_c"], vtype, convention,
         )
+    elif measure in RATE_MEASURES:
+        arr = named_arrays(x1i=x1i, t1i=t1i, x2i=x2i, t2i=t2i)
+        yi, vi = incidence_rate_effects(measure, arr["x1i"], arr["t1i"], arr["x2i"],
+                                        arr["t2i"], add, to, bool(drop00))
+        keep_vi = np.isnan(yi) & np.isfinite(vi) if measure == "IRSD" and drop00 else keep_vi
+    elif measure in PROPORTION_MEASURES:
+        arr = named_arrays(xi=xi, ni=ni)
+        sizes = arr["ni"]
+        yi, vi = proportion_effects(measure, arr["xi"], sizes, add, to, vtype)
+    else:
+        arr = named_arrays(ri=ri, ni=ni)
+        sizes = arr["ni"]
+        yi, vi = correlation_effects(measure, arr["ri"], sizes, vtype)
+        keep_yi = (sizes <= 3) & np.isfinite(yi)  # metafor: vi NA, yi kept
     bad = ~np.isfinite(yi) | ~np.isfinite(vi) | (vi < 0)
-    yi = np.where(bad, np.nan, yi)
-    vi = np.where(bad, np.nan, vi)
+    yi = np.where(bad & ~keep_yi if keep_yi.size else bad, np.nan, yi)
+    vi = np.where(bad & ~keep_vi if keep_vi.size else bad, np.nan, vi)
     # the measure travels with the data: pool() records it, tables and plots back-transform
-    out = pd.DataFrame({"yi": yi, "vi": vi, "measure": measure})
+    columns: dict[str, Any] = {"yi": yi, "vi": vi, "measure": measure}
+    if sizes is not None:
+        columns["ni"] = sizes
+    out = pd.DataFrame(columns)
     if data is None:
         return out
     if len(data) != len(out):
         raise ValueError(f"argument 'data' has {len(data)} rows but there are {len(out)} studies")
-    return data.drop(columns=[c for c in out.columns if c in data.columns]).assign(
-        yi=yi, vi=vi, measure=measure)
+    return data.drop(columns=[c for c in out.columns if c in data.columns]).assign(**columns)
 
 
 def _z(level: float) -> float:

@@ -40,6 +40,7 @@ from analysis._inputs import (
     check_limits,
     column,
     frame_measure,
+    frame_ni,
     resolve_variances,
     study_labels,
     yi_vi,
@@ -175,6 +176,7 @@ def pool(
     convention: str = "metafor",
     errors: str = "raise",
     measure: str | None = None,
+    ni: Any = None,
 ) -> PoolResult | BatchPoolResult:
     r"""Pool ``yi`` with sampling variances ``vi`` in a fixed- or random-effects model.
 
@@ -217,6 +219,11 @@ def pool(
     measure : str, optional
         Recorded on the result (e.g. ``"OR"``, so that display code knows to exponentiate);
         taken from a ``measure`` column when ``yi`` is a DataFrame that has one.
+    ni : array_like or str, optional
+        Sample sizes of the studies (metafor ``rma(ni=)``), recorded on a single analysis
+        for the PFT back-transformation (their harmonic mean); taken from an ``ni`` column
+        of the ``yi`` frame or ``data`` (:func:`analysis.effects.effect_sizes` writes one
+        for the one-group measures).
 
     Returns
     -------
@@ -279,6 +286,7 @@ def pool(
         return _pool_batch(y, v, m, method, ci, level, tau2_ci, con, convention, errors,
                            measure)
     labels = study_labels(source, study, y.size, data)
+    sizes = frame_ni(column("ni", ni, data), y.size, source, data)
     keep = np.flatnonzero(m)
     if keep.size == 0:
         raise ValueError("no study has both 'yi' and 'vi' available (k = 0)")
@@ -307,6 +315,7 @@ def pool(
     return PoolResult(
         **single, method=method, ci_method=ci if single["k"] > 1 else "z", level=level,
         weights=weights, convention=convention, measure=measure, yi=y, vi=v, study=labels,
+        ni=sizes,
     )
 
 

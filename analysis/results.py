@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import special
 
 from analysis._checks import as_float_array, check_level
+from analysis.measures import RATIO_MEASURES, measure_info, to_display
 
 if TYPE_CHECKING:  # pragma: no cover - the basis is only stored and called, never built here
     from analysis.dose._basis import DoseBasis
@@ -39,45 +40,62 @@ __all__ = [
     "back_transform",
 ]
 
-#: Measures estimated on the log scale.
-RATIO_MEASURES = frozenset({"OR", "RR", "HR", "PETO", "IRR", "ROM"})
 
 #: Columns exponentiated by :func:`back_transform`.
 INTERVAL_COLUMNS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
 
 
 def back_transform(
-    frame: pd.DataFrame, columns: Sequence[str] = INTERVAL_COLUMNS
+    frame: pd.DataFrame, columns: Sequence[str] = INTERVAL_COLUMNS, *,
+    measure: str | None = None, ni: object = None,
 ) -> pd.DataFrame:
-    """Exponentiate log-scale estimate and interval columns for display.
+    """Back-transform the estimate and interval columns to the measure's scale for display.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         A tidy frame from a ``to_frame()`` method (or any frame with those columns).
     columns : sequence of str
-        Columns to exponentiate when present; ``se``, ``zval`` and the heterogeneity
-        columns are left on the log scale, as metafor's ``predict(res, transf=exp)`` does.
+        Columns to transform when present; ``se``, ``zval`` and the heterogeneity
+        columns are left on the analysis scale, as metafor's ``predict(res, transf=...)``.
+    measure : str, optional
+        The measure code; else the frame's single ``measure`` value. Without either, the
+        columns are exponentiated (the ratio measures' ``exp``, as before the registry).
+    ni : array_like or float, optional
+        Sample sizes for PFT (harmonic mean, metafor ``transf.ipft.hm``) or one n
+        (``transf.ipft``); else the frame's ``ni`` column when it has one.
 
     Returns
     -------
     pandas.DataFrame
-        A copy with ``exp`` applied to the listed columns that are present.
+        A copy with the measure's back-transformation (:func:`analysis.measures.to_display`:
+        ``exp`` for ratios and PLN, inverse logit for PLO, ``tanh`` for ZCOR, Miller's
+        inverse for PFT, ``sin^2`` for PAS, none for differences) applied to the listed
+        columns that are present.
 
     Notes
     -----
     ``exp(ci_low), exp(ci_high)`` is the usual back-transformed interval; checked against the
-    exponentiated metafor values of ``predict(rma(...), transf=exp)`` for BCG (R-4).
+    exponentiated metafor values of ``predict(rma(...), transf=exp)`` for BCG (R-4), and the
+    other transformations against ``predict(rma(...), transf=...)`` of metafor 3.8-1 on the
+    measures fixture (1e-10).
     """
+    if measure is None and "measure" in frame.columns:
+        found = frame["measure"].dropna().unique()
+        measure = str(found[0]) if len(found) == 1 else None
+    if ni is None and "ni" in frame.columns:
+        ni = frame["ni"].to_numpy(dtype=float)
+    known = measure is not None and measure_info(measure) is not None
     out = frame.copy()
     for column in columns:
         if column in out.columns:
-            out[column] = np.exp(out[column].astype(float))
+            values = out[column].astype(float)
+            out[column] = to_display(values, measure, ni) if known else np.exp(values)
     return out
 
 
 #: Per-study fields a result keeps for plotting; never columns of the one-row ``to_frame()``.
-DATA_FIELDS = ("weights", "yi", "vi", "study")
+DATA_FIELDS = ("weights", "yi", "vi", "study", "ni")
 
 
 def _scalar_row(obj: object, skip: Sequence[str] = ()) -> dict[str, object]:
@@ -174,7 +192,9 @@ class PoolResult(_FitStatistics):
     ``predict()``; ``zval`` is a t statistic and ``df`` its degrees of freedom when
     ``ci_method == "hksj"``; ``weights`` are percent weights per input study (NaN for
     studies omitted because ``yi`` or ``vi`` was missing). ``yi``, ``vi`` and ``study`` are
-    the data it was fitted to, one entry per input study (omitted studies included, NaN).
+    the data it was fitted to, one entry per input study (omitted studies included, NaN);
+    ``ni`` their sample sizes when known (metafor's ``ni``; the PFT back-transformation uses
+    their harmonic mean).
     ``tau2_ci_truncated`` is True when the upper Q-profile limit of tau² (and with it those of
     I² and H²) was cut at ``control tau2_max``: the limit is then only a lower bound, shown
     as ">x" by :meth:`summary` and :meth:`confint`.
@@ -213,6 +233,7 @@ class PoolResult(_FitStatistics):
     vi: np.ndarray | None = None
     study: tuple[str, ...] | None = None
     tau2_ci_truncated: bool = False
+    ni: np.ndarray | None = None
 
     @property
     def tau(self) -> float:

@@ -1,7 +1,7 @@
 """Helpers shared by the plot modules: measures, number formatting, text widths (private).
 
-Nothing here computes a statistic: values are back-transformed for display (``exp`` for
-ratio measures) and formatted as text.
+Nothing here computes a statistic: values are back-transformed for display (the measure
+registry's transformation, :mod:`analysis.measures`) and formatted as text.
 """
 
 from __future__ import annotations
@@ -17,20 +17,11 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from analysis.measures import MEASURES, RATIO_MEASURES, to_display
 from analysis.plots import style
-from analysis.results import RATIO_MEASURES
 
-MEASURE_NAMES = {
-    "OR": "Odds ratio",
-    "RR": "Risk ratio",
-    "HR": "Hazard ratio",
-    "PETO": "Peto odds ratio",
-    "IRR": "Rate ratio",
-    "ROM": "Ratio of means",
-    "RD": "Risk difference",
-    "MD": "Mean difference",
-    "SMD": "Std. mean difference",
-}
+#: Readable names of the measures (the axis labels), from the measure registry.
+MEASURE_NAMES = {code: m.name for code, m in MEASURES.items()}
 
 _NICE_RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
                      2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
@@ -59,10 +50,13 @@ def is_ratio(measure: str | None) -> bool:
     return measure is not None and measure.upper() in RATIO_MEASURES
 
 
-def display(values: Any, measure: str | None) -> np.ndarray:
-    """Back-transform log-scale values for display (``exp`` for ratio measures)."""
-    array = np.asarray(values, dtype=float)
-    return np.exp(array) if is_ratio(measure) else array
+def display(values: Any, measure: str | None, ni: Any = None) -> np.ndarray:
+    """Back-transform analysis-scale values for display.
+
+    :func:`analysis.measures.to_display`: ``exp`` for ratio measures, a proportion for
+    PLO/PLN/PAS/PFT, ``tanh`` for ZCOR; ``ni`` are the sample sizes PFT needs.
+    """
+    return to_display(values, measure, ni)
 
 
 def measure_name(measure: str | None) -> str:
@@ -70,6 +64,12 @@ def measure_name(measure: str | None) -> str:
     if measure is None:
         return "Effect size"
     return MEASURE_NAMES.get(measure.upper(), measure)
+
+
+def has_null(measure: str | None) -> bool:
+    """Return False for the one-group measures (proportions), which have no null value."""
+    info = MEASURES.get(measure.upper()) if measure is not None else None
+    return info is None or info.null is not None
 
 
 def null_value(measure: str | None, null: float | None = None) -> float:

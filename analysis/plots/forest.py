@@ -37,6 +37,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 
 from analysis.contrasts import study_intervals
+from analysis.measures import needs_ni
 from analysis.plots import _common as c
 from analysis.plots import style
 from analysis.results import MantelHaenszelResult, PoolResult, SubgroupResult
@@ -256,9 +257,11 @@ def forest_plot(
         ``high`` are drawn as +, ?, - in coloured circles; domains are keyed A, B, ...
     xlim : tuple of float, optional
         Axis limits on the display scale; default symmetric around the null, covering the
-        pooled intervals and most study intervals (longer ones end in arrows).
+        pooled intervals and most study intervals (longer ones end in arrows); 0 to 1 for
+        the proportion measures (PR, PLN, PLO, PAS, PFT), which have no null.
     null : float, optional
-        No-effect value on the display scale (default 1 for ratio measures, else 0).
+        No-effect value on the display scale (default 1 for ratio measures, else 0); the
+        proportion measures have none (no null line, no "favours" labels) unless given.
     width_cm : float
         Figure width when ``ax`` is None (default 17.5 cm, a double journal column).
 
@@ -304,6 +307,8 @@ def forest_plot(
     measure = c.resolve_measure(measure, data, result)
     ratio = c.is_ratio(measure)
     null_x = c.null_value(measure, null)
+    # one-group measures (proportions) have no null: axis 0 to 1, no null line, no "favours"
+    no_null = null is None and not c.has_null(measure)
     arms = _arm_kind(data) if show_arms else None
     groups, subgroup_test = _groups(data, subgroups, subgroup_column)
     headings = _Headings(subgroup_title, min_per_subgroup)
@@ -320,18 +325,21 @@ def forest_plot(
     if ax is None:
         ax = _new_forest_axes(rows, columns, len(rob_keys), width_cm, favours)
     style.style_axes(ax, spines=("bottom",))
-    limits = xlim if xlim is not None else _default_limits(rows, ratio, null_x)
-    c.set_effect_axis(ax, limits, ratio, null_x)
+    limits = xlim if xlim is not None else (
+        (0.0, 1.0) if no_null else _default_limits(rows, ratio, null_x))
+    c.set_effect_axis(ax, limits, ratio, (limits[0] + limits[1]) / 2 if no_null else null_x)
     ax.set_yticks([])
     n = len(rows)
     ax.set_ylim(n - 0.5, -_HEADER_ROWS - 0.5)
 
     _draw_table(ax, rows, columns, rob_keys)
     _draw_panel_header(ax, measure, result)
-    _draw_null_line(ax, rows, null_x)
+    if not no_null:
+        _draw_null_line(ax, rows, null_x)
     _draw_studies(ax, rows, limits)
     _draw_summaries(ax, rows, limits, ratio)
-    _draw_favours(ax, favours, null_x)
+    if not no_null:
+        _draw_favours(ax, favours, null_x)
     return ax
 
 
@@ -452,7 +460,8 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
     labels = data[label_column].astype(str).tolist()
     robs = _rob_for_rows(rob, labels)
     intervals = study_intervals(data, level).to_dict("records")
-    study_rows = [_study_row(record, interval, w, measure, label_column, arms, r)
+    ni = _sample_sizes(result, data, measure)
+    study_rows = [_study_row(record, interval, w, measure, label_column, arms, r, ni=ni)
                   for (_, record), interval, w, r in zip(data.iterrows(), intervals, weights,
                                                          robs, strict=True)]
     for row, size in zip(study_rows, sizes, strict=True):
@@ -461,7 +470,7 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
     if groups is None:
         rows += study_rows
         rows += _summary_rows(result, data, weights, measure, arms, show_prediction,
-                              "Total", overall=True)
+                              "Total", overall=True, ni=ni)
     else:
         membership = data[subgroup_column].astype(str).to_numpy()
         for name, group_result in groups.items():
@@ -469,10 +478,10 @@ def _build_rows(data: pd.DataFrame, result: Any, weights: np.ndarray, measure: s
             rows.append(_Row("group", {"label": headings.heading(str(name))}, bold=True))
             rows += [row for row, keep in zip(study_rows, mask, strict=True) if keep]
             rows += _summary_rows(group_result, data[mask], weights[mask], measure, arms,
-                                  show_prediction, "Subtotal", overall=False)
+                                  show_prediction, "Subtotal", overall=False, ni=ni)
             rows.append(_Row("blank"))
         rows += _summary_rows(result, data, weights, measure, arms, show_prediction,
-                              "Total", overall=True)
+                              "Total", overall=True, ni=ni)
         if test is not None:
             rows += [_Row("note", {"label": line})
                      for line in _subgroup_test_lines(test, data, headings.min_per_subgroup)]
@@ -504,9 +513,28 @@ def _not_estimable_rows(data: pd.DataFrame, study_rows: list[_Row], measure: str
             for line in textwrap.wrap(note, width=110)]
 
 
+def _sample_sizes(result: Any, data: pd.DataFrame, measure: str | None) -> Any:
+    """Return the sample sizes a back-transformation needs (PFT), else None.
+
+    The result's, else the data's ``ni`` column; every row then uses their harmonic mean,
+    as metafor's ``forest(res, transf=transf.ipft.hm, targs=list(ni=...))``.
+    """
+    if not needs_ni(measure):
+        return None
+    sizes = getattr(result, "ni", None)
+    if sizes is None and "ni" in data.columns:
+        sizes = data["ni"].to_numpy(dtype=float)
+    if sizes is None:
+        raise ValueError(
+            "measure 'PFT' is shown as a proportion through the harmonic mean of the sample "
+            "sizes: give them as an 'ni' column of the data or fit with pool(..., ni=...)"
+        )
+    return sizes
+
+
 def _study_row(record: pd.Series, interval: Mapping[Any, Any], weight: float,
                measure: str | None, label_column: str, arms: str | None,
-               rob: dict[str, str]) -> _Row:
+               rob: dict[str, str], *, ni: Any = None) -> _Row:
     yi, vi = float(record["yi"]), float(record["vi"])
     cells = {"label": str(record[label_column])}
     cells.update(_arm_cells(record, arms))
@@ -516,7 +544,7 @@ def _study_row(record: pd.Series, interval: Mapping[Any, Any], weight: float,
             row.published = True
             cells["label"] += f" {PUBLISHED_MARK}"
         row.est, row.low, row.high = c.display([yi, interval["ci_low"], interval["ci_high"]],
-                                               measure)
+                                               measure, ni)
         cells["effect"] = c.fmt_interval(row.est, row.low, row.high)
         cells["weight"] = f"{weight:.1f}%" if np.isfinite(weight) else ""
     else:
@@ -545,9 +573,9 @@ def _as_float(value: Any) -> float:
 
 def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
                   measure: str | None, arms: str | None, show_prediction: bool,
-                  prefix: str, *, overall: bool) -> list[_Row]:
+                  prefix: str, *, overall: bool, ni: Any = None) -> list[_Row]:
     level = float(getattr(result, "level", 0.95))
-    est, low, high = c.display([result.estimate, result.ci_low, result.ci_high], measure)
+    est, low, high = c.display([result.estimate, result.ci_low, result.ci_high], measure, ni)
     pooled = not isinstance(result, _NotPooled)
     cells = {"label": f"{prefix} ({level * 100:g}% CI)",
              "effect": c.fmt_interval(est, low, high) if pooled else "Not estimable"}
@@ -560,7 +588,7 @@ def _summary_rows(result: Any, data: pd.DataFrame, weights: np.ndarray,
     if arms == "binary":
         rows += _events_rows(data)
     pi = c.display([getattr(result, "pi_low", np.nan), getattr(result, "pi_high", np.nan)],
-                   measure)
+                   measure, ni)
     if (show_prediction and not _is_fixed(result) and np.all(np.isfinite(pi))
             and getattr(result, "k", 0) >= 2):
         rows.append(_Row("prediction", {

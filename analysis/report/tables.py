@@ -18,8 +18,8 @@ from analysis.contrasts import study_intervals
 from analysis.errors import DataValidationError, Problem
 from analysis.grade import TYPED_DOMAINS, check_downgrade
 from analysis.grade import certainty as grade_certainty
+from analysis.measures import to_display
 from analysis.report.plan import AnalysisRun
-from analysis.results import RATIO_MEASURES
 from analysis.summaries import subgroup_test_caveat
 
 __all__ = [
@@ -58,20 +58,26 @@ def runs_level(runs: Sequence[AnalysisRun], level: float | None = None) -> float
     return 0.95
 
 
-def _display(value: float, measure: str) -> float:
-    return float(np.exp(value)) if measure in RATIO_MEASURES else float(value)
+def _display(value: float, measure: str, ni: Any = None) -> float:
+    return float(to_display(value, measure, ni))
 
 
-def format_value(value: float, measure: str) -> str:
-    """Format one effect (log scale for ratios) on the measure's scale: ``"1.23"``."""
-    return f"{_display(value, measure):.2f}"
+def format_value(value: float, measure: str, ni: Any = None) -> str:
+    """Format one effect (analysis scale) on the measure's scale: ``"1.23"``.
+
+    The back-transformation is the registry's (:func:`analysis.measures.to_display`: exp
+    for ratios, a proportion for PLO/PLN/PAS/PFT, a correlation for ZCOR); ``ni`` are the
+    sample sizes PFT needs.
+    """
+    return f"{_display(value, measure, ni):.2f}"
 
 
-def format_effect(estimate: float, low: float, high: float, measure: str) -> str:
-    """Format an estimate and interval (log scale for ratios) as ``"1.23 (0.45 to 3.21)"``."""
+def format_effect(estimate: float, low: float, high: float, measure: str,
+                  ni: Any = None) -> str:
+    """Format an estimate and interval (analysis scale) as ``"1.23 (0.45 to 3.21)"``."""
     if not np.isfinite(estimate):
         return ""
-    values = [format_value(v, measure) for v in (estimate, low, high)]
+    values = [format_value(v, measure, ni) for v in (estimate, low, high)]
     return f"{values[0]} ({values[1]} to {values[2]})"
 
 
