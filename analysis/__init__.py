@@ -15,7 +15,9 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
-:func:`baujat`. Figures: ``ma.plots.forest(result)`` and the other functions of
+:func:`baujat`. Network meta-analysis: :func:`network_meta_analysis`,
+:func:`network_pairwise`, :func:`decomp_design`, :func:`p_scores`, :func:`netsplit`,
+:func:`league_table`. Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
 """
@@ -99,6 +101,16 @@ _EXPORTS: dict[str, str] = {
     "HenmiCopasResult": "analysis.results",
     "ExcessSignificanceResult": "analysis.results",
     "FewStudiesWarning": "analysis.errors",
+    "DesignDecompositionResult": "analysis.network",
+    "NetSplitResult": "analysis.network",
+    "NetworkResult": "analysis.network",
+    "PScoreResult": "analysis.network",
+    "decomp_design": "analysis.network",
+    "league_table": "analysis.network",
+    "netsplit": "analysis.network",
+    "network_meta_analysis": "analysis.network",
+    "network_pairwise": "analysis.network",
+    "p_scores": "analysis.network",
 }
 
 #: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
@@ -114,6 +126,7 @@ __all__ = [
     "ConvergenceError",
     "CumulativeResult",
     "DataValidationError",
+    "DesignDecompositionResult",
     "DoseResponseResult",
     "EggerResult",
     "ExcessSignificanceResult",
@@ -125,6 +138,9 @@ __all__ = [
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "NetSplitResult",
+    "NetworkResult",
+    "PScoreResult",
     "PermutationResult",
     "PetPeeseResult",
     "PoolResult",
@@ -139,6 +155,7 @@ __all__ = [
     "contrasts",
     "counts_from_percent",
     "cumulative",
+    "decomp_design",
     "design_matrix",
     "dose_class_subgroups",
     "dose_response",
@@ -154,12 +171,17 @@ __all__ = [
     "harbord_test",
     "henmi_copas",
     "influence",
+    "league_table",
     "leave_one_out",
     "load_risk_of_bias",
     "load_trials",
     "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
+    "netsplit",
+    "network_meta_analysis",
+    "network_pairwise",
+    "p_scores",
     "permutest",
     "pet_peese",
     "peters_test",
@@ -209,6 +231,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
+    from analysis.network import (
+        DesignDecompositionResult,
+        NetSplitResult,
+        NetworkResult,
+        PScoreResult,
+        decomp_design,
+        league_table,
+        netsplit,
+        network_meta_analysis,
+        network_pairwise,
+        p_scores,
+    )
     from analysis.permutation import permutest
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import design_matrix, meta_regression, subgroup_analysis
