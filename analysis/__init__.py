@@ -17,6 +17,8 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
 :func:`baujat`. Trial sequential analysis: :func:`trial_sequential_analysis`,
 :func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
+Network meta-analysis: :func:`network_meta_analysis`, :func:`network_pairwise`,
+:func:`decomp_design`, :func:`p_scores`, :func:`netsplit`, :func:`league_table`.
 Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
@@ -106,6 +108,16 @@ _EXPORTS: dict[str, str] = {
     "HenmiCopasResult": "analysis.results",
     "ExcessSignificanceResult": "analysis.results",
     "FewStudiesWarning": "analysis.errors",
+    "DesignDecompositionResult": "analysis.network",
+    "NetSplitResult": "analysis.network",
+    "NetworkResult": "analysis.network",
+    "PScoreResult": "analysis.network",
+    "decomp_design": "analysis.network",
+    "league_table": "analysis.network",
+    "netsplit": "analysis.network",
+    "network_meta_analysis": "analysis.network",
+    "network_pairwise": "analysis.network",
+    "p_scores": "analysis.network",
 }
 
 #: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
@@ -122,6 +134,7 @@ __all__ = [
     "ConvergenceError",
     "CumulativeResult",
     "DataValidationError",
+    "DesignDecompositionResult",
     "DoseResponseResult",
     "EggerResult",
     "ExcessSignificanceResult",
@@ -133,6 +146,9 @@ __all__ = [
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "NetSplitResult",
+    "NetworkResult",
+    "PScoreResult",
     "PermutationResult",
     "PetPeeseResult",
     "PoolResult",
@@ -149,6 +165,7 @@ __all__ = [
     "contrasts",
     "counts_from_percent",
     "cumulative",
+    "decomp_design",
     "design_matrix",
     "dose_class_subgroups",
     "dose_response",
@@ -164,12 +181,17 @@ __all__ = [
     "harbord_test",
     "henmi_copas",
     "influence",
+    "league_table",
     "leave_one_out",
     "load_risk_of_bias",
     "load_trials",
     "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
+    "netsplit",
+    "network_meta_analysis",
+    "network_pairwise",
+    "p_scores",
     "permutest",
     "pet_peese",
     "peters_test",
@@ -223,6 +245,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
+    from analysis.network import (
+        DesignDecompositionResult,
+        NetSplitResult,
+        NetworkResult,
+        PScoreResult,
+        decomp_design,
+        league_table,
+        netsplit,
+        network_meta_analysis,
+        network_pairwise,
+        p_scores,
+    )
     from analysis.permutation import permutest
     from analysis.pooling import mantel_haenszel, peto, pool
     from analysis.regression import design_matrix, meta_regression, subgroup_analysis

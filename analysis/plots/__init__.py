@@ -18,7 +18,8 @@ against I² of every subset). These are the same functions as
 :func:`influence_plot`, :func:`bubble_plot` and :func:`gosh_plot`, which also take the
 data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
 :func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does;
-:func:`tsa` (:func:`tsa_plot`) draws a trial sequential analysis.
+:func:`tsa` (:func:`tsa_plot`) draws a trial sequential analysis;
+:func:`network_graph` and :func:`netsplit_plot` draw a network meta-analysis.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from analysis.plots.forest import (
 from analysis.plots.funnel import funnel, funnel_plot
 from analysis.plots.gosh import gosh_plot
 from analysis.plots.influence_panels import influence_plot
+from analysis.plots.network import netsplit_plot, network_graph
 from analysis.plots.risk_of_bias import summary_bar, traffic_light
 from analysis.plots.sensitivity import (
     cumulative,
@@ -72,6 +74,8 @@ __all__ = [
     "labbe_plot",
     "leave_one_out",
     "leave_one_out_plot",
+    "netsplit_plot",
+    "network_graph",
     "overall_effect_text",
     "savefig_kwargs",
     "style",
