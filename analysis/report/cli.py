@@ -228,12 +228,15 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    """Write the HTML report; if that fails, remove the old one so it cannot look current."""
+    """Write the HTML report; if that fails, remove the old one so it cannot look current.
+
+    Only an HTML file is removed: a mistyped ``--out`` (the plan, a CSV) is never deleted.
+    """
     try:
         return _write_report(args)
     except BaseException:
         stale = Path(args.out)
-        if stale.is_file():
+        if stale.suffix.lower() in (".html", ".htm") and stale.is_file():
             stale.unlink()
             print(f"{stale}: removed the previous report (this build failed)", file=sys.stderr)
         raise
