@@ -59,7 +59,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        column = "" if self.column is None else f" column '{self.column}'"
+        column = "" if self.column is None else (
+            f" column '{self.column}'" if len(self.column) <= SHOWN_CHARS
+            else f" column {shorten(self.column)}")
         value = "" if self.value is None else f" value {shorten(self.value)}"
         # A whole-file problem has neither column nor value: "file: rule", not "file:: rule".
         detail = f"{column}{value}"

@@ -47,7 +47,7 @@ measure = "MD"
 label = "PDA"
 """
 #: A message that does not fit here is not "one screen" (one line per problem, values cut).
-LINE_CHARS = 400
+LINE_CHARS = 1000  # a rule may list a whole vocabulary (~500 characters)
 SCREEN_LINES = 60
 
 
