@@ -28,7 +28,7 @@ from analysis.data import validate_trials
 from analysis.errors import DataValidationError
 from analysis.report.plan import PlanError, read_plan
 
-PROFILES = [pytest.param(8, id="quick"),
+PROFILES = [pytest.param(15, id="quick"),
             pytest.param(300, id="many", marks=pytest.mark.slow)]
 FILES = ("studies.csv", "arms.csv", "outcomes.csv", "risk_of_bias.csv")
 
