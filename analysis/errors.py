@@ -15,7 +15,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["AnalysisWarning", "ConvergenceError", "DataValidationError", "FewStudiesWarning",
-           "Problem"]
+           "Problem", "shorten"]
+
+#: Longest value shown whole in a message; longer ones are cut (with their length) so that
+#: an error stays on one screen.
+SHOWN_CHARS = 80
+
+
+def shorten(value: str, limit: int = SHOWN_CHARS) -> str:
+    """Return ``repr(value)``, cut to about ``limit`` characters with the full length named.
+
+    Examples
+    --------
+    >>> shorten("abc")
+    "'abc'"
+    >>> shorten("x" * 1000, limit=10)
+    "'xxxxxxxxxx…' (1,000 characters)"
+    """
+    if len(value) <= limit:
+        return repr(value)
+    shown = repr(value[:limit])
+    return f"{shown[:-1]}…{shown[-1]} ({len(value):,} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +64,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        column = "" if self.column is None else f" column '{self.column}'"
-        value = "" if self.value is None else f" value {self.value!r}"
+        column = "" if self.column is None else (
+            f" column '{self.column}'" if len(self.column) <= SHOWN_CHARS
+            else f" column {shorten(self.column)}")
+        value = "" if self.value is None else f" value {shorten(self.value)}"
         # A whole-file problem has neither column nor value: "file: rule", not "file:: rule".
         detail = f"{column}{value}"
         return f"{where}:{detail}: {self.rule}" if detail else f"{where}: {self.rule}"

@@ -1,22 +1,36 @@
 """Read a CSV file as text cells, keeping the line number of every record.
 
-The reader never raises a parser traceback at the user: every structural problem (bad
-bytes, bad quoting, a record with the wrong number of fields, an empty file, missing,
+The reader never raises a parser traceback at the user: every structural problem (a path
+that is missing, a directory or not a regular file, a file that cannot be read, bad bytes,
+bad quoting, a record with the wrong number of fields, a cell longer than
+:data:`MAX_CELL_CHARS`, a file separated by semicolons or tabs, an empty file, missing,
 unknown or duplicated columns) becomes a :class:`~analysis.errors.Problem`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import stat
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analysis.errors import Problem
 
-__all__ = ["RawTable", "read_csv_cells"]
+__all__ = ["MAX_CELL_CHARS", "RawTable", "file_problem", "is_absent", "read_csv_cells"]
+
+#: Longest cell accepted (Python's default ``csv.field_size_limit``). Longer cells are one
+#: located problem each; the rest of the file is still read and checked.
+MAX_CELL_CHARS = 131_072
+#: Delimiters a spreadsheet may have exported instead of commas, with their names.
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +53,60 @@ class RawTable:
     lines: pd.Series
 
 
+def is_absent(path: Path) -> bool:
+    """Return True when nothing at all is at ``path`` (an unreadable entry is not absent)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def file_problem(path: Path) -> str | None:
+    """Say why ``path`` cannot be read as a data file, or return None when it can.
+
+    Never opens the path (a FIFO would block) and never raises: a missing path, a
+    directory, a FIFO, socket or device, and a path whose folder cannot be searched each
+    give their own reason.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"file is missing from {path.parent}"
+    except NotADirectoryError:
+        return f"file is missing: {path.parent} is not a directory"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"is a directory, not a file (in {path.parent})"
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket"
+                if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "not a regular file")
+        return f"is {kind}, not a regular file; it was not read"
+    return None
+
+
+@contextlib.contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Lift ``csv.field_size_limit`` while reading (long cells are checked afterwards)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _decode(path: Path, problems: list[Problem]) -> str | None:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(path.name, None, None, None,
+                                f"cannot be read: {exc.strerror or exc} ({path})"))
+        return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -74,8 +140,9 @@ def read_csv_cells(
         unusable header); otherwise the rows that could be read.
     """
     name = path.name
-    if not path.is_file():
-        problems.append(Problem(name, None, None, None, f"file is missing from {path.parent}"))
+    unreadable = file_problem(path)
+    if unreadable is not None:
+        problems.append(Problem(name, None, None, None, unreadable))
         return None
     text = _decode(path, problems)
     if text is None:
@@ -85,6 +152,22 @@ def read_csv_cells(
         return None
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    with _no_field_limit():
+        records, starts, header, line, malformed = _records(reader)
+    if malformed is not None:
+        problems.append(Problem(name, line, None, None,
+                                f"malformed CSV (bad quoting or delimiter): {malformed}"))
+        return None
+    if header is None:
+        problems.append(Problem(name, None, None, None, "file is empty (a header row is needed)"))
+        return None
+    return _table(name, header, records, starts, expected_columns, problems)
+
+
+def _records(
+    reader: Any,
+) -> tuple[list[list[str]], list[int], list[str] | None, int, csv.Error | None]:
+    """Read every record; return them, their first lines, the header and any csv.Error."""
     records: list[list[str]] = []
     starts: list[int] = []
     header: list[str] | None = None
@@ -98,14 +181,17 @@ def read_csv_cells(
                 starts.append(line)
             line = reader.line_num + 1
     except csv.Error as exc:
-        problems.append(
-            Problem(name, line, None, None, f"malformed CSV (bad quoting or delimiter): {exc}")
-        )
-        return None
-    if header is None:
-        problems.append(Problem(name, None, None, None, "file is empty (a header row is needed)"))
-        return None
+        return records, starts, header, line, exc
+    return records, starts, header, line, None
 
+
+def _table(
+    name: str, header: list[str], records: list[list[str]], starts: list[int],
+    expected_columns: list[str], problems: list[Problem],
+) -> RawTable | None:
+    """Check the header and the width of every record; build the table of string cells."""
+    if _wrong_delimiter(name, header, expected_columns, problems):
+        return None
     usable = _check_header(name, header, expected_columns, problems)
     width = len(header)
     rows: list[list[str]] = []
@@ -125,6 +211,10 @@ def read_csv_cells(
             continue
         rows.append([cell.strip() for cell in record])
         row_lines.append(start)
+        for column, cell in zip(header, record, strict=True):
+            if len(cell) > MAX_CELL_CHARS:
+                problems.append(Problem(name, start, column, cell,
+                                        f"cell longer than {MAX_CELL_CHARS:,} characters"))
     if not usable:
         return None
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(
@@ -136,6 +226,23 @@ def read_csv_cells(
             frame[column] = ""
     frame = frame[expected_columns].reset_index(drop=True)
     return RawTable(name, frame, pd.Series(row_lines, dtype="int64"))
+
+
+def _wrong_delimiter(
+    name: str, header: list[str], expected: list[str], problems: list[Problem]
+) -> bool:
+    """Record a header that was split on another delimiter than the comma; True if so."""
+    if len(header) != 1 or len(expected) < 2:
+        return False
+    for delimiter, word in _OTHER_DELIMITERS.items():
+        if delimiter in header[0]:
+            problems.append(Problem(
+                name, 1, None, None,
+                f"looks {word}-separated (the header is one column holding "
+                f"{delimiter!r}); the trials CSVs must be comma-separated: export or save "
+                "it as CSV with commas"))
+            return True
+    return False
 
 
 def _check_header(

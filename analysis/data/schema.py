@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.data.csv_reader import RawTable
+from analysis.data.csv_reader import RawTable, file_problem, is_absent
 from analysis.errors import Problem
 
 __all__ = [
@@ -561,8 +561,12 @@ def directory_descriptor(directory: Path, problems: list[Problem]) -> dict[str, 
     """
     path = directory / "datapackage.json"
     core = datapackage_descriptor()
-    if not path.is_file():
+    if is_absent(path):
         return core
+    unreadable = file_problem(path)
+    if unreadable is not None:  # e.g. a directory or a FIFO named datapackage.json
+        problems.append(Problem(path.name, None, None, None, unreadable))
+        return None
     outside = resource_path_problem(directory, path.name)
     if outside is not None:
         problems.append(Problem(path.name, None, None, None, f"{outside}; it was not read"))

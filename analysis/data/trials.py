@@ -35,13 +35,14 @@ Semantic rules (on top of the schema's types, allowed values and keys):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.data.csv_reader import RawTable, read_csv_cells
+from analysis.data.csv_reader import RawTable, is_absent, read_csv_cells
 from analysis.data.risk_of_bias import check_risk_of_bias
 from analysis.data.schema import (
     ResourceSchema,
@@ -269,6 +270,19 @@ def _check_outcomes(outcomes: _Checked, arms: _Checked, problems: list[Problem])
     )
 
 
+def _directory_problem(directory: Path) -> str | None:
+    """Say why ``directory`` cannot be a trials directory, or return None."""
+    try:
+        is_directory = directory.is_dir()
+    except OSError as exc:
+        return f"trials directory cannot be read: {exc.strerror or exc}"
+    if is_directory:
+        return None
+    if os.path.lexists(directory):
+        return "is not a directory (a trials directory is expected)"
+    return "trials directory does not exist"
+
+
 def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
     checked: dict[str, _Checked] = {}
     descriptor = directory_descriptor(directory, problems)
@@ -281,8 +295,8 @@ def _read(directory: Path, problems: list[Problem]) -> dict[str, _Checked]:
             problems.append(Problem(schema.path, None, None, None,
                                     f"{outside}; the file was not read"))
             continue
-        if schema.optional and not (directory / schema.path).is_file():
-            continue
+        if schema.optional and is_absent(directory / schema.path):
+            continue  # a directory or FIFO in its place is reported by the reader
         raw = read_csv_cells(directory / schema.path, schema.columns, problems)
         if raw is None:
             continue
@@ -314,10 +328,10 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
     """
     directory = Path(path) if path is not None else default_trials_path()
     problems: list[Problem] = []
-    if not directory.is_dir():
+    unusable = _directory_problem(directory)
+    if unusable is not None:
         raise DataValidationError(
-            [Problem(str(directory), None, None, None, "trials directory does not exist")],
-            str(directory),
+            [Problem(str(directory), None, None, None, unusable)], str(directory)
         )
     checked = _read(directory, problems)
     for item in checked.values():

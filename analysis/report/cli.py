@@ -17,6 +17,13 @@ validates the trials once; a snapshot that no longer matches the trials or the c
 refused. Without it a command validates the trials itself. Likewise ``makefile --runs-out
 build/runs.pickle`` keeps the plan's analysis runs, and ``tables``, ``figures`` and ``report``
 read them with ``--runs build/runs.pickle`` instead of running the analyses again.
+
+Every error a user can cause (invalid data, an invalid plan, a file that cannot be read or
+written, a bad argument) is printed as a message naming the file, row, column or key,
+without a traceback; ``--debug`` (before the command) shows the traceback instead. Exit
+codes: 0 success, 1 invalid data or a file that cannot be read or written, 2 an invalid
+plan or argument, 3 an internal error (a bug: please report it with the ``--debug``
+output).
 """
 
 from __future__ import annotations
@@ -29,8 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from analysis.data import default_trials_path, summarise_trials, validate_trials
-from analysis.errors import DataValidationError
-from analysis.report.output import TABLE_FORMATS, write_bytes_atomic, write_table
+from analysis.errors import ConvergenceError, DataValidationError
+from analysis.report.output import (
+    TABLE_FORMATS,
+    OutputError,
+    render_table,
+    write_bytes_atomic,
+    write_files_atomic,
+    write_table,
+)
 from analysis.report.snapshot import (
     StaleSnapshotError,
     load_validated,
@@ -39,15 +53,19 @@ from analysis.report.snapshot import (
     snapshot_bytes,
 )
 
+#: Exit codes (see the module docstring).
+EXIT_DATA = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
 
 def _validate(args: argparse.Namespace) -> int:
     try:
         tables = validate_trials(args.directory)
-    except DataValidationError as exc:
-        print(exc, file=sys.stderr)
+    except DataValidationError:  # main prints it
         if args.snapshot is not None:  # a snapshot of the previous data must not outlive it
             Path(args.snapshot).unlink(missing_ok=True)
-        return 1
+        raise
     where = args.directory or "the shipped trials/"
     print(f"{where}: valid: {summarise_trials(tables)}")
     if args.snapshot is not None:
@@ -59,11 +77,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from analysis.report import render
 
-    try:
-        data = load_validated(args.trials, args.validated)
-    except DataValidationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    data = load_validated(args.trials, args.validated)  # main prints a DataValidationError
     if args.name == "characteristics":
         frame = render.study_characteristics(data["studies"], data["arms"])
         caption = "Characteristics of included studies"
@@ -82,6 +96,10 @@ def _datapackage(args: argparse.Namespace) -> int:
     return 0
 
 
+class _UsageError(Exception):
+    """A command-line argument that the parser cannot check (printed, exit code 2)."""
+
+
 def _load_plan(args: argparse.Namespace, only: str | None = None) -> tuple[Any, Any, Any]:
     """Read the plan and its trials and run its analyses (only the one called ``only``).
 
@@ -93,6 +111,9 @@ def _load_plan(args: argparse.Namespace, only: str | None = None) -> tuple[Any, 
     from analysis.report.plan import read_plan, run_analysis
 
     plan = read_plan(args.plan)
+    if only is not None and only not in {spec.id for spec in plan.analyses}:
+        raise _UsageError(f"argument --analysis: {only!r} is not an analysis of {args.plan}; "
+                          "its analyses: " + ", ".join(spec.id for spec in plan.analyses))
     specs = plan.analyses if only is None else (plan.analysis(only),)
     tables = load_validated(plan.trials, args.validated)
     if getattr(args, "runs", None) is not None:
@@ -147,15 +168,7 @@ def _makefile(args: argparse.Namespace) -> int:
 
 def _figures(args: argparse.Namespace) -> int:
     from analysis.report.figures import draw_figure, figure_stems
-    from analysis.report.plan import PlanError
-
-    try:
-        plan, _, (run,) = _load_plan(args, only=args.analysis)
-    except (PlanError, StaleSnapshotError):
-        raise  # main prints them (they name the plan file or the snapshot themselves)
-    except ValueError as exc:
-        print(f"{args.plan}: {exc}", file=sys.stderr)
-        return 2
+    plan, _, (run,) = _load_plan(args, only=args.analysis)
     _write_figures(args.outdir, ((stem, lambda stem=stem: draw_figure(run, plan, stem))
                                  for stem in figure_stems(run)))
     return 0
@@ -174,8 +187,7 @@ def _write_figures(outdir: str, drawers: Any) -> None:
                 buffer = io.BytesIO()
                 figure.savefig(buffer, **savefig_kwargs(fmt))
                 rendered[Path(outdir) / f"{stem}.{fmt}"] = buffer.getvalue()
-    for path, payload in rendered.items():
-        write_bytes_atomic(path, payload)
+    write_files_atomic(rendered)
 
 
 def _rob_figures(args: argparse.Namespace) -> int:
@@ -191,13 +203,28 @@ def _rob_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grade_table(plan: Any) -> Any:
-    """Read the GRADE judgements (``grade.csv`` beside the trials); empty without one."""
+def _read_grade(path: Path) -> Any:
+    """Read the optional ``grade.csv`` as text cells (an empty frame when there is none)."""
     import pandas as pd
 
-    grade_path = Path(plan.trials) / "grade.csv"
-    return pd.read_csv(grade_path, dtype=str, keep_default_na=False) if (
-        grade_path.is_file()) else pd.DataFrame()
+    from analysis.data.csv_reader import file_problem, is_absent
+    from analysis.errors import Problem
+
+    if is_absent(path):
+        return pd.DataFrame()
+    reason = file_problem(path)
+    if reason is None:
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        except (OSError, ValueError) as exc:  # pandas' ParserError and bad bytes: ValueErrors
+            reason = f"cannot be read as CSV: {str(exc).strip()}"
+    raise DataValidationError([Problem(path.name, None, None, None, reason)],
+                              str(path.parent))
+
+
+def _grade_table(plan: Any) -> Any:
+    """Read the plan's GRADE judgements (``grade.csv`` beside the trials; may be absent)."""
+    return _read_grade(Path(plan.trials) / "grade.csv")
 
 
 def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]]:
@@ -231,21 +258,46 @@ def _tables(args: argparse.Namespace) -> int:
     plan, data, runs = _load_plan(args)
     frames = _report_tables(plan, data, runs)
     frames.pop("characteristics")
-    for name, (caption, frame) in frames.items():
-        write_table(frame, Path(args.outdir) / name, caption=caption, formats=TABLE_FORMATS)
+    rendered: dict[Path, bytes] = {}
+    for name, (caption, frame) in frames.items():  # every table rendered before any is written
+        rendered.update(render_table(frame, Path(args.outdir) / name, caption=caption,
+                                     formats=TABLE_FORMATS))
+    write_files_atomic(rendered)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    """Write the HTML report; if that fails, remove the old one so it cannot look current."""
+    """Write the HTML report; if that fails, remove the old one so it cannot look current.
+
+    Only an HTML file is removed: a mistyped ``--out`` (the plan, a CSV) is never deleted.
+    """
     try:
         return _write_report(args)
     except BaseException:
         stale = Path(args.out)
-        if stale.is_file():
+        if stale.suffix.lower() in (".html", ".htm") and stale.is_file():
             stale.unlink()
             print(f"{stale}: removed the previous report (this build failed)", file=sys.stderr)
         raise
+
+
+class _InputError(Exception):
+    """An input file of the command (not the trials data) that cannot be read."""
+
+
+def _read_figure(folder: Path, stem: str) -> bytes:
+    """Read one PNG figure of the report, or say which one is missing and how to draw it."""
+    from analysis.data.csv_reader import file_problem
+
+    path = folder / f"{stem}.png"
+    reason = file_problem(path)
+    if reason is None:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            reason = f"cannot be read: {exc.strerror or exc}"
+    raise _InputError(f"{path}: {reason} (the report embeds the figures: draw them first with "
+                      "`python -m analysis figures` / `rob-figures`, or `make figures`)")
 
 
 def _write_report(args: argparse.Namespace) -> int:
@@ -260,12 +312,11 @@ def _write_report(args: argparse.Namespace) -> int:
     figures = {}
     for run in runs:
         figures[run.spec.id] = [
-            (stem, figure_caption(run, plan, stem),
-             (Path(args.figures) / f"{stem}.png").read_bytes())
+            (stem, figure_caption(run, plan, stem), _read_figure(Path(args.figures), stem))
             for stem in figure_stems(run)
         ]
     rob_figures = [
-        (stem, ROB_FIGURES[stem], (Path(args.figures) / f"{stem}.png").read_bytes())
+        (stem, ROB_FIGURES[stem], _read_figure(Path(args.figures), stem))
         for stem in rob_figure_stems(data.get("risk_of_bias"))
     ]
     inputs = [Path(plan.trials) / f"{name}.csv" for name in RESOURCES]
@@ -299,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``python -m analysis``."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its message")
     sub = parser.add_subparsers(dest="command", required=True)
 
     validate = sub.add_parser("validate", help="check a trials directory and summarise it")
@@ -366,28 +419,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (1 on invalid data, 2 on bad arguments).
+    """Run the command line; return the exit code (see the module docstring).
 
-    An invalid analysis plan (:class:`analysis.report.plan.PlanError`, every problem with
-    the plan file, key and value) and a stale trials snapshot
-    (:class:`analysis.report.snapshot.StaleSnapshotError`) are printed without a traceback
-    and exit with 2.
+    Every error a user can cause is printed to stderr as a message without a traceback:
+    invalid data (:class:`~analysis.errors.DataValidationError`, every problem with file,
+    row, column and value; exit 1), an invalid plan
+    (:class:`~analysis.report.plan.PlanError`, every problem with plan file, key and value;
+    exit 2), an output file or folder that cannot be written
+    (:class:`~analysis.report.output.OutputError`; exit 1, nothing written), an input that
+    cannot be read (exit 1), an argument the parser cannot check (exit 2), a value the
+    statistics refuse or a model that does not converge (exit 1). Anything else is a bug:
+    a one-line message and exit 3. A stale snapshot
+    (:class:`analysis.report.snapshot.StaleSnapshotError`) exits with 2. With ``--debug``
+    every error is re-raised.
     """
     args = build_parser().parse_args(argv)
+    command = f"python -m analysis {args.command}"
     try:
         return int(args.func(args))
-    except DataValidationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except StaleSnapshotError as exc:
-        print(exc, file=sys.stderr)
-        return 2
     except Exception as exc:
+        if args.debug:
+            raise
         # Only a command that read a plan imported the plan module (and can raise its
         # PlanError); `validate` and the characteristics table never load the statistics.
         plan_module = sys.modules.get("analysis.report.plan")
-        if plan_module is not None and isinstance(exc, plan_module.PlanError):
-            print(exc, file=sys.stderr)
-            return 2
-        raise
-
+        if isinstance(exc, StaleSnapshotError) or (
+                plan_module is not None and isinstance(exc, plan_module.PlanError)):
+            code, message = EXIT_USAGE, str(exc)
+        elif isinstance(exc, _UsageError):
+            code, message = EXIT_USAGE, f"{command}: error: {exc}"
+        elif isinstance(exc, DataValidationError | OutputError | _InputError):
+            code, message = EXIT_DATA, str(exc)
+        elif isinstance(exc, OSError):  # an input that could not be read
+            where = exc.filename if exc.filename else "a file"
+            code, message = EXIT_DATA, f"{where}: cannot be read: {exc.strerror or exc}"
+        elif isinstance(exc, ValueError | ConvergenceError):
+            code, message = EXIT_DATA, f"{command}: {type(exc).__name__}: {exc}"
+        else:
+            code = EXIT_INTERNAL
+            message = (f"{command}: internal error (a bug; please report it with the output "
+                       f"of `python -m analysis --debug {args.command} ...`): "
+                       f"{type(exc).__name__}: {exc}")
+        print(message, file=sys.stderr)
+        return code

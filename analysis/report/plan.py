@@ -8,7 +8,6 @@ and tidy frames; the command line draws and writes them.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import tomllib
@@ -30,6 +29,7 @@ from analysis.contrasts import (
     shared_control_covariance,
 )
 from analysis.control import METHODS
+from analysis.data.csv_reader import file_problem, is_absent, read_csv_cells
 from analysis.dose import (
     DEFAULT_CUTS,
     DoseResponseResult,
@@ -340,18 +340,24 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
     narrative = "[narrative]"
     studies_file = trials_dir / "studies.csv"
     named = value_of(narrative, "studies")
-    if named and studies_file.is_file():
-        known = _study_ids(studies_file)
+    known = _study_ids(studies_file) if named else None
+    if named and known is not None:
         for study in named:
             if study not in known:
                 add(f"{narrative}.studies", f"no such study_id in {studies_file}", study)
     return problems
 
 
-def _study_ids(studies_file: Path) -> set[str]:
-    """Return the ``study_id`` column of a ``studies.csv`` (to check the plan's study names)."""
-    with studies_file.open(encoding="utf-8", newline="") as handle:
-        return {row.get("study_id", "") for row in csv.DictReader(handle)}
+def _study_ids(studies_file: Path) -> set[str] | None:
+    """Return the ``study_id`` column of a ``studies.csv`` (to check the plan's study names).
+
+    ``None`` when the file cannot be read as CSV: validating the trials reports why.
+    """
+    problems: list[Problem] = []
+    table = read_csv_cells(studies_file, ["study_id"], problems)
+    if table is None:
+        return None
+    return set(table.frame["study_id"])
 
 
 def read_plan(path: str | Path) -> Plan:
@@ -375,11 +381,23 @@ def read_plan(path: str | Path) -> Plan:
         is run or written before the plan is valid.
     """
     path = Path(path)
+    unreadable = ("no such file" if is_absent(path) else file_problem(path))
+    if unreadable is not None:  # never opened: a FIFO would block
+        raise PlanError([Problem(str(path), None, None, None,
+                                 f"cannot read the analysis plan: {unreadable}")], path)
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
         problem = Problem(str(path), None, None, None,
-                          f"cannot read the analysis plan: {exc}")
+                          f"cannot read the analysis plan: {exc.strerror or exc}")
+        raise PlanError([problem], path) from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        problem = Problem(str(path), None, None, None,
+                          f"line {line}: the analysis plan must be UTF-8 encoded text")
+        raise PlanError([problem], path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        problem = Problem(str(path), None, None, None, f"not valid TOML: {exc}")
         raise PlanError([problem], path) from exc
     problems = validate_plan(raw, path)
     if problems:
