@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ FILES = ("studies.csv", "arms.csv", "outcomes.csv", "risk_of_bias.csv")
 
 def _run(examples: int, strategy: Any, body: Any) -> None:
     """Run ``body(example)`` on ``examples`` draws of ``strategy``."""
-    settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+    # Derandomised, so CI is reproducible; FUZZ_RANDOM=1 explores new examples each run.
+    settings(max_examples=examples, deadline=None, database=None,
+             derandomize=not os.environ.get("FUZZ_RANDOM"),
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                     HealthCheck.function_scoped_fixture],
              )(given(strategy)(body))()

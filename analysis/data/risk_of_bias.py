@@ -34,7 +34,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.errors import Problem
+from analysis.errors import Problem, shorten
 
 __all__ = [
     "ALL_OUTCOMES",
@@ -194,7 +194,8 @@ def check_risk_of_bias(
             first = group.iloc[0]
             problems.append(Problem(
                 name, int(first["_line"]), "domain", f"{study}/{code}",
-                f"outcome-specific judgements for {code!r} need their own '{OVERALL}' row",
+                f"outcome-specific judgements for {shorten(str(code))} need their own "
+                f"'{OVERALL}' row",
             ))
             continue
         # effective_judgements keeps the extra columns (_line, _raw) of the rows it picks.
