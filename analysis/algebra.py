@@ -53,7 +53,9 @@ __all__ = [
     "Rows",
     "ScalarIntercept",
     "SubsetRows",
+    "blocked_matmul",
     "loglik",
+    "quadratic_rows",
     "rsum",
     "score",
     "score_bound",
@@ -90,6 +92,21 @@ def blocked_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((n, b.shape[1]))
     for start in range(0, n, rows):
         np.matmul(a[start:start + rows], b, out=out[start:start + rows])
+    return out
+
+
+def quadratic_rows(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    r"""Return :math:`a_s^\top C a_s` for every row :math:`a_s` of ``a`` (n x k; C k x k).
+
+    In blocks of rows, as :func:`blocked_matmul`, so that the n x k product :math:`aC` never
+    exists whole: each block's stays in the cache.
+    """
+    n, k = a.shape
+    rows = max(1, _BLOCK_MNK // max(1, k * k))
+    out = np.empty(n)
+    for start in range(0, n, rows):
+        block = a[start:start + rows]
+        out[start:start + rows] = np.einsum("ij,ij->i", block @ c, block)
     return out
 
 
@@ -416,13 +433,12 @@ class _SubsetProjection:
     _full: _InterceptProjection | None
 
     def __init__(self, y: np.ndarray, mf: np.ndarray, w: np.ndarray) -> None:
-        k = y.size
+        sums = blocked_matmul(mf, np.column_stack([w, w * y, w * w]))
+        self.sw = sums[:, 0].copy()
+        self.mu = sums[:, 1] / self.sw
+        self.sw2 = sums[:, 2].copy()
         pairs = 0.5 * np.outer(w, w) * np.subtract.outer(y, y) ** 2
-        sums = blocked_matmul(mf, np.column_stack([pairs, w, w * y, w * w]))
-        self.sw = sums[:, k].copy()
-        self.mu = sums[:, k + 1] / self.sw
-        self.sw2 = sums[:, k + 2].copy()
-        self.q = np.einsum("ij,ij->i", sums[:, :k], mf) / self.sw
+        self.q = quadratic_rows(mf, pairs) / self.sw
         self.y, self.mf, self.wv, self._full = y, mf, w, None
 
     def _dense(self) -> _InterceptProjection:
@@ -482,9 +498,8 @@ class _MaskedRows:
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
-        if self.full:
-            return 1.0 / (self.v + tau2[:, None])
-        return self.m / (self.v + tau2[:, None])
+        w = self.v + tau2[:, None]  # one n x k array, divided in place
+        return np.divide(1.0 if self.full else self.m, w, out=w)
 
     def fe_weights(self) -> np.ndarray:
         """Return :math:`1/v_i` (0 on padding)."""
@@ -590,7 +605,8 @@ class SubsetRows:
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`1/(v_i + \tau^2)` per row (0 for the studies left out)."""
-        return self.mf / (self.v + tau2[:, None])
+        w = self.v + tau2[:, None]  # one n x k array, divided in place
+        return np.divide(self.mf, w, out=w)
 
     def fe_weights(self) -> np.ndarray:
         """Return :math:`1/v_i` per study (1-D: the projection is the subset sums)."""
