@@ -29,8 +29,8 @@ projection for any weights. Four back-ends supply the same interface:
 * :class:`DesignRows`: any design matrix, through the QR decomposition of
   :math:`W^{1/2}X` (accurate where the normal equations are not);
 * :class:`SubsetRows`: intercept-only analyses of subsets of one set of studies (GOSH), where
-  the projection at per-study weights is a handful of subset sums, one matrix product of the
-  inclusion matrix for all rows.
+  the projection at per-study weights is a handful of subset sums, products of the inclusion
+  matrix for all rows at once.
 
 The formulas of the estimators are written once against this interface in
 :mod:`analysis.heterogeneity`; the tests check every back-end against metafor and against each
@@ -418,8 +418,9 @@ class _SubsetProjection:
 
     Row :math:`s` holds the studies of its mask :math:`m_s`; at weights given per study (the
     fixed-effect :math:`1/v_i`, or 1 for OLS) every quantity the closed-form estimators need is
-    a sum over the subset, so all rows come from one matrix product of the n x k mask with
-    per-study vectors: :math:`\sum w`, :math:`\sum wy`, :math:`\sum w^2` and Cochran's
+    a sum over the subset, so all rows come from two products of the n x k mask, with
+    per-study vectors (:math:`\sum w`, :math:`\sum wy`, :math:`\sum w^2`) and with a k x k
+    matrix (:func:`quadratic_rows`) for Cochran's
 
     .. math:: Q = y^\top P y = \frac{1}{\sum w} \sum_{i<j} w_i w_j (y_i - y_j)^2,
 
@@ -585,9 +586,10 @@ class SubsetRows:
 
     ``y`` and ``v`` are the k studies (1-D), ``m`` the n x k inclusion matrix (GOSH). At
     per-study weights (:meth:`fe_weights`, :meth:`unit_weights`) the projection is the sums
-    of :class:`_SubsetProjection`, one matrix product for all rows, which is all the
-    closed-form estimators (FE, DL, HS, HE) need; at per-row weights (:meth:`weights` of a
-    :math:`\tau^2` per row) it is :class:`_InterceptProjection` on the n x k weights.
+    of :class:`_SubsetProjection`, matrix products for all rows at once, which is all that
+    FE, DL, HS and HE need for :math:`\hat\tau^2`; at per-row weights (:meth:`weights` of a
+    :math:`\tau^2` per row: the random-effects estimate, SJ's second step, the iterative
+    estimators) it is :class:`_InterceptProjection` on the n x k weights.
     """
 
     y: np.ndarray

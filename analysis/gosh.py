@@ -9,8 +9,8 @@ I². Clusters in that cloud point to studies whose inclusion changes the result;
 All subsets of a chunk are fitted at once by the batched rma.uni core
 (:func:`analysis.heterogeneity.fit_points`, the same estimators as :func:`analysis.pool`):
 the closed-form estimators (FE, DL, HS, HE, SJ) on the subset sums of
-:class:`analysis.algebra.SubsetRows` (the fixed-effect sums of every subset from one matrix
-product of the inclusion matrix, then one weighted pass for the random-effects estimate),
+:class:`analysis.algebra.SubsetRows` (the fixed-effect sums and Q of every subset from
+products of the inclusion matrix, then one weighted pass for the random-effects estimate),
 the iterative ones on padded rows;
 the chunks run in this process or on any ``concurrent.futures.Executor`` (a process pool, a
 Dask client) with the same result (:mod:`analysis._executor`).
