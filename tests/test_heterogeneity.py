@@ -183,16 +183,25 @@ def test_subset_sums_back_end_equals_padded_rows(method: str) -> None:
 
 
 def test_subset_q_has_no_cancellation() -> None:
-    # Effects of about 1e6 with differences of about 0.1: the one-pass sum
-    # sum(w y^2) - (sum w y)^2 / sum w cancels to noise of about 1e-4 here; the pair terms of
-    # SubsetRows stay as exact as the two-pass residuals of the scalar back-end.
-    y, v, m = _subsets(5, 200, 10)
-    y = y + 1e6
-    q = SubsetRows.build(y, v, m).proj(1.0 / v).q
+    # Two clusters of effects, near 0 and near 1e5, spread about 0.5 within each: subsets of
+    # one cluster lie about 5e4 from the mean of all studies, where even the centred one-pass
+    # sum cancels to noise (the premise is checked); SubsetRows takes the pair terms there and
+    # stays as exact as the two-pass residuals of the scalar back-end on every row.
+    y, v, m = _subsets(5, 400, 10)
+    y = y + np.where(np.arange(10) < 5, 0.0, 1e5)
+    m[:200, 5:] = False  # the first 200 rows from the first cluster only
+    m[:200, 0] = True
+    w = 1.0 / v
+    q = SubsetRows.build(y, v, m).proj(w).q
+    want = np.empty(m.shape[0])
     for row in range(m.shape[0]):
         d = ScalarIntercept.build(y[m[row]], v[m[row]])
-        want = d.proj(d.fe_weights()).q
-        assert q[row] == pytest.approx(want, rel=1e-9, abs=1e-12), row
+        want[row] = d.proj(d.fe_weights()).q
+    mf, yc = m.astype(float), y - w @ y / w.sum()
+    one_pass = mf @ (w * yc * yc) - (mf @ (w * yc)) ** 2 / (mf @ w)
+    pos = want > 0
+    assert np.max(np.abs(one_pass - want)[pos] / want[pos]) > 1e-6
+    np.testing.assert_allclose(q, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("n", [1, 7, 1000, 4097])
