@@ -20,14 +20,17 @@ one set of weights) offers
 
 and a *back-end* (the data of one or many analyses) offers the weights at a given
 :math:`\tau^2`, :math:`\sum \log(v_i + \tau^2)`, the range of the sampling variances, and a
-projection for any weights. Three back-ends supply the same interface:
+projection for any weights. Four back-ends supply the same interface:
 
 * :class:`InterceptRows`: intercept-only analyses, one per row of an n x k array (padding cells
   have weight 0), closed forms :math:`P = W - ww^\top/\sum w`, :math:`Py = w r`;
 * :class:`ScalarIntercept`: one intercept-only analysis, the same closed forms on 1-D arrays
   with Python floats (the fast path of a single fit);
 * :class:`DesignRows`: any design matrix, through the QR decomposition of
-  :math:`W^{1/2}X` (accurate where the normal equations are not).
+  :math:`W^{1/2}X` (accurate where the normal equations are not);
+* :class:`SubsetRows`: intercept-only analyses of subsets of one set of studies (GOSH), where
+  the projection at per-study weights is a handful of subset sums, products of the inclusion
+  matrix for all rows at once.
 
 The formulas of the estimators are written once against this interface in
 :mod:`analysis.heterogeneity`; the tests check every back-end against metafor and against each
@@ -49,7 +52,10 @@ __all__ = [
     "Projection",
     "Rows",
     "ScalarIntercept",
+    "SubsetRows",
+    "blocked_matmul",
     "loglik",
+    "quadratic_rows",
     "rsum",
     "score",
     "score_bound",
@@ -66,6 +72,46 @@ def rsum(x: np.ndarray) -> np.ndarray:
     if ones is None:
         ones = _ONES.setdefault(k, np.ones(k))
     return x @ ones
+
+
+#: Largest m x n x k of one matrix product in :func:`blocked_matmul`: OpenBLAS runs products
+#: up to this size on one thread (its default threshold, 4 x 65,536); larger ones it spreads
+#: over threads, which on a machine shared with other work costs far more than it gains.
+_BLOCK_MNK = 2**18
+#: :class:`_SubsetProjection` takes the one-pass Q where it is at least this share of
+#: :math:`\sum w (y - c)^2`: its error is then below about :math:`3k\epsilon/0.01` relative
+#: (1e-13 for k = 16); elsewhere the pair terms.
+_Q_CANCEL = 1e-2
+
+
+def blocked_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``a @ b`` (n x k times k x c) computed in blocks of rows of ``a``.
+
+    Each block is one single-threaded product on a cache-sized piece (``_BLOCK_MNK``).
+    """
+    n, k = a.shape
+    rows = max(1, _BLOCK_MNK // max(1, k * b.shape[1]))
+    if n <= rows:
+        return a @ b
+    out = np.empty((n, b.shape[1]))
+    for start in range(0, n, rows):
+        np.matmul(a[start:start + rows], b, out=out[start:start + rows])
+    return out
+
+
+def quadratic_rows(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    r"""Return :math:`a_s^\top C a_s` for every row :math:`a_s` of ``a`` (n x k; C k x k).
+
+    In blocks of rows, as :func:`blocked_matmul`, so that the n x k product :math:`aC` never
+    exists whole: each block's stays in the cache.
+    """
+    n, k = a.shape
+    rows = max(1, _BLOCK_MNK // max(1, k * k))
+    out = np.empty(n)
+    for start in range(0, n, rows):
+        block = a[start:start + rows]
+        out[start:start + rows] = np.einsum("ij,ij->i", block @ c, block)
+    return out
 
 
 def others(a: np.ndarray) -> np.ndarray:
@@ -168,19 +214,38 @@ class _InterceptProjection:
     asked for (an estimator needs a few of them), then kept.
     """
 
-    __slots__ = ("_q", "_sw2", "_trp", "_w2", "_ypp", "mu", "r", "sw", "w", "wr")
+    __slots__ = ("_q", "_r", "_sw2", "_trp", "_w2", "_wr", "_ypp", "mu", "sw", "w", "y")
     _q: np.ndarray | None
     _ypp: np.ndarray | None
     _sw2: np.ndarray | None
     _trp: np.ndarray | None
     _w2: np.ndarray | None
+    _r: np.ndarray | None
+    _wr: np.ndarray | None
 
     def __init__(self, y: np.ndarray, w: np.ndarray) -> None:
-        sw = rsum(w)
-        mu = rsum(w * y) / sw
-        r = y - mu[:, None]
-        self.w, self.sw, self.mu, self.r, self.wr = w, sw, mu, r, w * r
-        self._q = self._ypp = self._sw2 = self._trp = self._w2 = None
+        if y.ndim == 1:  # the same studies in every row (subsets): both sums in one product
+            sums = w @ np.column_stack([np.ones(y.size), y])
+            sw, mu = sums[:, 0], sums[:, 1] / sums[:, 0]
+        else:
+            sw = rsum(w)
+            mu = rsum(w * y) / sw
+        self.y, self.w, self.sw, self.mu = y, w, sw, mu
+        self._q = self._ypp = self._sw2 = self._trp = self._w2 = self._r = self._wr = None
+
+    @property
+    def r(self) -> np.ndarray:
+        """Return the residuals from the weighted mean (n x k)."""
+        if self._r is None:
+            self._r = self.y - self.mu[:, None]
+        return self._r
+
+    @property
+    def wr(self) -> np.ndarray:
+        """Return the weighted residuals (n x k)."""
+        if self._wr is None:
+            self._wr = self.w * self.r
+        return self._wr
 
     @property
     def q(self) -> np.ndarray:
@@ -366,6 +431,87 @@ class _DesignProjection:
         return self.beta, vb * np.asarray(scale, dtype=float).reshape(-1, 1, 1)
 
 
+class _SubsetProjection:
+    r"""Closed forms for :math:`X = 1` on subsets of one set of studies, at per-study weights.
+
+    Row :math:`s` holds the studies of its mask :math:`m_s`; at weights given per study (the
+    fixed-effect :math:`1/v_i`, or 1 for OLS) every quantity the closed-form estimators need is
+    a sum over the subset, so all rows come from one product of the n x k mask with
+    per-study vectors: :math:`\sum w`, :math:`\sum w\tilde y`, :math:`\sum w\tilde y^2`,
+    :math:`\sum w^2` with :math:`\tilde y = y - c` centred at the weighted mean of all k
+    studies, and Cochran's :math:`Q = \sum w\tilde y^2 - (\sum w\tilde y)^2/\sum w`.
+    That one-pass Q loses digits where it is small next to :math:`\sum w\tilde y^2` (a
+    homogeneous subset far from c): its absolute error is below about :math:`3k\epsilon
+    \sum w\tilde y^2`, so where Q is less than ``_Q_CANCEL`` of that sum (a few rows in a
+    thousand in a GOSH) it is replaced by the pair form
+
+    .. math:: Q = y^\top P y = \frac{1}{\sum w} \sum_{i<j} w_i w_j (y_i - y_j)^2,
+
+    a sum of non-negative terms (:math:`\tfrac12 m^\top C m` with :math:`C_{ij} = w_i w_j
+    (y_i - y_j)^2`, :func:`quadratic_rows`) that cancels nothing. Whatever else is asked for
+    is computed from the n x k weights (:class:`_InterceptProjection`).
+    """
+
+    __slots__ = ("_full", "mf", "mu", "q", "sw", "sw2", "wv", "y")
+    _full: _InterceptProjection | None
+
+    def __init__(self, y: np.ndarray, mf: np.ndarray, w: np.ndarray) -> None:
+        c = float(w @ y / w.sum())  # y centred at the mean of all studies
+        yc = y - c
+        sums = blocked_matmul(mf, np.column_stack([w, w * yc, w * yc * yc, w * w]))
+        self.sw = sums[:, 0].copy()
+        self.mu = c + sums[:, 1] / self.sw
+        self.sw2 = sums[:, 3].copy()
+        ss = sums[:, 2]
+        q = ss - sums[:, 1] ** 2 / self.sw
+        bad = ~(q >= _Q_CANCEL * ss)  # where the one-pass sum may have lost digits
+        if np.any(bad):
+            pairs = 0.5 * np.outer(w, w) * np.subtract.outer(y, y) ** 2
+            q[bad] = quadratic_rows(mf[bad], pairs) / self.sw[bad]
+        self.q = q
+        self.y, self.mf, self.wv, self._full = y, mf, w, None
+
+    def _dense(self) -> _InterceptProjection:
+        if self._full is None:
+            self._full = _InterceptProjection(self.y, self.mf * self.wv)
+        return self._full
+
+    @property
+    def w(self) -> np.ndarray:
+        return self.mf * self.wv
+
+    @property
+    def trp(self) -> np.ndarray:
+        return self.sw - self.sw2 / self.sw
+
+    @property
+    def ypp(self) -> np.ndarray:
+        return self._dense().ypp
+
+    @property
+    def logdet(self) -> np.ndarray:
+        return np.log(self.sw)
+
+    def yppp(self) -> np.ndarray:
+        return self._dense().yppp()
+
+    def psq(self, a: Any = 1.0, b: Any = 1.0) -> np.ndarray:
+        return self._dense().psq(a, b)
+
+    def trdiag(self, a: Any) -> np.ndarray:
+        a = np.asarray(a, dtype=float)
+        if a.ndim != 1:
+            return self._dense().trdiag(a)
+        w = self.wv
+        return self.mf @ (w * a) - (self.mf @ (w * w * a)) / self.sw
+
+    def trp2(self) -> np.ndarray:
+        return self._dense().trp2()
+
+    def coef(self, scale: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        return self.mu[:, None], (scale / self.sw)[:, None, None]
+
+
 # --------------------------------------------------------------------------------------------
 # back-ends
 # --------------------------------------------------------------------------------------------
@@ -382,9 +528,8 @@ class _MaskedRows:
 
     def weights(self, tau2: np.ndarray) -> np.ndarray:
         r"""Return :math:`1/(v_i + \tau^2)` per row (0 on padding)."""
-        if self.full:
-            return 1.0 / (self.v + tau2[:, None])
-        return self.m / (self.v + tau2[:, None])
+        w = self.v + tau2[:, None]  # one n x k array, divided in place
+        return np.divide(1.0 if self.full else self.m, w, out=w)
 
     def fe_weights(self) -> np.ndarray:
         """Return :math:`1/v_i` (0 on padding)."""
@@ -462,6 +607,83 @@ class InterceptRows(_MaskedRows):
             return self
         return InterceptRows(self.y[idx], self.v[idx], self.m[idx], self.k[idx],
                              full=self.full)
+
+
+@dataclass(slots=True)
+class SubsetRows:
+    r"""Subsets of one set of k studies, one per row: the analyses of ``y[m_s]``, ``v[m_s]``.
+
+    ``y`` and ``v`` are the k studies (1-D), ``m`` the n x k inclusion matrix (GOSH). At
+    per-study weights (:meth:`fe_weights`, :meth:`unit_weights`) the projection is the sums
+    of :class:`_SubsetProjection`, matrix products for all rows at once, which is all that
+    FE, DL, HS and HE need for :math:`\hat\tau^2`; at per-row weights (:meth:`weights` of a
+    :math:`\tau^2` per row: the random-effects estimate, SJ's second step, the iterative
+    estimators) it is :class:`_InterceptProjection` on the n x k weights.
+    """
+
+    y: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    mf: np.ndarray
+    k: np.ndarray
+    p: int = 1
+
+    @classmethod
+    def build(cls, y: np.ndarray, v: np.ndarray, m: np.ndarray) -> SubsetRows:
+        """From the k studies and the n x k inclusion matrix."""
+        mf = m.astype(float)
+        return cls(y, v, m, mf, rsum(mf))
+
+    def weights(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`1/(v_i + \tau^2)` per row (0 for the studies left out)."""
+        w = self.v + tau2[:, None]  # one n x k array, divided in place
+        return np.divide(self.mf, w, out=w)
+
+    def fe_weights(self) -> np.ndarray:
+        """Return :math:`1/v_i` per study (1-D: the projection is the subset sums)."""
+        return 1.0 / self.v
+
+    def unit_weights(self) -> np.ndarray:
+        """Return 1 per study (1-D): the OLS projection."""
+        return np.ones(self.y.size)
+
+    def rows(self) -> InterceptRows:
+        """Return the same analyses as padded n x k rows."""
+        shape = self.m.shape
+        return InterceptRows.build(np.broadcast_to(self.y, shape),
+                                   np.broadcast_to(self.v, shape), self.m)
+
+    def sum_log(self, tau2: np.ndarray) -> np.ndarray:
+        r"""Return :math:`\sum_i \log(v_i + \tau^2)` per row."""
+        return rsum(self.mf * np.log(self.v + tau2[:, None]))
+
+    def vrange(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the smallest and largest sampling variance of each row."""
+        return self.rows().vrange()
+
+    def masked_y(self) -> np.ndarray:
+        """Return ``y`` per row with NaN for the studies left out."""
+        return np.where(self.m, self.y, np.nan)
+
+    def per_row(self, values: np.ndarray) -> np.ndarray:
+        """Return one value per row as they are."""
+        return values
+
+    def proj(self, w: np.ndarray) -> _SubsetProjection | _InterceptProjection:
+        """Return the projection at per-study (1-D) or per-row (n x k) weights ``w``."""
+        if w.ndim == 1:
+            return _SubsetProjection(self.y, self.mf, w)
+        return _InterceptProjection(self.y, w)
+
+    def score_grid(self, t: np.ndarray, reml: bool) -> np.ndarray:
+        """Return twice the score at every point of ``t`` (n x G)."""
+        return self.rows().score_grid(t, reml)
+
+    def take(self, idx: np.ndarray) -> SubsetRows:
+        """Return the rows ``idx``."""
+        if idx.size == self.k.size and np.array_equal(idx, np.arange(idx.size)):
+            return self
+        return SubsetRows(self.y, self.v, self.m[idx], self.mf[idx], self.k[idx])
 
 
 @dataclass(slots=True)

@@ -7,7 +7,11 @@ I². Clusters in that cloud point to studies whose inclusion changes the result;
 :func:`gosh_diagnostics` names them.
 
 All subsets of a chunk are fitted at once by the batched rma.uni core
-(:func:`analysis.heterogeneity.fit_points`, the same estimators as :func:`analysis.pool`);
+(:func:`analysis.heterogeneity.fit_points`, the same estimators as :func:`analysis.pool`):
+the closed-form estimators (FE, DL, HS, HE, SJ) on the subset sums of
+:class:`analysis.algebra.SubsetRows` (the fixed-effect sums and Q of every subset from
+products of the inclusion matrix, then one weighted pass for the random-effects estimate),
+the iterative ones on padded rows;
 the chunks run in this process or on any ``concurrent.futures.Executor`` (a process pool, a
 Dask client) with the same result (:mod:`analysis._executor`).
 
@@ -29,7 +33,7 @@ import pandas as pd
 
 from analysis._checks import check_choice
 from analysis._executor import chunk_bounds, chunk_seeds, run_chunks
-from analysis.algebra import InterceptRows
+from analysis.algebra import InterceptRows, SubsetRows
 from analysis.control import METHODS, Control
 from analysis.heterogeneity import fit_points
 from analysis.results import GoshResult
@@ -44,6 +48,8 @@ DEFAULT_SUBSETS = 10**6
 #: 0.5 MB each; measured fastest between 2,048 and 16,384), and a chunk is the unit of
 #: work sent to an executor.
 CHUNK = 4096
+#: The estimators of closed form, fitted from subset sums (:class:`analysis.algebra.SubsetRows`).
+CLOSED_FORMS = frozenset({"FE", "DL", "HS", "HE", "SJ"})
 #: The rule of :func:`gosh_diagnostics`: a study separates the two clusters when the share
 #: of subsets containing it differs between them by more than this.
 SEPARATION = 0.5
@@ -60,15 +66,16 @@ def subset_codes(k: int) -> np.ndarray:
     fastest, i.e. the codes 1, 2, ..., :math:`2^k - 1`) and orders the subsets by size with
     a stable sort; so do we.
     """
-    codes = np.arange(1, 2**k, dtype=np.int64)
-    sizes = _masks(codes, k).sum(axis=1)
-    return codes[np.argsort(sizes, kind="stable")]
+    sizes = np.zeros(2**k, dtype=np.uint8)  # the size of subset c; k < 256
+    for j in range(k):  # the codes with top bit j are those below 2^j plus study j
+        sizes[2**j:2 ** (j + 1)] = sizes[:2**j] + 1
+    return np.argsort(sizes[1:], kind="stable").astype(np.int64) + 1
 
 
 def _masks(codes: np.ndarray, k: int) -> np.ndarray:
     """Return the subsets x k inclusion matrix of ``codes`` (bit j: study j)."""
-    octets = codes.astype("<i8").view(np.uint8).reshape(-1, 8)
-    return np.unpackbits(octets, axis=1, bitorder="little")[:, :k].view(bool)
+    octets = codes.astype("<i8").view(np.uint8).reshape(-1, 8)[:, :(k + 7) // 8]
+    return np.unpackbits(octets, axis=1, count=k, bitorder="little").view(bool)
 
 
 def _random_masks(seed: np.random.SeedSequence | None, n: int, k: int) -> np.ndarray:
@@ -92,15 +99,20 @@ def _fit_chunk(y: np.ndarray, v: np.ndarray, method: str, con: Control, k: int,
                n: int) -> dict[str, np.ndarray]:
     """Fit one chunk of subsets: all of ``codes``, or ``n`` random ones from ``seed``."""
     incl = _masks(codes, k) if codes is not None else _random_masks(seed, n, k)
-    shape = incl.shape
-    d = InterceptRows.build(np.broadcast_to(y, shape), np.broadcast_to(v, shape), incl)
+    d: SubsetRows | InterceptRows
+    if method in CLOSED_FORMS:  # subset sums: one matrix product per projection
+        d = SubsetRows.build(y, v, incl)
+    else:
+        d = InterceptRows.build(np.broadcast_to(y, incl.shape), np.broadcast_to(v, incl.shape),
+                                incl)
     # metafor's gosh() computes FE and DL subsets in closed form with the Q-based
     # I² = (Q - df)/Q and H² = Q/df (for DL: H² < 1 where tau² is truncated at 0, where rma()
     # would give 1); every other estimator through rma(): I² and H² from tau².
     fit = fit_points(d, method, control=con,
                      convention="revman5" if method in ("FE", "DL") else "metafor")
-    return {"incl": incl, "estimate": fit.beta[:, 0], "tau2": fit.tau2, "q": fit.q,
-            "i2": fit.i2, "h2": fit.h2, "converged": fit.converged}
+    return {"incl": incl, "k": d.k.astype(np.int64), "estimate": fit.beta[:, 0],
+            "tau2": fit.tau2, "q": fit.q, "i2": fit.i2, "h2": fit.h2,
+            "converged": fit.converged}
 
 
 def gosh(
@@ -194,7 +206,7 @@ def gosh(
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return GoshResult(
         estimate=out["estimate"], tau2=out["tau2"], i2=out["i2"], h2=out["h2"], q=out["q"],
-        k=np.count_nonzero(out["incl"], axis=1), incl=out["incl"], converged=out["converged"],
+        k=out["k"], incl=out["incl"], converged=out["converged"],
         method=d.method, exact=exact, study=tuple(str(s) for s in d.study), yi=y, vi=v,
         measure=d.measure, seed=None if exact else seed,
     )

@@ -538,9 +538,11 @@ def fit_points(d: Rows, method: str, ci: str = "z", *,
         tau2[idx], conv[idx] = t, c
         q[idx] = np.maximum(0.0, b.p0.q)
         i2[idx], h2[idx], _ = _i2_h2(q[idx], b.keff, b.p0.trp, t, method, convention)
-    # FE with every row k > p: tau^2 = 0, the fixed-effect projection is already computed
-    fe = method == "FE" and idx.size == n
-    pr = b.p0 if fe else d.proj(d.weights(np.where(conv, tau2, 0.0)))
+    # FE: tau^2 = 0, the fixed-effect projection (already computed when every row has k > p)
+    if method == "FE":
+        pr = b.p0 if idx.size == n else d.proj(d.fe_weights())
+    else:
+        pr = d.proj(d.weights(np.where(conv, tau2, 0.0)))
     if use_kh and idx.size:
         s2w[idx] = _kh_scale(pr, d.k - d.p, ci)[idx]
     beta, vb = pr.coef(s2w)
