@@ -12,6 +12,7 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`rank_test`, :func:`regtest`, :func:`pet_peese`, :func:`harbord_test`,
 :func:`peters_test`, :func:`thompson_sharp_test`,
 :func:`fail_safe_n`, :func:`henmi_copas`, :func:`excess_significance`,
+:func:`selection_model`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
@@ -91,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     "fail_safe_n": "analysis.fail_safe",
     "henmi_copas": "analysis.henmi_copas",
     "excess_significance": "analysis.excess_significance",
+    "selection_model": "analysis.selection",
     "RankTestResult": "analysis.results",
     "RegTestResult": "analysis.results",
     "PetPeeseResult": "analysis.results",
@@ -98,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "FailSafeResult": "analysis.results",
     "HenmiCopasResult": "analysis.results",
     "ExcessSignificanceResult": "analysis.results",
+    "SelectionModelResult": "analysis.results",
     "FewStudiesWarning": "analysis.errors",
 }
 
@@ -131,6 +134,7 @@ __all__ = [
     "Problem",
     "RankTestResult",
     "RegTestResult",
+    "SelectionModelResult",
     "SubgroupResult",
     "TrimFillResult",
     "anova",
@@ -169,6 +173,7 @@ __all__ = [
     "regtest",
     "sd_from_ci",
     "sd_from_se",
+    "selection_model",
     "shared_control_covariance",
     "study_intervals",
     "subgroup_analysis",
@@ -232,11 +237,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PoolResult,
         RankTestResult,
         RegTestResult,
+        SelectionModelResult,
         SubgroupResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
+    from analysis.selection import selection_model
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
     from analysis.small_study import (
         harbord_test,
