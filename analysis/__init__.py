@@ -12,6 +12,7 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`rank_test`, :func:`regtest`, :func:`pet_peese`, :func:`harbord_test`,
 :func:`peters_test`, :func:`thompson_sharp_test`,
 :func:`fail_safe_n`, :func:`henmi_copas`, :func:`excess_significance`,
+:func:`selection_model`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
@@ -100,6 +101,7 @@ _EXPORTS: dict[str, str] = {
     "fail_safe_n": "analysis.fail_safe",
     "henmi_copas": "analysis.henmi_copas",
     "excess_significance": "analysis.excess_significance",
+    "selection_model": "analysis.selection",
     "RankTestResult": "analysis.results",
     "RegTestResult": "analysis.results",
     "PetPeeseResult": "analysis.results",
@@ -107,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "FailSafeResult": "analysis.results",
     "HenmiCopasResult": "analysis.results",
     "ExcessSignificanceResult": "analysis.results",
+    "SelectionModelResult": "analysis.results",
     "FewStudiesWarning": "analysis.errors",
     "DesignDecompositionResult": "analysis.network",
     "NetSplitResult": "analysis.network",
@@ -155,6 +158,7 @@ __all__ = [
     "Problem",
     "RankTestResult",
     "RegTestResult",
+    "SelectionModelResult",
     "SubgroupResult",
     "TrialSequentialResult",
     "TrimFillResult",
@@ -202,6 +206,7 @@ __all__ = [
     "required_information_size",
     "sd_from_ci",
     "sd_from_se",
+    "selection_model",
     "shared_control_covariance",
     "study_intervals",
     "subgroup_analysis",
@@ -280,12 +285,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PoolResult,
         RankTestResult,
         RegTestResult,
+        SelectionModelResult,
         SubgroupResult,
         TrialSequentialResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
+    from analysis.selection import selection_model
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
     from analysis.sequential import required_information_size, trial_sequential_analysis
     from analysis.small_study import (

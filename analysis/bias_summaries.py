@@ -1,7 +1,8 @@
 """Text summaries of the small-study and publication-bias results.
 
 The layout is that of the ``print`` methods of metafor (``print.ranktest``,
-``print.regtest``, ``print.fsn``, ``print.hc.rma.uni``, ``print.tes``)
+``print.regtest``, ``print.fsn``, ``print.hc.rma.uni``, ``print.tes``,
+``print.rma.uni.selmodel``)
 and R meta's ``print.metabias``.
 
 Numbers are the result's own fields, rounded for display only (4 decimals, as metafor).
@@ -111,10 +112,48 @@ def _tes(res: Any) -> list[str]:
     return lines
 
 
+def _selmodel(res: Any) -> list[str]:
+    pct = f"{100 * res.level:g}%"
+    model = ("Equal-Effects Model" if res.method == "EE" else "Random-Effects Model")
+    est = "" if res.method == "EE" else "; tau^2 estimator: ML"
+    kind = ("step function (Vevea & Hedges 1995)" if res.type == "stepfun"
+            else "beta (Citkowicz & Vevea 2017)")
+    lines = [f"{model} (k = {res.k}{est}) with a {kind} selection model; p-values: "
+             f"{res.alternative} (metafor selmodel)", ""]
+    if res.method != "EE":
+        lines += [f"tau^2 (estimated amount of total heterogeneity): {_n(res.tau2)} "
+                  f"(SE = {_n(res.se_tau2)})",
+                  f"tau (square root of estimated tau^2 value):      "
+                  f"{_n(math.sqrt(res.tau2))}", "",
+                  "Test for Heterogeneity:",
+                  f"LRT(df = 1) = {_n(res.lrt_tau2)}, p-val {_p(res.lrt_tau2_pvalue)}", ""]
+    head = f"{'estimate':>9} {'se':>8} {'zval':>8} {'pval':>8} {'ci.lb':>8} {'ci.ub':>8}"
+    lines += ["Model Results:", "", head,
+              f"{_n(res.estimate):>9} {_n(res.se):>8} {_n(res.zval):>8} "
+              f"{format_p(res.pvalue):>8} {_n(res.ci_low):>8} {_n(res.ci_high):>8}", "",
+              "Test for Selection Model Parameters:",
+              f"LRT(df = {res.lrt_df}) = {_n(res.lrt)}, p-val {_p(res.lrt_pvalue)}", "",
+              "Selection Model Results:", ""]
+    frame = res.delta_frame()
+    width = max(len(str(t)) for t in frame["term"])
+    kcol = f"{'k':>4} " if res.type == "stepfun" else ""
+    lines.append(f"{'':<{width}} {kcol}{head}")
+    for row in frame.itertuples(index=False):
+        kval = f"{int(row.k):>4} " if res.type == "stepfun" else ""
+        pv = "---" if not math.isfinite(row.pvalue) else format_p(row.pvalue)
+        se = "---" if not math.isfinite(row.se) else _n(row.se)
+        lines.append(f"{row.term:<{width}} {kval}{_n(row.estimate):>9} {se:>8} "
+                     f"{_n(row.zval) if math.isfinite(row.zval) else '---':>8} {pv:>8} "
+                     f"{_n(row.ci_low) if math.isfinite(row.ci_low) else '---':>8} "
+                     f"{_n(row.ci_high) if math.isfinite(row.ci_high) else '---':>8}")
+    return [*lines, f"({pct} Wald intervals; delta tested against 1; log-likelihood "
+                    f"{_n(res.ll)}, without selection {_n(res.ll0)})"]
+
+
 _DISPATCH = {"RankTestResult": _rank, "RegTestResult": _regtest,
              "PetPeeseResult": _pet_peese, "BinaryBiasResult": _binary,
              "FailSafeResult": _fsn, "HenmiCopasResult": _hc,
-             "ExcessSignificanceResult": _tes}
+             "ExcessSignificanceResult": _tes, "SelectionModelResult": _selmodel}
 
 
 def summarise(res: Any) -> str:

@@ -1671,5 +1671,69 @@ class ExcessSignificanceResult(_BiasResult):
     measure: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SelectionModelResult(_BiasResult):
+    r"""Result of :func:`analysis.selection.selection_model` (metafor ``selmodel``).
+
+    ``estimate`` (with ``se``, ``zval``, ``pvalue``, ``ci_low``, ``ci_high``) is the
+    selection-adjusted :math:`\mu`; ``delta`` the weights (step function: one per p-value
+    interval of ``steps``, the first fixed at 1 with NaN inference; beta: the two shape
+    parameters), each tested against 1. ``ll`` is the maximised log-likelihood, ``ll0`` that
+    of the model without selection; ``lrt`` (``lrt_df``, ``lrt_pvalue``) tests selection,
+    ``lrt_tau2`` tests :math:`\tau^2 = 0` under selection (NaN for EE). ``ptable_labels``
+    and ``ptable_counts`` are metafor's ``ptable`` (step function only); ``pvals`` the
+    p-values the weights act on.
+    """
+
+    type: str
+    alternative: str
+    method: str
+    estimate: float
+    se: float
+    zval: float
+    pvalue: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    se_tau2: float
+    tau2_ci_low: float
+    tau2_ci_high: float
+    delta: np.ndarray
+    se_delta: np.ndarray
+    zval_delta: np.ndarray
+    pvalue_delta: np.ndarray
+    ci_low_delta: np.ndarray
+    ci_high_delta: np.ndarray
+    steps: np.ndarray | None
+    ptable_labels: tuple[str, ...]
+    ptable_counts: tuple[int, ...]
+    pvals: np.ndarray
+    ll: float
+    ll0: float
+    lrt: float
+    lrt_df: int
+    lrt_pvalue: float
+    lrt_tau2: float
+    lrt_tau2_pvalue: float
+    level: float
+    k: int
+    measure: str | None = None
+
+    def delta_frame(self) -> pd.DataFrame:
+        """Return one row per weight: ``term, k, estimate, se, zval, pvalue, ci_low, ci_high``.
+
+        ``term`` is the p-value interval (step function) or ``delta.1``/``delta.2`` (beta);
+        ``k`` the number of p-values in the interval (NaN for the beta model).
+        """
+        n = self.delta.size
+        terms = list(self.ptable_labels) or [f"delta.{j + 1}" for j in range(n)]
+        counts = (list(self.ptable_counts) if self.ptable_counts else [np.nan] * n)
+        return pd.DataFrame({"term": terms, "k": counts, "estimate": self.delta,
+                             "se": self.se_delta, "zval": self.zval_delta,
+                             "pvalue": self.pvalue_delta, "ci_low": self.ci_low_delta,
+                             "ci_high": self.ci_high_delta})
+
+
 __all__ += ["BinaryBiasResult", "ExcessSignificanceResult", "FailSafeResult",
-            "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult"]
+            "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult",
+            "SelectionModelResult"]
