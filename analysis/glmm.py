@@ -336,8 +336,14 @@ def _fit_um_fs(t: _Tables, random: bool, nagq: int) -> tuple[np.ndarray, float, 
     alpha = _profile_alpha(t, float(par[0]), abs(float(par[1])) if random else 0.0, nagq,
                            state["alpha"])
     theta = np.concatenate([alpha, [par[0]], [abs(par[1])] if random else []])
-    hess = _hessian(full, theta)
-    cov = np.linalg.inv(-hess)
+    if random:
+        cov = np.linalg.inv(-_hessian(full, theta))
+    else:  # logistic regression: exact information, mu's variance 1 / sum(w1 w2 / (w1 + w2))
+        p1 = special.expit(alpha + theta[k])
+        p2 = special.expit(alpha)
+        w1, w2 = t.n1 * p1 * (1 - p1), t.n2 * p2 * (1 - p2)
+        cov = np.zeros((k + 1, k + 1))
+        cov[k, k] = 1 / np.sum(w1 * w2 / (w1 + w2))
     return theta, full(theta), cov
 
 
