@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "counts_from_percent": "analysis.effects",
     "pool": "analysis.pooling",
     "mantel_haenszel": "analysis.pooling",
+    "glmm_or": "analysis.glmm",
     "peto": "analysis.pooling",
     "meta_regression": "analysis.regression",
     "subgroup_analysis": "analysis.regression",
@@ -69,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "PoolResult": "analysis.results",
     "BatchPoolResult": "analysis.results",
     "MantelHaenszelResult": "analysis.results",
+    "GlmmResult": "analysis.results",
     "MetaRegressionResult": "analysis.results",
     "SubgroupResult": "analysis.results",
     "LeaveOneOutResult": "analysis.results",
@@ -143,6 +145,7 @@ __all__ = [
     "ExcessSignificanceResult",
     "FailSafeResult",
     "FewStudiesWarning",
+    "GlmmResult",
     "GoshResult",
     "HenmiCopasResult",
     "InfluenceResult",
@@ -179,6 +182,7 @@ __all__ = [
     "excess_significance",
     "fail_safe_n",
     "gl_covariance",
+    "glmm_or",
     "gosh",
     "gosh_diagnostics",
     "grade_risk_of_bias",
@@ -247,6 +251,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from analysis.excess_significance import excess_significance
     from analysis.fail_safe import fail_safe_n
+    from analysis.glmm import glmm_or
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
@@ -274,6 +279,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         EggerResult,
         ExcessSignificanceResult,
         FailSafeResult,
+        GlmmResult,
         GoshResult,
         HenmiCopasResult,
         InfluenceResult,

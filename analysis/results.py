@@ -1737,3 +1737,82 @@ class SelectionModelResult(_BiasResult):
 __all__ += ["BinaryBiasResult", "ExcessSignificanceResult", "FailSafeResult",
             "HenmiCopasResult", "PetPeeseResult", "RankTestResult", "RegTestResult",
             "SelectionModelResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class GlmmResult:
+    """Result of :func:`analysis.glmm.glmm_or` (metafor's ``rma.glmm(measure="OR")``).
+
+    ``estimate`` is the pooled log odds ratio with its Wald SE, ``zval``, ``pvalue`` and CI;
+    ``tau2`` (0 under EE) with ``se_tau2`` (CM.EL ML only, metafor's delta-method SE; NaN
+    otherwise, as metafor leaves it for UM.FS); ``i2``/``h2`` from metafor's typical
+    within-study variance of escalc's log odds ratios. ``q_wald``/``q_lrt`` are metafor's
+    ``QE.Wld``/``QE.LRT`` heterogeneity tests on ``q_df = k - 1`` degrees of freedom.
+    ``loglik``, ``deviance``, ``aic``, ``bic``, ``aicc`` are metafor's ``fit.stats`` (ML
+    column); for UM.FS ML metafor's ``loglik`` is the binomial log-likelihood at the
+    conditional modes (the saturated log-likelihood less half of lme4's ``deviance()``), and
+    ``loglik_marginal`` is the maximised (quadrature) marginal log-likelihood, which equals
+    ``loglik`` for the other fits. ``k`` counts the studies fitted (double-zero tables,
+    named in ``dropped``, are left out); ``ai``, ``bi``, ``ci``, ``di`` and ``study`` are
+    the tables as given.
+    """
+
+    estimate: float
+    se: float
+    zval: float
+    pvalue: float
+    ci_low: float
+    ci_high: float
+    tau2: float
+    se_tau2: float
+    i2: float
+    h2: float
+    q_wald: float
+    q_wald_pvalue: float
+    q_lrt: float
+    q_lrt_pvalue: float
+    q_df: int
+    loglik: float
+    loglik_marginal: float
+    deviance: float
+    aic: float
+    bic: float
+    aicc: float
+    k: int
+    k_all: int
+    model: str
+    method: str
+    level: float
+    measure: str
+    nagq: int
+    dropped: tuple[str, ...]
+    ai: np.ndarray
+    bi: np.ndarray
+    ci: np.ndarray
+    di: np.ndarray
+    study: tuple[str, ...]
+
+    @property
+    def tau(self) -> float:
+        """Square root of ``tau2``."""
+        return float(np.sqrt(self.tau2))
+
+    def summary(self) -> str:
+        """Return metafor's ``print(rma.glmm)`` layout (model, heterogeneity, estimate)."""
+        from analysis.summaries import summarise_glmm
+
+        return summarise_glmm(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Return a one-row tidy DataFrame (without the tables).
+
+        ``exponentiate`` as :meth:`PoolResult.to_frame`.
+        """
+        frame = pd.DataFrame([_scalar_row(self, skip=("ai", "bi", "ci", "di", "study"))])
+        return metafor_frame(frame, t=False, exponentiate=exponentiate, measure=self.measure)
+
+
+__all__ += ["GlmmResult"]

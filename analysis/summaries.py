@@ -366,3 +366,34 @@ def summarise_permutest(res: Any) -> str:
             f"k = {res.k}\n\nTest of Moderators (coefficient(s) {coefs}):\n"
             f"{dist} = {res.qm:.4f}, p-val* {format_p(res.qm_pvalue)}\n\n"
             f"Model Results:\n\n{body}\n\n* permutation p-values")
+
+
+_GLMM_MODELS = {"UM.FS": "Unconditional Model with Fixed Study Effects",
+                "CM.EL": "Conditional Model with Exact Likelihood"}
+
+
+def summarise_glmm(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.GlmmResult` in ``print(rma.glmm)``'s layout."""
+    random = res.method == "ML"
+    head = (f"Random-Effects Model (k = {res.k}; tau^2 estimator: ML)" if random
+            else f"Equal-Effects Model (k = {res.k})")
+    lines = [head, f"Model Type: {_GLMM_MODELS[res.model]}", ""]
+    if random:
+        se = f" (SE = {res.se_tau2:.4f})" if math.isfinite(res.se_tau2) else ""
+        lines += [f"tau^2 (estimated amount of total heterogeneity): {res.tau2:.4f}{se}",
+                  f"tau (square root of estimated tau^2 value):      {res.tau:.4f}",
+                  f"I^2 (total heterogeneity / total variability):   {res.i2:.4f}%",
+                  f"H^2 (total variability / sampling variability):  {res.h2:.4f}", ""]
+    lines += ["Tests for Heterogeneity:",
+              f"Wld(df = {res.q_df}) = {res.q_wald:.4f}, p-val {_p_text(res.q_wald_pvalue)}",
+              f"LRT(df = {res.q_df}) = {res.q_lrt:.4f}, p-val {_p_text(res.q_lrt_pvalue)}", "",
+              "Model Results (log odds ratio):", "",
+              "estimate      se     zval    pval    ci.lb    ci.ub",
+              f"{res.estimate:8.4f} {res.se:7.4f} {res.zval:8.4f} {format_p(res.pvalue):>7s} "
+              f"{res.ci_low:8.4f} {res.ci_high:8.4f}", "",
+              f"Odds ratio {math.exp(res.estimate):.4f}, {100 * res.level:g}% CI "
+              f"{math.exp(res.ci_low):.4f} to {math.exp(res.ci_high):.4f}; "
+              f"logLik {res.loglik:.4f}"]
+    if res.dropped:
+        lines.append(f"Double-zero studies omitted: {', '.join(res.dropped)}")
+    return "\n".join(lines)
