@@ -139,6 +139,7 @@ class TauPosterior:
         self.nodes = (a + half * (1.0 + _GL_X[None, :])).ravel()
         self.qweights = (half * _GL_W[None, :]).ravel()
         logf = self._log_unnorm(self.nodes)
+        self._logf_nodes = logf  # reused by mode()
         self.logmax = float(np.max(logf))
         f = np.exp(logf - self.logmax) * self.qweights
         panel_mass = f.reshape(a.shape[0], -1).sum(axis=1)
@@ -228,7 +229,7 @@ class TauPosterior:
 
     def mode(self) -> float:
         """Posterior mode of ``tau`` (0 when the density is largest at the lower bound)."""
-        logf = self._log_unnorm(self.nodes)
+        logf = self._logf_nodes
         j = int(np.argmax(logf))
         lo = self.edges[0] if j == 0 else self.nodes[j - 1]
         hi = self.nodes[min(j + 1, self.nodes.size - 1)]
