@@ -7,7 +7,9 @@ which gives far fewer quantities than one fit. bayesmeta 3.4 itself is not insta
 the fixture README records no timing. Data: simulated log odds ratios (seed 1), half-normal(0.5)
 prior for tau, flat prior for mu.
 
-Run: ``.venv/bin/python benchmarks/bench_bayes.py`` (or through ``benchmarks/run_all.py``).
+Times are medians of ``REPEATS`` runs (the machine may be shared; compare the ratio to the
+baseline of the same run). Run: ``.venv/bin/python benchmarks/bench_bayes.py`` (or through
+``benchmarks/run_all.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from analysis.bayesian import bayesmeta, half_normal
 
-REPEATS = 5
+REPEATS = 7
 
 
 def simulate(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,13 +50,13 @@ def brute_force(y: np.ndarray, s: np.ndarray) -> None:
         integrate.quad(lambda t, m=m: joint(m, t), 0, np.inf)[0] / z
 
 
-def best(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def median_time(fn, *args) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(REPEATS):
         t0 = time.perf_counter()
         fn(*args)
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return float(np.median(times))
 
 
 def main() -> list[tuple[str, float, str]]:
@@ -62,7 +64,7 @@ def main() -> list[tuple[str, float, str]]:
     bayesmeta(*simulate(5), tau_prior=half_normal(0.5))  # warm-up (imports, caches)
     for k in (5, 20, 50):
         y, s = simulate(k)
-        ours = best(lambda y=y, s=s: bayesmeta(y, sei=s, tau_prior=half_normal(0.5)))
+        ours = median_time(lambda y=y, s=s: bayesmeta(y, sei=s, tau_prior=half_normal(0.5)))
         t0 = time.perf_counter()
         brute_force(y, s)
         brute = time.perf_counter() - t0

@@ -19,12 +19,22 @@ against I² of every subset). These are the same functions as
 data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
 :func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does;
 :func:`tsa` (:func:`tsa_plot`) draws a trial sequential analysis;
-:func:`network_graph` and :func:`netsplit_plot` draw a network meta-analysis.
+:func:`network_graph` and :func:`netsplit_plot` draw a network meta-analysis;
+:func:`bayes_forest` (:func:`bayes_forest_plot`, shrinkage intervals) and
+:func:`bayes_posterior` (:func:`bayes_posterior_plot`, one panel per parameter by
+:func:`bayes_density_plot`) draw a Bayesian meta-analysis (:func:`analysis.bayesmeta`).
 """
 
 from __future__ import annotations
 
 from analysis.plots import style
+from analysis.plots.bayes import (
+    bayes_density_plot,
+    bayes_forest,
+    bayes_forest_plot,
+    bayes_posterior,
+    bayes_posterior_plot,
+)
 from analysis.plots.diagnostics import baujat, baujat_plot, bubble, bubble_plot, labbe_plot
 from analysis.plots.dose import dose_response_plot
 from analysis.plots.forest import (
@@ -56,6 +66,11 @@ gosh = gosh_plot
 __all__ = [
     "baujat",
     "baujat_plot",
+    "bayes_density_plot",
+    "bayes_forest",
+    "bayes_forest_plot",
+    "bayes_posterior",
+    "bayes_posterior_plot",
     "bubble",
     "bubble_plot",
     "cumulative",
