@@ -239,3 +239,28 @@ def test_every_descriptor_problem_is_listed_at_once(trials: Path) -> None:
         "resources[2] ('outcomes') key 'schema'",
         "resources[3] ('risk_of_bias') key 'path'",
     ]
+
+
+def test_a_core_enum_holding_a_list_is_a_located_problem(tmp_path: Path) -> None:
+    # fuzz finding (FUZZ_RANDOM=1): an 'enum' whose first value is a list raised
+    # TypeError: unhashable type: 'list' instead of naming the column
+    import json
+    import shutil
+
+    from analysis.data import validate_trials
+    from analysis.errors import DataValidationError
+
+    trials = tmp_path / "trials"
+    shutil.copytree(Path(__file__).parents[1] / "trials", trials)
+    descriptor = json.loads((trials / "datapackage.json").read_text(encoding="utf-8"))
+    edited = 0
+    for resource in descriptor["resources"]:
+        for field in resource["schema"]["fields"]:
+            if isinstance(field.get("constraints", {}).get("enum"), list):
+                field["constraints"]["enum"][0] = []  # the fuzz case: a list as a value
+                edited += 1
+    assert edited
+    (trials / "datapackage.json").write_text(json.dumps(descriptor), encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
+        validate_trials(trials)
+    assert "must allow only values" in str(caught.value) or "enum" in str(caught.value)

@@ -508,8 +508,11 @@ def _check_against_core(
                     "core schema requires it)",
                 ))
                 usable = False
-            if "enum" in core_rules and not set(own_rules.get("enum", [None])) <= set(
-                core_rules["enum"]
+            own_enum = own_rules.get("enum", [None])
+            if "enum" in core_rules and not (
+                isinstance(own_enum, list)
+                and all(v is None or isinstance(v, str | int | float) for v in own_enum)
+                and set(own_enum) <= set(core_rules["enum"])
             ):
                 problems.append(Problem(
                     name, None, column, str(own_rules.get("enum")),
