@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import check_choice
+from analysis.bayesian import BayesMetaResult
 from analysis.bayesian.spec import parse_tau_prior
 from analysis.contrasts import (
     BINARY_MEASURES,
@@ -47,7 +48,6 @@ from analysis.dose import (
 from analysis.errors import ConvergenceError, Problem
 from analysis.pooling import CI_METHODS, mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
-from analysis.bayesian import BayesMetaResult
 from analysis.results import (
     CumulativeResult,
     GoshResult,

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from analysis.report.plan import AnalysisSpec, Plan
 
 __all__ = ["GOSH_MAX_EXACT", "GOSH_SAMPLE", "GOSH_SEED", "SMALL_STUDY_COLUMNS",
-           "SMALL_STUDY_TESTS", "control_event_rate", "gosh_highlight", "run_bayes", "run_gosh", "run_tsa",
-           "small_study_tests"]
+           "SMALL_STUDY_TESTS", "control_event_rate", "gosh_highlight", "run_bayes", "run_gosh",
+           "run_tsa", "small_study_tests"]
 
 #: Up to this many comparisons GOSH fits every subset (2^15 - 1 = 32,767 REML fits take well
 #: under a second on the batched engine); above, a seeded random sample of GOSH_SAMPLE.
@@ -64,13 +64,17 @@ def run_gosh(result: PoolResult, plan: Plan) -> tuple[GoshResult, pd.DataFrame] 
 
 
 def gosh_highlight(diagnostics: pd.DataFrame) -> int:
-    """Row of the study the GOSH plot highlights: the one separating the clusters (largest
-    ``|cluster_share_diff|`` among those that do), else the one whose inclusion shifts the
-    mean subset estimate most (largest ``|estimate_shift|``)."""
-    separating = diagnostics[diagnostics["separates"].astype(bool)]
-    if not separating.empty:
-        return int(separating["cluster_share_diff"].abs().idxmax())
-    return int(diagnostics["estimate_shift"].abs().idxmax())
+    """Return the row of the study the GOSH plot highlights.
+
+    The study separating the clusters (largest ``|cluster_share_diff|`` among those that
+    do), else the one whose inclusion shifts the mean subset estimate most (largest
+    ``|estimate_shift|``).
+    """
+    separates = diagnostics["separates"].to_numpy(bool)
+    if separates.any():
+        share = np.abs(diagnostics["cluster_share_diff"].to_numpy(float))
+        return int(np.argmax(np.where(separates, share, -np.inf)))
+    return int(np.nanargmax(np.abs(diagnostics["estimate_shift"].to_numpy(float))))
 
 
 def _minimum(exc: Exception) -> str:
