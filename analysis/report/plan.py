@@ -599,7 +599,7 @@ class AnalysisRun:
     gosh: GoshResult | None = None
     gosh_diagnostics: pd.DataFrame | None = None
     small_study: pd.DataFrame | None = None
-    bayes: dict[str, BayesMetaResult] = field(default_factory=dict)
+    bayes: Mapping[str, BayesMetaResult] = field(default_factory=dict)
     tsa: TrialSequentialResult | None = None
     tsa_control_rate: float | None = None
     robustness_notes: dict[str, str] = field(default_factory=dict)
@@ -944,7 +944,7 @@ def _with_robustness(run: AnalysisRun, plan: Plan) -> AnalysisRun:
     fitted = robustness.run_gosh(result, plan)
     small = (robustness.small_study_tests(data, result, spec.measure) if result.k >= 2
              else None)
-    bayes: dict[str, BayesMetaResult] = {}
+    bayes: Mapping[str, BayesMetaResult] = {}
     if spec.id in plan.bayes_analyses:
         try:
             bayes = robustness.run_bayes(data, spec, plan)

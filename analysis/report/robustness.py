@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,9 +32,20 @@ from analysis.small_study import harbord_test, pet_peese, peters_test, rank_test
 if TYPE_CHECKING:
     from analysis.report.plan import AnalysisSpec, Plan
 
-__all__ = ["GOSH_MAX_EXACT", "GOSH_SAMPLE", "GOSH_SEED", "SMALL_STUDY_COLUMNS",
-           "SMALL_STUDY_TESTS", "control_event_rate", "gosh_highlight", "run_bayes", "run_gosh",
-           "run_tsa", "small_study_tests"]
+__all__ = [
+    "GOSH_MAX_EXACT",
+    "GOSH_SAMPLE",
+    "GOSH_SEED",
+    "SMALL_STUDY_COLUMNS",
+    "SMALL_STUDY_TESTS",
+    "PriorFits",
+    "control_event_rate",
+    "gosh_highlight",
+    "run_bayes",
+    "run_gosh",
+    "run_tsa",
+    "small_study_tests",
+]
 
 #: Up to this many comparisons GOSH fits every subset (2^15 - 1 = 32,767 REML fits take well
 #: under a second on the batched engine); above, a seeded random sample of GOSH_SAMPLE.
@@ -119,9 +131,9 @@ def _one_test(test: str, data: pd.DataFrame, result: PoolResult) -> dict[str, An
     if test == "Trim-and-fill (L0)":
         filled = trim_and_fill(result)
         adjusted = filled.result
-        return _row(test, k, value=float(filled.k0), statistic_name="k0 (studies filled)",
+        return _row(test, k, value=float(filled.k0), statistic_name="k0",
                     estimate=adjusted.estimate, ci_low=adjusted.ci_low,
-                    ci_high=adjusted.ci_high, detail=f"filled on the {filled.side} side")
+                    ci_high=adjusted.ci_high, detail=f"k0 studies filled on the {filled.side} side")
     if test == "PET-PEESE":
         pp = pet_peese(result, level=result.level)
         return _row(test, k, estimate=pp.estimate, ci_low=pp.ci_low, ci_high=pp.ci_high,
@@ -161,18 +173,46 @@ def small_study_tests(data: pd.DataFrame, result: PoolResult, measure: str) -> p
     return pd.DataFrame(rows, columns=list(SMALL_STUDY_COLUMNS))
 
 
-def run_bayes(data: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> dict[str, BayesMetaResult]:
+class PriorFits(Mapping[str, BayesMetaResult]):
+    """The Bayesian fits of one analysis by prior text (the primary first), picklable.
+
+    A :class:`~analysis.bayesian.BayesMetaResult` holds its priors' densities as closures,
+    which cannot be pickled; this mapping pickles its inputs instead and fits again when
+    unpickled (milliseconds; the fit is deterministic), so the runs cache
+    (``build/runs.pickle``) can hold it.
+    """
+
+    def __init__(self, yi: Any, vi: Any, study: Any, measure: str, level: float,
+                 priors: tuple[str, ...]) -> None:
+        self._args = (np.asarray(yi, dtype=float), np.asarray(vi, dtype=float),
+                      tuple(str(s) for s in study), measure, float(level), tuple(priors))
+        self._fits = {text: bayesmeta(self._args[0], self._args[1],
+                                      tau_prior=parse_tau_prior(text), level=level,
+                                      study=list(self._args[2]), measure=measure)
+                      for text in priors}
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (PriorFits, self._args)
+
+    def __getitem__(self, key: str) -> BayesMetaResult:
+        return self._fits[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fits)
+
+    def __len__(self) -> int:
+        return len(self._fits)
+
+
+def run_bayes(data: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> PriorFits:
     """Fit the Bayesian random-effects model under the plan's primary and sensitivity priors.
 
     Flat prior for mu (bayesmeta's default); keyed by the prior's text in the plan, the
     primary prior first.
     """
-    fits: dict[str, BayesMetaResult] = {}
-    for text in (plan.bayes_tau_prior, *plan.bayes_sensitivity_priors):
-        fits[text] = bayesmeta(data["yi"].to_numpy(float), data["vi"].to_numpy(float),
-                               tau_prior=parse_tau_prior(text), level=plan.level,
-                               study=data["label"].to_numpy(), measure=spec.measure)
-    return fits
+    return PriorFits(data["yi"].to_numpy(float), data["vi"].to_numpy(float),
+                     data["label"].to_numpy(), spec.measure, plan.level,
+                     (plan.bayes_tau_prior, *plan.bayes_sensitivity_priors))
 
 
 def control_event_rate(data: pd.DataFrame) -> float:

@@ -50,9 +50,7 @@ def small_study_table(runs: Sequence[AnalysisRun], level: float | None = None) -
         measure = run.spec.measure
         for record in run.small_study.to_dict("records"):
             caveat = record["not_run"] or (
-                f"{FEW_STUDIES_CAVEAT}: {studies} stud{'y' if studies == 1 else 'ies'}, "
-                f"fewer than {MIN_STUDIES_FUNNEL}"
-                if studies < MIN_STUDIES_FUNNEL else "")
+                FEW_STUDIES_CAVEAT if studies < MIN_STUDIES_FUNNEL else "")
             statistic = ("" if not np.isfinite(record["statistic"])
                          else f"{record['statistic_name']} = {record['statistic']:.2f}")
             value = ("" if not np.isfinite(record["value"])
