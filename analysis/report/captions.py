@@ -377,7 +377,8 @@ def _posterior(run: AnalysisRun, plan: Plan) -> str:
             f"bayesmeta's exact numerical integration; {_k_text(run.data)}) under each prior "
             f"for the heterogeneity tau: the primary prior solid, its {100 * plan.level:g}% "
             f"shortest credible interval shaded; vertical line: no effect. "
-            f"{bayes_sentence(run, plan)}")
+            f"{bayes_sentence(run, plan)} For comparison, the primary frequentist analysis: "
+            f"{_pooled(run, plan)}.")
     if studies < 3:
         text += (f" With {_plural(studies, 'study', 'studies')}, tau is informed almost only "
                  "by its prior.")
@@ -431,7 +432,8 @@ def _tsa(run: AnalysisRun, plan: Plan) -> str:
             f"assumes an anticipated {measure} of {tsa.effect:g} (an assumption of the analysis "
             f"plan, not an estimate) and a control event rate of "
             f"{100 * run.tsa_control_rate:.1f}% (the pooled control arms), {adjust}. "
-            f"In these data {tsa_sentence(run)}.")
+            f"In these data {tsa_sentence(run)}. The conventional (non-sequential) primary "
+            f"analysis: {_pooled(run, plan)}.")
 
 
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
