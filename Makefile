@@ -43,7 +43,7 @@ RUNS := $(BUILD)/runs.pickle
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex docx)
 RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
-                   risk_of_bias risk_of_bias_sensitivity,\
+                   risk_of_bias risk_of_bias_sensitivity small_study bayesian sequential,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html docx))
 REPORT := $(FIGURES)/report.html
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))

@@ -70,7 +70,7 @@ def test_every_caption_names_model_k_estimate_ci_p_at_the_plan_level(
             assert ci in caption, stem
             assert "REML" in caption and "Wald z" in caption, stem
             if stem.startswith(("forest", "funnel", "leave_one_out", "cumulative",
-                                "baujat", "labbe")):
+                                "baujat", "labbe", "gosh", "posterior", "tsa")):
                 assert f"andom-effects model, REML, Wald z {ci}" in caption, stem
                 assert pooled in caption, stem
             if not stem.startswith(("labbe", "subgroups", "dose_response")):

@@ -93,6 +93,12 @@ def gosh_plot(result: Any, *, study: Any = None, hexbin: bool | None = None,
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour, label=label))
     if ratio:
         ax.set_xscale("log")
+        # explicit 1-2-5 ticks: the log formatter's mathtext labels would be drawn verbatim
+        # under the report's plain-text settings (text.parse_math off)
+        ticks = c.ratio_ticks(float(x.min()), float(x.max()))
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([c.fmt_number(t) for t in ticks])
+        ax.minorticks_off()
     ax.set_xlabel(c.axis_label(result.measure, ratio) if result.measure else "Pooled estimate")
     ax.set_ylabel("I² (%)")
     ax.set_ylim(-2, 102)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis.bias import egger_test
 from analysis.errors import ConvergenceError
+from analysis.gosh import DISTINCT
 from analysis.report.plan import AnalysisRun, Plan
 from analysis.report.tables import (
     ci_label,
@@ -28,7 +29,8 @@ from analysis.report.tables import (
 )
 from analysis.results import RATIO_MEASURES
 
-__all__ = ["MIN_STUDIES_FUNNEL", "dose_unit", "figure_caption", "model_text", "slope_unit"]
+__all__ = ["MIN_STUDIES_FUNNEL", "bayes_sentence", "dose_unit", "figure_caption", "gosh_finding",
+           "model_text", "prior_label", "probability_text", "slope_unit", "tsa_sentence"]
 
 #: Fewer studies than this and funnel asymmetry cannot be told from chance (Cochrane
 #: Handbook, section 13.3.5.4: tests for funnel plot asymmetry need at least 10 studies).
@@ -48,7 +50,11 @@ _FIGURE_NAMES = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analys
                  "dose_response": "Dose-response curve",
                  "cumulative": "Cumulative meta-analysis by year",
                  "baujat": "Baujat plot", "bubble": "Meta-regression on dose (bubble plot)",
-                 "labbe": "L'Abbé plot"}
+                 "labbe": "L'Abbé plot",
+                 "gosh": "GOSH plot (every subset of the comparisons)",
+                 "posterior": "Bayesian random-effects meta-analysis: posterior of the overall "
+                              "effect",
+                 "tsa": "Trial sequential analysis"}
 
 
 def model_text(method: str, ci_method: str, level: float) -> str:
@@ -278,6 +284,158 @@ def _bubble(run: AnalysisRun, plan: Plan) -> str:
             f"{plan.comparator or 'control'} arm).")
 
 
+def gosh_finding(run: AnalysisRun) -> str:
+    """Describe what the GOSH diagnostics found.
+
+    Two distinct clusters and the study that separates them, or no distinct clusters and
+    the study whose inclusion moves the mean subset estimate most (the highlighted one).
+    """
+    from analysis.report.robustness import gosh_highlight
+
+    frame = run.gosh_diagnostics
+    assert frame is not None
+    measure = run.spec.measure
+    row = frame.iloc[gosh_highlight(frame)]
+    r2 = float(row["cluster_r2"])
+    shift = (f"the mean subset {measure} is {format_value(float(row['estimate_with']), measure)} "
+             f"with {row['study']} and {format_value(float(row['estimate_without']), measure)} "
+             f"without it")
+    if bool(row["separates"]):
+        return (f"the subsets form two distinct clusters (2-means between-cluster share "
+                f"R² = {r2:.2f} > {DISTINCT:g}), separated by the inclusion of {row['study']}: "
+                f"{shift}")
+    return (f"no two distinct clusters (2-means between-cluster share R² = {r2:.2f}, "
+            f"at most {DISTINCT:g} for distinct clusters); highlighted, the study whose "
+            f"inclusion shifts the estimate most: {shift}")
+
+
+def _gosh(run: AnalysisRun, plan: Plan) -> str:
+    fit = run.gosh
+    assert fit is not None and run.result is not None
+    k = int(run.result.k)
+    subsets = (f"all {len(fit.estimate):,} subsets (2^{k} - 1)" if fit.exact
+               else f"{len(fit.estimate):,} random subsets (seed {fit.seed})")
+    method = ", ".join(model_text(fit.method, "z", plan.level).split(", ")[:2])
+    text = (f"The pooled estimate of each subset of the comparisons against its I², "
+            f"{subsets}, each fitted with the {method}; vermillion: subsets "
+            f"with the highlighted study, blue: without. {_pooled(run, plan)} with all. "
+            f"GOSH diagnostics: {gosh_finding(run)}.")
+    if k < MIN_STUDIES_FUNNEL:
+        text += (f" With k = {k} comparisons (fewer than {MIN_STUDIES_FUNNEL}) the plot has "
+                 f"only {2**k - 1} subsets, {k} of them single comparisons: clusters and "
+                 f"shifts are suggestive only.")
+    return text
+
+
+def prior_label(text: str) -> str:
+    """Name a plan's prior for tau: ``"half-normal(0.5)"``, ``"Turner et al. 2015 ..."``."""
+    if text.startswith("turner"):
+        inside = text.removeprefix("turner").strip("() ")
+        return "Turner et al. 2015 log-normal" + (f" ({inside})" if inside else "")
+    return text
+
+
+def probability_text(p: float) -> str:
+    """Format a posterior probability: two decimals, ``"> 0.99"``/``"< 0.01"`` at the ends."""
+    return "> 0.99" if p > 0.995 else "< 0.01" if p < 0.005 else f"{p:.2f}"
+
+
+def _bayes_numbers(run: AnalysisRun, text: str, plan: Plan) -> dict[str, str]:
+    fit = run.bayes[text]
+    measure = run.spec.measure
+    crl = f"{100 * plan.level:g}% CrI"
+    return {
+        "mu": f"{format_value(fit.mu.median, measure)} ({crl} "
+              f"{format_value(fit.mu.ci_low, measure)} to {format_value(fit.mu.ci_high, measure)})",
+        "tau": f"{fit.tau.median:.2f} ({crl} {fit.tau.ci_low:.2f} to {fit.tau.ci_high:.2f})",
+        "new": f"{format_value(fit.theta_new.ci_low, measure)} to "
+               f"{format_value(fit.theta_new.ci_high, measure)}",
+        "p": probability_text(1.0 - float(fit.cdf("mu", 0.0)[0])),
+    }
+
+
+def bayes_sentence(run: AnalysisRun, plan: Plan) -> str:
+    """Describe the Bayesian result: the primary prior first, then each sensitivity prior."""
+    measure = run.spec.measure
+    null = "1" if measure in RATIO_MEASURES else "0"
+    texts = list(run.bayes)
+    first = _bayes_numbers(run, texts[0], plan)
+    out = (f"Under a {prior_label(texts[0])} prior on tau (flat prior on mu), the posterior "
+           f"median {measure} is {first['mu']}; P({measure} > {null}) = {first['p']} (the side "
+           f"\"{run.spec.favours[1]}\"); tau {first['tau']}; "
+           f"{100 * plan.level:g}% prediction interval for a new trial {first['new']}")
+    for text in texts[1:]:
+        other = _bayes_numbers(run, text, plan)
+        out += (f"; with {prior_label(text)}: {measure} {other['mu']}, "
+                f"P({measure} > {null}) = {other['p']}")
+    return out + "."
+
+
+def _posterior(run: AnalysisRun, plan: Plan) -> str:
+    studies = int(run.data["study_id"].nunique())
+    text = (f"Posterior density of the overall effect mu (Bayesian random-effects model, "
+            f"bayesmeta's exact numerical integration; {_k_text(run.data)}) under each prior "
+            f"for the heterogeneity tau: the primary prior solid, its {100 * plan.level:g}% "
+            f"shortest credible interval shaded; vertical line: no effect. "
+            f"{bayes_sentence(run, plan)} For comparison, the primary frequentist analysis: "
+            f"{_pooled(run, plan)}.")
+    if studies < 3:
+        text += (f" With {_plural(studies, 'study', 'studies')}, tau is informed almost only "
+                 "by its prior.")
+    if len(run.data) > studies:
+        text += (" A multi-arm trial's comparisons share its control arm and enter as "
+                 "separate comparisons.")
+    return text
+
+
+def tsa_sentence(run: AnalysisRun) -> str:
+    """Describe the TSA: RIS, information accrued, which boundaries the Z-curve crossed."""
+    tsa = run.tsa
+    assert tsa is not None
+    ris = tsa.sequential_information_size
+    accrued = float(tsa.cumulative_n[-1])
+    z = np.asarray(tsa.zval, dtype=float)
+    conventional = bool(np.any(np.abs(z) >= 1.959963984540054))
+    crossed = {"benefit": "crosses the monitoring boundary in the anticipated direction",
+               "harm": "crosses the monitoring boundary opposite to the anticipated effect",
+               "futility": "enters the futility region",
+               "reached": "reaches the required information size without crossing a boundary",
+               "insufficient": "crosses neither the monitoring nor the futility boundary"}
+    text = (f"the required information size is {ris:,.0f} participants; the trials accrued "
+            f"{accrued:,.0f} ({100 * accrued / ris:.0f}%); the Z-curve "
+            f"{crossed[tsa.conclusion]}")
+    if tsa.conclusion == "insufficient":
+        text += (f" (final Z = {z[-1]:.2f}; "
+                 + ("it passes the conventional |Z| = 1.96, which ignores repeated testing"
+                    if conventional else "it never passes the conventional |Z| = 1.96") + ")")
+    if tsa.conclusion in ("benefit", "harm", "futility"):
+        text += f" at {tsa.study[tsa.conclusion_trial]}"
+    return text + f", so {tsa.conclusion_text}"
+
+
+def _tsa(run: AnalysisRun, plan: Plan) -> str:
+    tsa = run.tsa
+    assert tsa is not None and run.tsa_control_rate is not None
+    measure = run.spec.measure
+    model = ("fixed-effect" if tsa.method == "FE"
+             else f"{_ESTIMATORS.get(tsa.method, tsa.method)} random-effects")
+    spending = {"obf": "O'Brien-Fleming", "pocock": "Pocock"}[tsa.spending]
+    adjust = {"D2": f"D²-adjusted, D² = {100 * tsa.d2:.0f}%",
+              "I2": f"I²-adjusted, I² = {100 * tsa.i2:.0f}%",
+              "none": "not adjusted for heterogeneity"}[tsa.heterogeneity]
+    futility = ("; beta-spending futility boundaries (dashed, non-binding; none is drawn where "
+                "it lies below zero)" if tsa.futility_spending else "")
+    return (f"Cumulative Z-curve ({model} model, trials in order of publication; "
+            f"{_k_text(run.data)}) against Lan-DeMets {spending} alpha-spending monitoring "
+            f"boundaries ({'two' if tsa.sides == 2 else 'one'}-sided alpha {tsa.alpha:g}, "
+            f"power {100 * (1 - tsa.beta):g}%){futility}. The required information size "
+            f"assumes an anticipated {measure} of {tsa.effect:g} (an assumption of the analysis "
+            f"plan, not an estimate) and a control event rate of "
+            f"{100 * run.tsa_control_rate:.1f}% (the pooled control arms), {adjust}. "
+            f"In these data {tsa_sentence(run)}. The conventional (non-sequential) primary "
+            f"analysis: {_pooled(run, plan)}.")
+
+
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
     """Return the plain-text caption of figure ``stem`` of ``run``.
 
@@ -306,7 +464,8 @@ def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
             f"{run.spec.measure}{_scale(run.spec.measure)}.")
     builders = {"forest": _forest, "funnel": _funnel, "leave_one_out": _leave_one_out,
                 "cumulative": _cumulative, "baujat": _baujat, "labbe": _labbe,
-                "dose_response": _dose_response, "bubble": _bubble}
+                "dose_response": _dose_response, "bubble": _bubble, "gosh": _gosh,
+                "posterior": _posterior, "tsa": _tsa}
     if kind == "subgroups":
         column = stem.split(f"_{analysis_id}_", 1)[-1]
         if column not in run.subgroups:
@@ -314,6 +473,11 @@ def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
         return f"{head} {_subgroups(run, plan, column)}"
     if kind == "forest" and run.result is None and not run.not_estimable.empty:
         return f"{head} {_not_estimable_forest(run)}"
+    if kind in ("gosh", "posterior", "tsa"):
+        from analysis.report.figures import figure_stems
+
+        if stem not in figure_stems(run):
+            raise ValueError(f"figure {stem!r} is not a figure of analysis {analysis_id!r}")
     if kind not in builders or run.result is None:
         raise ValueError(f"figure {stem!r} is not a figure of analysis {analysis_id!r}")
     return f"{head} {builders[kind](run, plan)}"

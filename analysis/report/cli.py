@@ -228,7 +228,8 @@ def _grade_table(plan: Any) -> Any:
 
 
 def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]]:
-    from analysis.report import render, rob_tables, tables
+    from analysis.report import render, rob_tables, robustness_tables, tables
+    from analysis.report.captions import MIN_STUDIES_FUNNEL
 
     certainty = _grade_table(plan)
     return {
@@ -251,6 +252,15 @@ def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]
             "Sensitivity analysis: studies at low risk of bias or with some concerns only, "
             "and GRADE's risk-of-bias domain",
             rob_tables.sensitivity_table(runs, plan.level)),
+        "small_study": ("Small-study effects and publication bias (each test with its k; "
+                        "outcomes pooled from at least two comparisons; with fewer than "
+                        f"{MIN_STUDIES_FUNNEL} studies no test is interpretable)",
+                        robustness_tables.small_study_table(runs, plan.level)),
+        "bayesian": ("Bayesian random-effects meta-analysis: posterior under the primary and "
+                     "two sensitivity priors for tau (flat prior for mu)",
+                     robustness_tables.bayes_table(runs, plan)),
+        "sequential": ("Trial sequential analysis (the anticipated effect is an assumption of "
+                       "the analysis plan)", robustness_tables.tsa_table(runs)),
     }
 
 

@@ -52,7 +52,35 @@ def figure_stems(run: AnalysisRun) -> list[str]:
     arm_level = ~run.data["from_reported_estimate"].astype(bool)
     if run.spec.measure in ("OR", "RR", "RD") and arm_level.sum() >= 2:
         stems.append(f"labbe_{run.spec.id}")
+    if run.gosh is not None:
+        stems.append(f"gosh_{run.spec.id}")
+    if run.bayes:
+        stems.append(f"posterior_{run.spec.id}")
+    if run.tsa is not None:
+        stems.append(f"tsa_{run.spec.id}")
     return stems
+
+
+def _gosh(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import gosh_plot
+    from analysis.report.robustness import gosh_highlight
+
+    assert run.gosh is not None and run.gosh_diagnostics is not None
+    return gosh_plot(run.gosh, study=gosh_highlight(run.gosh_diagnostics))
+
+
+def _posterior(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots.posterior import posterior_plot
+
+    return posterior_plot({f"tau ~ {text}" if not text.startswith("turner") else
+                           "tau ~ Turner et al. 2015": fit for text, fit in run.bayes.items()})
+
+
+def _tsa(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import tsa_plot
+
+    assert run.tsa is not None
+    return tsa_plot(run.tsa)
 
 
 def _forest(run: AnalysisRun, plan: Plan) -> Axes:
@@ -150,6 +178,9 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         f"baujat_{analysis_id}": _baujat,
         f"bubble_{analysis_id}": _bubble,
         f"labbe_{analysis_id}": _labbe,
+        f"gosh_{analysis_id}": _gosh,
+        f"posterior_{analysis_id}": _posterior,
+        f"tsa_{analysis_id}": _tsa,
     }
     for column in run.subgroups:
         drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.contrasts import study_intervals
-from analysis.report.captions import MIN_STUDIES_FUNNEL, dose_unit, model_text, slope_unit
+from analysis.report.captions import (
+    MIN_STUDIES_FUNNEL,
+    bayes_sentence,
+    dose_unit,
+    model_text,
+    slope_unit,
+    tsa_sentence,
+)
 from analysis.report.plan import (
     MIN_STUDIES_DIAGNOSTICS,
     AnalysisRun,
@@ -39,6 +46,7 @@ from analysis.risk_of_bias import overall_by_study
 __all__ = [
     "MIN_STUDIES_SMALL_STUDY_TESTS",
     "analysis_paragraphs",
+    "decision_paragraphs",
     "key_findings",
     "narrative",
 ]
@@ -151,7 +159,41 @@ def analysis_paragraphs(run: AnalysisRun, plan: Plan, certainty: str = "") -> li
                 "prediction interval "
                 f"{pi_text}; I² = {result.i2:.1f}%, tau² = {result.tau2:.3f}; "
                 f"{_certainty_text(certainty)}.")
-    return [text] + ([" ".join(caveats)] if (caveats := _caveats(run, plan)) else [])
+    return ([text] + ([" ".join(caveats)] if (caveats := _caveats(run, plan)) else [])
+            + decision_paragraphs(run, plan))
+
+
+def decision_paragraphs(run: AnalysisRun, plan: Plan) -> list[str]:
+    """Describe the Bayesian and trial sequential analyses of a run (those it has).
+
+    Parameters
+    ----------
+    run : AnalysisRun
+        The analysis (its ``bayes`` fits and ``tsa``, or the notes saying why not).
+    plan : Plan
+        For the level.
+
+    Returns
+    -------
+    list of str
+        A paragraph "Bayesian random-effects analysis: ..." and one "Trial sequential
+        analysis: ...", each when computed; a planned one that could not be computed says why.
+    """
+    out = []
+    if run.bayes:
+        out.append(f"Bayesian random-effects analysis: {bayes_sentence(run, plan)}")
+    elif "bayes" in run.robustness_notes:
+        out.append(f"Bayesian random-effects analysis not computed: "
+                   f"{run.robustness_notes['bayes']}.")
+    if run.tsa is not None and run.tsa_control_rate is not None:
+        tsa = run.tsa
+        out.append(f"Trial sequential analysis: assuming an anticipated {run.spec.measure} of "
+                   f"{tsa.effect:g} (the analysis plan's assumption) and a control event rate "
+                   f"of {100 * run.tsa_control_rate:.1f}% (pooled control arms), "
+                   f"{tsa_sentence(run)}.")
+    elif "tsa" in run.robustness_notes:
+        out.append(f"Trial sequential analysis not computed: {run.robustness_notes['tsa']}.")
+    return out
 
 
 def _caveats(run: AnalysisRun, plan: Plan) -> list[str]:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import check_choice
+from analysis.bayesian import BayesMetaResult
+from analysis.bayesian.spec import parse_tau_prior
 from analysis.contrasts import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
@@ -48,10 +50,12 @@ from analysis.pooling import CI_METHODS, mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
 from analysis.results import (
     CumulativeResult,
+    GoshResult,
     LeaveOneOutResult,
     MetaRegressionResult,
     PoolResult,
     SubgroupResult,
+    TrialSequentialResult,
 )
 from analysis.risk_of_bias import (
     GradeRiskOfBias,
@@ -76,6 +80,16 @@ __all__ = [
 ]
 
 MIN_STUDIES_LEAVE_ONE_OUT = 3
+#: Default of ``[sensitivity].gosh_min_k``: with k = 5 comparisons a GOSH plot has 31 subsets
+#: (5 of them single studies), already few for clusters to show; below, it shows too little.
+DEFAULT_GOSH_MIN_K = 5
+#: The smallest ``gosh_min_k`` a plan may set (k = 3: 7 subsets, three of them one study).
+MIN_GOSH_K_ALLOWED = 3
+#: Measures a trial sequential analysis of the plan may use (a control event rate is pooled).
+TSA_MEASURES = ("OR", "RR", "RD")
+RATIO_TSA = ("OR", "RR")
+#: Pooling models of the TSA's cumulative Z-curve.
+TSA_METHODS = ("DL", "FE")
 MIN_STUDIES_DIAGNOSTICS = 3  # funnel, Baujat and meta-regression on dose
 NOT_REPORTED = "not reported"
 
@@ -122,7 +136,24 @@ class Plan:
     dose_label: str = "Dose"
     intervention: str = "treatment"
     narrative_studies: tuple[str, ...] = ()
+    gosh: bool = True
+    gosh_min_k: int = DEFAULT_GOSH_MIN_K
+    bayes_analyses: tuple[str, ...] = ()
+    bayes_tau_prior: str = "half-normal(0.5)"
+    bayes_sensitivity_priors: tuple[str, ...] = ()
+    tsa_analyses: tuple[str, ...] = ()
+    tsa_effects: tuple[tuple[str, float], ...] = ()
+    tsa_alpha: float = 0.05
+    tsa_beta: float = 0.2
+    tsa_method: str = "DL"
+    tsa_heterogeneity: str = "D2"
+    tsa_spending: str = "obf"
+    tsa_futility: str = "none"
     source: Path | None = None
+
+    def tsa_effect(self, analysis_id: str) -> float:
+        """Return the anticipated effect of the plan's ``[sequential].effects`` for an analysis."""
+        return dict(self.tsa_effects)[analysis_id]
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
         """Return the analysis called ``analysis_id``."""
@@ -185,6 +216,8 @@ _TYPES: dict[str, tuple[str, Any]] = {
                  lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
     "number_list": ("a list of numbers",
                     lambda v: isinstance(v, list) and all(_is_number(x) for x in v)),
+    "number_table": ("a table of numbers by analysis id, e.g. {abstinence = 1.5}",
+                     lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values())),
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "report": {"title": "str", "trials": "str", "comparator": "str", "method": "str",
@@ -194,11 +227,16 @@ _SECTIONS: dict[str, dict[str, str]] = {
                  "favours": "str_list"},
     "subgroups": {"columns": "str_list", "dose_column": "str", "dose_cuts": "number_list",
                   "dose_labels": "str_list", "min_studies_per_subgroup": "number"},
-    "sensitivity": {"exclude_derived": "bool", "leave_one_out": "bool", "risk_of_bias": "bool"},
+    "sensitivity": {"exclude_derived": "bool", "leave_one_out": "bool", "risk_of_bias": "bool",
+                    "gosh": "bool", "gosh_min_k": "number"},
     "dose_response": {"analyses": "str_list", "metrics": "str_list", "models": "str_list",
                       "primary_metric": "str", "primary_model": "str", "per": "number",
                       "method": "str", "dose_label": "str"},
     "narrative": {"intervention": "str", "studies": "str_list"},
+    "bayesian": {"analyses": "str_list", "tau_prior": "str", "sensitivity_priors": "str_list"},
+    "sequential": {"analyses": "str_list", "effects": "number_table", "alpha": "number",
+                   "beta": "number", "method": "str", "heterogeneity": "str",
+                   "spending": "str", "futility": "str"},
 }
 _REQUIRED_ANALYSIS_KEYS = ("id", "outcome", "measure")
 MEASURES = BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES
@@ -287,6 +325,7 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
             trials if trials is not None else None, show=trials is not None)
 
     ids: dict[str, str] = {}
+    measures: dict[str, str] = {}
     for section, prefix, _ in tables:
         if section != "analysis":
             continue
@@ -295,6 +334,8 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
         if favours is not None and len(favours) != 2:
             add(f"{prefix}.favours", "needs two labels (left, right)", favours)
         ident = value_of(prefix, "id")
+        if ident is not None and value_of(prefix, "measure") is not None:
+            measures.setdefault(ident, value_of(prefix, "measure"))
         if ident is not None:
             if ident in ids:
                 add(f"{prefix}.id", f"duplicate analysis id (also {ids[ident]})", ident)
@@ -336,6 +377,66 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
     per = value_of(dose, "per")
     if per is not None and not per > 0:
         add(f"{dose}.per", "must be > 0", per)
+
+    def planned(prefix: str) -> list[str]:
+        """Check that ``prefix.analyses`` names analyses of the plan; return those it names."""
+        listed = value_of(prefix, "analyses") or []
+        for analysis_id in listed:
+            if analysis_id not in ids:
+                add(f"{prefix}.analyses", "names an analysis that is not in the plan; ids: "
+                    + ", ".join(f'"{i}"' for i in ids), analysis_id)
+        return [a for a in listed if a in ids]
+
+    sensitivity = "[sensitivity]"
+    gosh_min = value_of(sensitivity, "gosh_min_k")
+    if gosh_min is not None and (gosh_min != int(gosh_min) or gosh_min < MIN_GOSH_K_ALLOWED):
+        add(f"{sensitivity}.gosh_min_k", f"must be a whole number >= {MIN_GOSH_K_ALLOWED} "
+            f"(the number of comparisons below which no GOSH plot is drawn; default "
+            f"{DEFAULT_GOSH_MIN_K})", gosh_min)
+
+    bayesian = "[bayesian]"
+    planned(bayesian)
+    priors = [("tau_prior", value_of(bayesian, "tau_prior"))]
+    priors += [("sensitivity_priors", p) for p in value_of(bayesian, "sensitivity_priors") or ()]
+    for key, prior in priors:
+        if prior is None:
+            continue
+        try:
+            parse_tau_prior(prior)
+        except ValueError as exc:
+            add(f"{bayesian}.{key}", str(exc).replace(f"prior {prior!r}", "prior", 1), prior)
+
+    sequential = "[sequential]"
+    tsa_ids = planned(sequential)
+    effects = value_of(sequential, "effects") or {}
+    for analysis_id in tsa_ids:
+        measure = measures.get(analysis_id)
+        if measure not in TSA_MEASURES:
+            add(f"{sequential}.analyses", f"needs a binary measure ({', '.join(TSA_MEASURES)}) "
+                f"for a control event rate; analysis {analysis_id!r} has {measure!r}",
+                analysis_id)
+        elif analysis_id not in effects:
+            add(f"{sequential}.effects", f"needs the anticipated effect of analysis "
+                f"{analysis_id!r} (a {measure}, the assumption of the required information "
+                "size)", effects)
+    for analysis_id, effect in effects.items():
+        where = f"{sequential}.effects.{analysis_id}"
+        measure = measures.get(analysis_id)
+        if analysis_id not in tsa_ids:
+            add(where, "is not one of [sequential].analyses", effect)
+        elif measure in RATIO_TSA and not (effect > 0 and effect != 1):
+            add(where, f"must be a {measure} > 0 and not 1 (the anticipated effect)", effect)
+        elif measure == "RD" and not (-1 < effect < 1 and effect != 0):
+            add(where, "must be a risk difference in (-1, 1), not 0", effect)
+    for key in ("alpha", "beta"):
+        value = value_of(sequential, key)
+        if value is not None and not 0 < value < 0.5:
+            add(f"{sequential}.{key}", "must be strictly between 0 and 0.5 (e.g. "
+                + ("0.05)" if key == "alpha" else "0.2 for 80% power)"), value)
+    choice(sequential, "method", TSA_METHODS)
+    choice(sequential, "heterogeneity", ("D2", "I2", "none"))
+    choice(sequential, "spending", ("obf", "pocock"))
+    choice(sequential, "futility", ("none", "non-binding"))
 
     narrative = "[narrative]"
     studies_file = trials_dir / "studies.csv"
@@ -422,6 +523,8 @@ def read_plan(path: str | Path) -> Plan:
     sensitivity = raw.get("sensitivity", {})
     dose = raw.get("dose_response", {})
     narrative = raw.get("narrative", {})
+    bayesian = raw.get("bayesian", {})
+    sequential = raw.get("sequential", {})
     comparator = report.get("comparator", "placebo")
     return Plan(
         title=str(report.get("title", "Meta-analysis")),
@@ -453,6 +556,19 @@ def read_plan(path: str | Path) -> Plan:
         dose_label=str(dose.get("dose_label", "Dose")),
         intervention=str(narrative.get("intervention", "treatment")),
         narrative_studies=tuple(str(s) for s in narrative.get("studies", ())),
+        gosh=bool(sensitivity.get("gosh", True)),
+        gosh_min_k=int(sensitivity.get("gosh_min_k", DEFAULT_GOSH_MIN_K)),
+        bayes_analyses=tuple(str(a) for a in bayesian.get("analyses", ())),
+        bayes_tau_prior=str(bayesian.get("tau_prior", "half-normal(0.5)")),
+        bayes_sensitivity_priors=tuple(str(p) for p in bayesian.get("sensitivity_priors", ())),
+        tsa_analyses=tuple(str(a) for a in sequential.get("analyses", ())),
+        tsa_effects=tuple((str(k), float(v)) for k, v in sequential.get("effects", {}).items()),
+        tsa_alpha=float(sequential.get("alpha", 0.05)),
+        tsa_beta=float(sequential.get("beta", 0.2)),
+        tsa_method=str(sequential.get("method", "DL")),
+        tsa_heterogeneity=str(sequential.get("heterogeneity", "D2")),
+        tsa_spending=str(sequential.get("spending", "obf")),
+        tsa_futility=str(sequential.get("futility", "none")),
         source=path,
     )
 
@@ -467,6 +583,11 @@ class AnalysisRun:
     :func:`analysis.contrasts` without a finite ``yi``/``vi`` (e.g. double zeros of a ratio
     measure), shown as "Not estimable" in the forest plot and the study table;
     :meth:`comparisons` gives both in the order of :func:`analysis.contrasts`.
+    ``gosh``/``gosh_diagnostics`` (:func:`analysis.report.robustness.run_gosh`), the
+    ``small_study`` tests, the Bayesian fits ``bayes`` (by prior, the primary first) and the
+    trial sequential analysis ``tsa`` with its pooled ``tsa_control_rate`` are set where
+    the plan asks for them and they apply; ``robustness_notes`` says why one planned was
+    not computed (keys ``"bayes"``, ``"tsa"``).
     ``subgroup_titles`` names each subgrouping (the field's ``title`` in the trials'
     descriptor, else the column name humanised). ``rob_sensitivity`` (the
     analysis restricted to studies at low risk or with some concerns) and ``rob_grade``
@@ -493,6 +614,13 @@ class AnalysisRun:
     subgroup_notes: dict[str, str] = field(default_factory=dict)
     not_estimable: pd.DataFrame = field(default_factory=pd.DataFrame)
     subgroup_titles: dict[str, str] = field(default_factory=dict)
+    gosh: GoshResult | None = None
+    gosh_diagnostics: pd.DataFrame | None = None
+    small_study: pd.DataFrame | None = None
+    bayes: Mapping[str, BayesMetaResult] = field(default_factory=dict)
+    tsa: TrialSequentialResult | None = None
+    tsa_control_rate: float | None = None
+    robustness_notes: dict[str, str] = field(default_factory=dict)
 
     def comparisons(self) -> pd.DataFrame:
         """Every comparison, estimable or not, in the order of :func:`analysis.contrasts`."""
@@ -817,10 +945,38 @@ def run_analysis(
                                                ci=plan.ci, level=plan.level)
         rob_grade = grade_risk_of_bias(weight_by_study(data, result),
                                        overall_by_study(rob, spec.outcome))
-    return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
-                       without, dose_table, dose_result, dose_points, cumulative_frame,
-                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
-                       excluded, titles)
+    run = AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
+                      without, dose_table, dose_result, dose_points, cumulative_frame,
+                      baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
+                      excluded, titles)
+    return _with_robustness(run, plan)
+
+
+def _with_robustness(run: AnalysisRun, plan: Plan) -> AnalysisRun:
+    """Add GOSH, the small-study tests, the Bayesian fits and the TSA the plan asks for."""
+    from analysis.report import robustness
+
+    data, result, spec = run.data, run.result, run.spec
+    assert result is not None
+    notes: dict[str, str] = {}
+    fitted = robustness.run_gosh(result, plan)
+    small = (robustness.small_study_tests(data, result, spec.measure) if result.k >= 2
+             else None)
+    bayes: Mapping[str, BayesMetaResult] = {}
+    if spec.id in plan.bayes_analyses:
+        try:
+            bayes = robustness.run_bayes(data, spec, plan)
+        except ValueError as exc:
+            notes["bayes"] = str(exc)
+    tsa, rate = None, None
+    if spec.id in plan.tsa_analyses:
+        try:
+            tsa, rate = robustness.run_tsa(data, spec, plan)
+        except (ValueError, ConvergenceError) as exc:
+            notes["tsa"] = str(exc)
+    return replace(run, gosh=None if fitted is None else fitted[0],
+                   gosh_diagnostics=None if fitted is None else fitted[1], small_study=small,
+                   bayes=bayes, tsa=tsa, tsa_control_rate=rate, robustness_notes=notes)
 
 
 def run_dose_response(
