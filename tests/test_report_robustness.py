@@ -299,7 +299,11 @@ def test_posterior_caption_and_figure(planned: tuple[Plan, dict[str, AnalysisRun
         assert f"posterior_{analysis_id}" in figure_stems(runs[analysis_id])
     text = figure_caption(runs["relapse"], plan, "posterior_relapse")
     assert "With 1 study, tau is informed almost only by its prior." in text
-    assert "share its control arm" in text
+    assert "a multi-arm trial enters once, its treatment arms combined" in text
+    # the Bayesian fit and the TSA take one row per trial (Beraha 2016's two dose arms were
+    # fitted as two independent trials before)
+    assert all(fit.k == 1 for fit in runs["relapse"].bayes.values())
+    assert len(runs["relapse"].tsa.study) == 1
     assert "informed almost only" not in figure_caption(runs["abstinence"], plan,
                                                         "posterior_abstinence")
     figure = draw_figure(runs["abstinence"], plan, "posterior_abstinence")

@@ -383,8 +383,8 @@ def _posterior(run: AnalysisRun, plan: Plan) -> str:
         text += (f" With {_plural(studies, 'study', 'studies')}, tau is informed almost only "
                  "by its prior.")
     if len(run.data) > studies:
-        text += (" A multi-arm trial's comparisons share its control arm and enter as "
-                 "separate comparisons.")
+        text += (" The Bayesian model takes one row per trial: a multi-arm trial enters "
+                 "once, its treatment arms combined (Cochrane Handbook 23.3.4).")
     return text
 
 
@@ -425,8 +425,10 @@ def _tsa(run: AnalysisRun, plan: Plan) -> str:
               "none": "not adjusted for heterogeneity"}[tsa.heterogeneity]
     futility = ("; beta-spending futility boundaries (dashed, non-binding; none is drawn where "
                 "it lies below zero)" if tsa.futility_spending else "")
+    trials = len(tsa.study)
     return (f"Cumulative Z-curve ({model} model, trials in order of publication; "
-            f"{_k_text(run.data)}) against Lan-DeMets {spending} alpha-spending monitoring "
+            f"{_plural(trials, 'trial', 'trials')}, a multi-arm trial's treatment arms "
+            f"combined) against Lan-DeMets {spending} alpha-spending monitoring "
             f"boundaries ({'two' if tsa.sides == 2 else 'one'}-sided alpha {tsa.alpha:g}, "
             f"power {100 * (1 - tsa.beta):g}%){futility}. The required information size "
             f"assumes an anticipated {measure} of {tsa.effect:g} (an assumption of the analysis "

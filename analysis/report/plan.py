@@ -949,14 +949,36 @@ def run_analysis(
                       without, dose_table, dose_result, dose_points, cumulative_frame,
                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
                       excluded, titles)
-    return _with_robustness(run, plan)
+    return _with_robustness(run, plan, _one_per_study(trials, spec, plan, data))
 
 
-def _with_robustness(run: AnalysisRun, plan: Plan) -> AnalysisRun:
-    """Add GOSH, the small-study tests, the Bayesian fits and the TSA the plan asks for."""
+def _one_per_study(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan,
+                   data: pd.DataFrame) -> pd.DataFrame:
+    """Return the comparisons with each multi-arm trial's treatment arms combined into one.
+
+    The Bayesian model and the trial sequential analysis treat every row as an independent
+    trial; split comparisons of one trial share its control arm, so for them a multi-arm
+    trial enters once, its treatment arms combined (Cochrane Handbook 23.3.4).
+    """
+    if data["study_id"].is_unique:
+        return data
+    combined = plan_contrasts(trials, spec, plan, multiarm="combine")
+    ok = (np.isfinite(combined["yi"].astype(float))
+          & np.isfinite(combined["vi"].astype(float)))
+    return combined[ok].reset_index(drop=True)
+
+
+def _with_robustness(run: AnalysisRun, plan: Plan,
+                     independent: pd.DataFrame | None = None) -> AnalysisRun:
+    """Add GOSH, the small-study tests, the Bayesian fits and the TSA the plan asks for.
+
+    ``independent`` (one row per study, :func:`_one_per_study`) feeds the Bayesian fits and
+    the TSA; GOSH and the small-study tests use the run's comparisons, as the pooled model.
+    """
     from analysis.report import robustness
 
     data, result, spec = run.data, run.result, run.spec
+    one_per_study = data if independent is None else independent
     assert result is not None
     notes: dict[str, str] = {}
     fitted = robustness.run_gosh(result, plan)
@@ -965,13 +987,13 @@ def _with_robustness(run: AnalysisRun, plan: Plan) -> AnalysisRun:
     bayes: Mapping[str, BayesMetaResult] = {}
     if spec.id in plan.bayes_analyses:
         try:
-            bayes = robustness.run_bayes(data, spec, plan)
+            bayes = robustness.run_bayes(one_per_study, spec, plan)
         except ValueError as exc:
             notes["bayes"] = str(exc)
     tsa, rate = None, None
     if spec.id in plan.tsa_analyses:
         try:
-            tsa, rate = robustness.run_tsa(data, spec, plan)
+            tsa, rate = robustness.run_tsa(one_per_study, spec, plan)
         except (ValueError, ConvergenceError) as exc:
             notes["tsa"] = str(exc)
     return replace(run, gosh=None if fitted is None else fitted[0],
