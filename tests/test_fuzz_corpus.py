@@ -234,9 +234,6 @@ def _percentage(value: str):
     return _cell("outcomes.csv", "mean", value, row=2)
 
 
-NUMERIC = pytest.mark.xfail(strict=False, reason="percentage bounds are the numeric "
-                            "helper's part of issue 13 (branch wt-t13b), not on main yet")
-
 CASES = [
     Case("valid fixture", _nothing, expect="ok"),
     Case("valid fixture: tables", _nothing, command="tables", expect="ok"),
@@ -308,11 +305,9 @@ CASES = [
     Case("--analysis with an unknown id", _nothing, command="bad-analysis",
          names=("no_such_analysis",), contains=("abstinence",)),
     Case("--formats pdf", _nothing, command="bad-format", names=("--formats",)),
-    # Numbers that silently lose meaning (the numeric helper's part)
-    Case("percentage outcome 150", _percentage("150"), names=("outcomes.csv:4",),
-         marks=(NUMERIC,)),
-    Case("percentage outcome -20", _percentage("-20"), names=("outcomes.csv:4",),
-         marks=(NUMERIC,)),
+    # Numbers that silently lose meaning
+    Case("percentage outcome 150", _percentage("150"), names=("outcomes.csv:4",)),
+    Case("percentage outcome -20", _percentage("-20"), names=("outcomes.csv:4",)),
 ]
 
 
