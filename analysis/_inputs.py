@@ -9,15 +9,22 @@ the value and what is allowed.
 
 from __future__ import annotations
 
+import sys
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis._checks import as_float_array
+from analysis.errors import AnalysisWarning
 
 __all__ = ["check_data", "check_limits", "column", "frame_measure", "frame_ni",
-           "resolve_variances", "study_labels", "yi_vi"]
+           "name_rows", "omit_missing", "resolve_variances", "study_labels", "yi_vi"]
+
+#: How many omitted studies a warning names (the rest are counted).
+NAMED_MAX = 10
 
 #: Columns read as study labels when no labels are given (first present wins).
 LABEL_COLUMNS = ("study", "label", "slab")
@@ -286,3 +293,87 @@ def check_limits(y: np.ndarray, v: np.ndarray, m: np.ndarray) -> None:
             "sum((yi - mean(yi))^2 / vi) and sum((yi - mean(yi))^2) must be below 1.8e308 "
             "(Cochran's Q overflows); rescale yi (and vi by the square of the factor)"
         )
+
+
+def name_rows(rows: Sequence[int] | np.ndarray, labels: Sequence[Any] | np.ndarray | None,
+              k: int) -> str:
+    """Name rows of the input for a message: their study labels, else their 0-based positions.
+
+    Parameters
+    ----------
+    rows : sequence of int
+        0-based positions in the input.
+    labels : sequence or None
+        One label per input row; ignored (positions are named) when None or not of length
+        ``k``.
+    k : int
+        Number of input rows.
+
+    Returns
+    -------
+    str
+        e.g. ``"B, D"`` or ``"rows 1, 3 (0-based)"``; at most :data:`NAMED_MAX` are named,
+        the rest counted (``"... and 5 more"``).
+
+    Examples
+    --------
+    >>> name_rows([1, 3], ["A", "B", "C", "D"], 4)
+    'B, D'
+    >>> name_rows([1, 3], None, 4)
+    'rows 1, 3 (0-based)'
+    """
+    rows = [int(i) for i in rows]
+    shown, rest = rows[:NAMED_MAX], len(rows) - NAMED_MAX
+    more = f" and {rest} more" if rest > 0 else ""
+    if labels is not None and len(labels) == k:
+        return ", ".join(str(labels[i]) for i in shown) + more
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, shown)) + more + (
+        " (0-based)")
+
+
+def _caller_stacklevel() -> int:
+    """Stack level of the first frame outside the package (the user's call), for a warning."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_globals.get("__name__", "").split(".")[0] == "analysis":
+        if frame.f_back is None:  # called from the package itself (python -m analysis)
+            break
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def omit_missing(keep: Any, labels: Sequence[Any] | np.ndarray | None, *, values: str,
+                 analysis: str) -> np.ndarray:
+    """Return ``keep`` as a boolean mask, warning about the rows it drops (the one place).
+
+    Every public function that leaves out studies with a missing value calls this, so that
+    each names them the same way: an :class:`~analysis.errors.AnalysisWarning` (metafor's
+    ``na.action = "na.omit"`` warning, "Studies with NAs omitted from model fitting") that
+    gives their number, which values were missing, the analysis and the studies (labels, else
+    0-based row positions). The warning points at the user's line (the first frame outside
+    the package).
+
+    Parameters
+    ----------
+    keep : array_like of bool
+        True for the rows that are used.
+    labels : sequence or None
+        Study labels, one per row (None: rows are named by position).
+    values : str
+        What was missing, e.g. ``"yi or vi"``.
+    analysis : str
+        The analysis they are omitted from, e.g. ``"pooling"``, ``"Egger's test"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``keep`` as a boolean array.
+    """
+    mask = np.asarray(keep, dtype=bool)
+    if not mask.all():
+        dropped = np.flatnonzero(~mask)
+        warnings.warn(
+            f"{dropped.size} stud(y/ies) with missing {values} omitted from {analysis}: "
+            + name_rows(dropped, labels, mask.size),
+            AnalysisWarning, stacklevel=_caller_stacklevel(),
+        )
+    return mask

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import check_choice, check_level, check_positive_int
+from analysis._inputs import omit_missing
 from analysis.errors import ConvergenceError
 from analysis.pooling import METHODS, Control, pool
 from analysis.regression import _regression
@@ -29,8 +30,10 @@ from analysis.small_study import fit_test_regression
 __all__ = ["egger_test", "trim_and_fill"]
 
 
-def _complete(d: FittedData) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    keep = np.isfinite(d.yi) & np.isfinite(d.vi)
+def _complete(d: FittedData, analysis: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Return yi, vi and labels of the studies with both values (warning about the others)."""
+    keep = omit_missing(np.isfinite(d.yi) & np.isfinite(d.vi), d.study, values="yi or vi",
+                        analysis=analysis)
     y, v = d.yi[keep], d.vi[keep]
     if np.any(v <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
@@ -93,7 +96,7 @@ def egger_test(
     check_choice("method", method, METHODS)
     check_choice("ci", ci, ("z", "hksj", "hksj_adhoc"))
     level = check_level(d.level)
-    y, v, labels = _complete(d)
+    y, v, labels = _complete(d, "Egger's test")
     if y.size < 3:
         raise ValueError(f"Egger's test needs at least 3 studies; got k = {y.size}")
     _check_predictor(v, "Egger's test")
@@ -210,7 +213,7 @@ def trim_and_fill(
     level = check_level(d.level)
     con0 = Control.from_any(control)
     con = con0 if refit_control is None else Control.from_any(refit_control)
-    y0, v0, labels = _complete(d)
+    y0, v0, labels = _complete(d, "trim-and-fill")
     if y0.size < 2:
         raise ValueError("trim-and-fill needs at least 2 studies")
     if side is None:

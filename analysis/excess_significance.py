@@ -170,7 +170,7 @@ def excess_significance(
         check_choice(name, val, allowed)
     if test is not None:
         check_choice("test", test, ("exact", "binom", "chi2"))
-    y, v, d, _ = _data(yi, vi, None)
+    y, v, d, _ = _data(yi, vi, None, "the test of excess significance")
     k = y.size
     if k < 1:
         raise ValueError("the test of excess significance needs at least 1 study")

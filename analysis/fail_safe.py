@@ -77,7 +77,7 @@ def fail_safe_n(yi: Any, vi: Any = None, *, type: str = "Rosenthal", alpha: floa
     check_choice("type", type, ("Rosenthal", "Orwin", "Rosenberg"))
     if not 0 < alpha < 1:
         raise ValueError(f"argument 'alpha' must be in (0, 1); got {alpha!r}")
-    y, v, d, _ = _data(yi, vi, None)
+    y, v, d, _ = _data(yi, vi, None, "the fail-safe N")
     k = y.size
     if k < 2:
         raise ValueError(f"fail-safe N needs at least 2 studies; got k = {k}")

@@ -33,6 +33,7 @@ import pandas as pd
 
 from analysis._checks import check_choice
 from analysis._executor import chunk_bounds, chunk_seeds, run_chunks
+from analysis._inputs import omit_missing
 from analysis.algebra import InterceptRows, SubsetRows
 from analysis.control import METHODS, Control
 from analysis.heterogeneity import fit_points
@@ -165,7 +166,9 @@ def gosh(
     Raises
     ------
     ValueError
-        Fewer than two studies, missing ``yi``/``vi``, or invalid arguments.
+        Fewer than two studies with ``yi`` and ``vi``, or invalid arguments. Studies with a
+        missing value are left out (as metafor's model does) with an
+        :class:`~analysis.errors.AnalysisWarning` naming them.
 
     Notes
     -----
@@ -178,10 +181,11 @@ def gosh(
     d = fitted_data(yi, vi, method, None, None, study)
     check_choice("method", d.method, METHODS)
     con = Control.from_any(control)
-    y, v = d.yi, d.vi
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
-        raise ValueError("arguments 'yi'/'vi' have missing values; GOSH needs every study "
-                         "(drop the incomplete ones first)")
+    keep = omit_missing(np.isfinite(d.yi) & np.isfinite(d.vi), d.study, values="yi or vi",
+                        analysis="GOSH")
+    y, v = d.yi[keep], d.vi[keep]
+    labels = tuple(str(s) for s in np.asarray(d.study, dtype=object)[keep]) if len(
+        d.study) == keep.size else tuple(str(i + 1) for i in np.flatnonzero(keep))
     if np.any(v <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
     k = int(y.size)
@@ -207,7 +211,7 @@ def gosh(
     return GoshResult(
         estimate=out["estimate"], tau2=out["tau2"], i2=out["i2"], h2=out["h2"], q=out["q"],
         k=out["k"], incl=out["incl"], converged=out["converged"],
-        method=d.method, exact=exact, study=tuple(str(s) for s in d.study), yi=y, vi=v,
+        method=d.method, exact=exact, study=labels, yi=y, vi=v,
         measure=d.measure, seed=None if exact else seed,
     )
 

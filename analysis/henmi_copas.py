@@ -62,7 +62,7 @@ def henmi_copas(yi: Any, vi: Any = None, *, level: float | None = None,
     against ``hc(res, control=list(tol=1e-12))`` (tests/reference/
     make_small_study_reference.R; R's ``integrate`` keeps its default accuracy).
     """
-    y, v, d, _ = _data(yi, vi, None, "REML", None, None, level)
+    y, v, d, _ = _data(yi, vi, None, "the Henmi-Copas interval", "REML", None, None, level)
     lev = d.level
     k = y.size
     if k < 2:

@@ -26,7 +26,6 @@ Biometrics 41:55-68 (MH RR). Sato T, Greenland S, Robins JM (1989). Biometrics 4
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +40,7 @@ from analysis._inputs import (
     column,
     frame_measure,
     frame_ni,
+    omit_missing,
     resolve_variances,
     study_labels,
     yi_vi,
@@ -290,12 +290,7 @@ def pool(
     keep = np.flatnonzero(m)
     if keep.size == 0:
         raise ValueError("no study has both 'yi' and 'vi' available (k = 0)")
-    if keep.size < y.size:
-        warnings.warn(
-            f"{y.size - keep.size} stud(y/ies) with missing yi or vi omitted from pooling: "
-            + ", ".join(labels[i] for i in np.flatnonzero(~m)[:10]),
-            UserWarning, stacklevel=2,
-        )
+    omit_missing(m, labels, values="yi or vi", analysis="pooling")
     weights = np.full(y.size, np.nan)
     if keep.size >= 2 and convention == "metafor" and con.algorithm != "fisher" and (
             errors == "raise"):
@@ -361,15 +356,8 @@ def _tables(events_t: Any, n_t: Any, events_c: Any, n_c: Any, analysis: str,
     keep = np.isfinite(a) & np.isfinite(n1) & np.isfinite(c) & np.isfinite(n2)
     if not np.any(keep):
         raise ValueError("no complete 2x2 table (k = 0)")
-    if not np.all(keep):
-        dropped = np.flatnonzero(~keep)[:10]
-        named = (", ".join(labels[i] for i in dropped) if labels is not None and
-                 len(labels) == keep.size else f"rows {dropped.tolist()}")
-        warnings.warn(
-            f"{int((~keep).sum())} stud(y/ies) with missing events_t, n_t, events_c or n_c "
-            f"omitted from the {analysis} ({named})",
-            UserWarning, stacklevel=3,
-        )
+    omit_missing(keep, labels, values="events_t, n_t, events_c or n_c",
+                 analysis=f"the {analysis}")
     return a[keep], n1[keep] - a[keep], c[keep], n2[keep] - c[keep], keep
 
 
@@ -566,8 +554,9 @@ def mantel_haenszel(
     escalc's ``yi``/``vi`` (1/2 added to zero-cell tables, double-zero tables dropped) and
     :math:`I^2 = (Q - df)/Q`.
 
-    Studies with a missing count are omitted with a ``UserWarning`` naming their rows
-    (0-based positions), as metafor warns.
+    Studies with a missing count are omitted with an
+    :class:`~analysis.errors.AnalysisWarning` naming them (labels, else 0-based rows), as
+    metafor warns.
 
     Checked against metafor 3.8-1 ``rma.mh`` (fixture cases, rtol 1e-6) and RevMan 5's
     published Fleiss (1993) aspirin output (MH OR 0.8969, CI 0.8405 to 0.9570).
@@ -663,8 +652,9 @@ def peto(
     :math:`V_i = (a_i + c_i)(b_i + d_i) n_{1i} n_{2i} / (N_i^2 (N_i - 1))`;
     :math:`Q = \sum (a_i - E_i)^2/V_i - (\sum(a_i - E_i))^2/\sum V_i` over tables with
     :math:`V_i > 0`; df from the tables with an estimable escalc PETO value. No continuity
-    correction. Studies with a missing count are omitted with a ``UserWarning`` naming
-    their rows (0-based positions), as metafor warns. Checked against metafor 3.8-1
+    correction. Studies with a missing count are omitted with an
+    :class:`~analysis.errors.AnalysisWarning` naming them (labels, else 0-based rows), as
+    metafor warns. Checked against metafor 3.8-1
     ``rma.peto`` (fixture cases, rtol 1e-6).
     """
     level = check_level(level)

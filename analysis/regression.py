@@ -16,7 +16,6 @@ Knapp G, Hartung J (2003), Stat Med 22:2693-2710.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from analysis._inputs import (
     check_limits,
     column,
     frame_measure,
+    omit_missing,
     resolve_variances,
     study_labels,
     yi_vi,
@@ -293,7 +293,7 @@ def meta_regression(
 
     Warns
     -----
-    UserWarning
+    AnalysisWarning
         Studies with a missing ``yi``, ``vi`` or moderator value are omitted; the warning
         names them (their labels).
 
@@ -324,12 +324,8 @@ def meta_regression(
     keep = np.isfinite(y) & np.isfinite(v) & np.isfinite(xdf.to_numpy()).all(axis=1)
     if not np.any(keep):
         raise ValueError("no study has yi, vi and every moderator available (k = 0)")
-    if not np.all(keep):
-        warnings.warn(
-            f"{int((~keep).sum())} stud(y/ies) with missing yi, vi or moderator values omitted "
-            "from the meta-regression: " + ", ".join(labels[i] for i in np.flatnonzero(~keep)),
-            UserWarning, stacklevel=2,
-        )
+    omit_missing(keep, labels, values="yi, vi or moderator values",
+                 analysis="the meta-regression")
     used = tuple(labels[i] for i in np.flatnonzero(keep))
     return _regression(y[keep], v[keep], xdf[keep], method, ci, level, con,
                        tau2_ci=tau2_ci, errors=errors, study=used, design=design,
@@ -495,12 +491,7 @@ def subgroup_analysis(
     if len(g) != y.size:
         raise ValueError(f"argument 'groups' has {len(g)} labels but there are {y.size} studies")
     keep = np.isfinite(y) & np.isfinite(v) & g.notna().to_numpy()
-    if not np.all(keep):
-        warnings.warn(
-            f"{int((~keep).sum())} stud(y/ies) with missing yi, vi or group omitted from the "
-            "subgroup analysis: " + ", ".join(labels[i] for i in np.flatnonzero(~keep)),
-            UserWarning, stacklevel=2,
-        )
+    omit_missing(keep, labels, values="yi, vi or group", analysis="the subgroup analysis")
     y, v, g = y[keep], v[keep], g[keep].reset_index(drop=True)
     levels = sorted(g.unique().tolist(), key=str)
     if order is not None:

@@ -1124,9 +1124,9 @@ class DoseResponseResult:
             g2 = emax * (-dose / (ed50 + dose) ** 2 + ref / (ed50 + ref) ** 2)
             grad = np.column_stack([g1, g2])
             return emax * g1, np.sqrt(np.einsum("ij,jk,ik->i", grad, vb, grad))
-        X = self.basis.matrix(dose)
+        X = self.basis.matrix(dose, "doses")
         if reference is not None:
-            X = X - self.basis.matrix(np.array([float(reference)]))
+            X = X - self.basis.matrix(np.array([float(reference)]), "reference")
         if self.intercept:
             X = np.column_stack([np.full(dose.size, 0.0 if reference is not None else 1.0), X])
         return X @ b, np.sqrt(np.einsum("ij,jk,ik->i", X, vb, X))

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
-from analysis._inputs import study_labels, yi_vi
-from analysis.errors import ConvergenceError
+from analysis._inputs import omit_missing, study_labels, yi_vi
+from analysis.errors import AnalysisWarning, ConvergenceError
 from analysis.pooling import Control, pool
 from analysis.regression import _check_common, design_matrix, meta_regression
 from analysis.results import (
@@ -203,7 +203,8 @@ def leave_one_out(
     """
     d = fitted_data(yi, vi, method, ci, level, study)
     y, v = d.yi, d.vi
-    ok = np.isfinite(y) & np.isfinite(v)
+    ok = omit_missing(np.isfinite(y) & np.isfinite(v), d.study, values="yi or vi",
+                      analysis="the leave-one-out analysis")
     ids, names, member = _membership(d, cluster, yi, data)
     has_data = (member & ok).any(axis=1)
     if has_data.sum() < 2:
@@ -291,6 +292,8 @@ def cumulative(
     d = fitted_data(yi, vi, method, ci, level, study)
     y, v = d.yi, d.vi
     k = y.size
+    omit_missing(np.isfinite(y) & np.isfinite(v), d.study, values="yi or vi",
+                 analysis="the cumulative meta-analysis")
     if order is None:
         idx = np.arange(k)
     else:
@@ -362,13 +365,18 @@ def baujat(
     """
     d = fitted_data(yi, vi, method, None, None, study)
     y, v = d.yi, d.vi
-    if d.result is not None and d.method == d.result.method:
-        full = d.result
-    else:
-        fit = pool(y, v, method=d.method, tau2_ci=False, control=control)
-        assert isinstance(fit, PoolResult)
-        full = fit
-    omitted = leave_one_out(y, v, method=d.method, ci=d.ci, level=d.level, control=control)
+    omit_missing(np.isfinite(y) & np.isfinite(v), d.study, values="yi or vi",
+                 analysis="the Baujat coordinates")
+    with warnings.catch_warnings():  # named just above, once
+        warnings.simplefilter("ignore", AnalysisWarning)
+        if d.result is not None and d.method == d.result.method:
+            full = d.result
+        else:
+            fit = pool(y, v, method=d.method, tau2_ci=False, control=control)
+            assert isinstance(fit, PoolResult)
+            full = fit
+        omitted = leave_one_out(y, v, method=d.method, ci=d.ci, level=d.level,
+                                control=control)
     x = (y - full.estimate) ** 2 / (v + full.tau2)
     influence = (omitted.estimate - full.estimate) ** 2 / (omitted.se ** 2)
     return pd.DataFrame({"study": np.array(d.study, dtype=object), "x": x, "y": influence})
@@ -539,7 +547,8 @@ def influence(
         xdf = design_matrix(moderators.reset_index(drop=True))
     names = [str(c) for c in xdf.columns]
     x_all = xdf.to_numpy(dtype=float)
-    ok = np.isfinite(y) & np.isfinite(v) & np.isfinite(x_all).all(axis=1)
+    ok = omit_missing(np.isfinite(y) & np.isfinite(v) & np.isfinite(x_all).all(axis=1), labels,
+                      values="yi, vi or moderator values", analysis="the influence diagnostics")
     y, v, x = y[ok], v[ok], x_all[ok]
     k, p = x.shape
     if np.any(v <= 0):

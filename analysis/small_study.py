@@ -36,7 +36,8 @@ import pandas as pd
 from scipy import special, stats
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis.errors import FewStudiesWarning
+from analysis._inputs import omit_missing
+from analysis.errors import AnalysisWarning, FewStudiesWarning
 from analysis.pooling import METHODS, Control
 from analysis.regression import _regression
 from analysis.results import BinaryBiasResult, PetPeeseResult, RankTestResult, RegTestResult
@@ -62,11 +63,12 @@ def warn_few_studies(test: str, k: int, minimum: int = MIN_STUDIES_ASYMMETRY,
             "chance from real asymmetry", FewStudiesWarning, stacklevel=3)
 
 
-def _data(yi: Any, vi: Any, study: Any, default_method: str = "REML",
+def _data(yi: Any, vi: Any, study: Any, analysis: str, default_method: str = "REML",
           method: str | None = None, ci: str | None = None,
           level: float | None = None) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     d = fitted_data(yi, vi, method, ci, level, study, default_method=default_method)
-    keep = np.isfinite(d.yi) & np.isfinite(d.vi)
+    keep = omit_missing(np.isfinite(d.yi) & np.isfinite(d.vi), d.study, values="yi or vi",
+                        analysis=analysis)
     if np.any(d.vi[keep] <= 0):
         raise ValueError("argument 'vi' has non-positive values; sampling variances must be > 0")
     labels = (tuple(str(s) for s in np.asarray(d.study, dtype=object)[keep])
@@ -146,7 +148,7 @@ def rank_test(yi: Any, vi: Any = None, *, exact: bool = True,
     exact p throughout; collins has ties so the normal approximation) at 1e-10, and against
     :func:`scipy.stats.kendalltau` (tau and exact p) on random data.
     """
-    y, v, d, (_, labels) = _data(yi, vi, study)
+    y, v, d, (_, labels) = _data(yi, vi, study, "the rank correlation test")
     if y.size < 3:
         raise ValueError(f"the rank correlation test needs at least 3 studies; got k = {y.size}")
     warn_few_studies("Rank correlation test", y.size)
@@ -280,7 +282,8 @@ def regtest(
     """
     check_choice("model", model, ("lm", "rma"))
     check_choice("predictor", predictor, PREDICTORS)
-    y, v, d, (keep, labels) = _data(yi, vi, study, "REML", method, ci, level)
+    y, v, d, (keep, labels) = _data(yi, vi, study, "the regression test", "REML", method, ci,
+                                    level)
     check_choice("method", d.method, METHODS)
     check_choice("ci", d.ci, ("z", "hksj", "t"))
     lev = check_level(d.level)
@@ -344,8 +347,9 @@ def pet_peese(yi: Any, vi: Any = None, *, alpha: float = 0.05,
     check_choice("alternative", alternative, ("two-sided", "greater", "less"))
     if not 0 < alpha < 1:
         raise ValueError(f"argument 'alpha' must be in (0, 1); got {alpha!r}")
+    _data(yi, vi, study, "PET-PEESE", level=level)  # names omitted studies once
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FewStudiesWarning)
+        warnings.simplefilter("ignore", AnalysisWarning)  # few studies: warned below
         pet = regtest(yi, vi, model="lm", predictor="sei", level=level, study=study)
         peese = regtest(yi, vi, model="lm", predictor="vi", level=level, study=study)
     warn_few_studies("PET-PEESE", pet.k)
@@ -363,12 +367,13 @@ def pet_peese(yi: Any, vi: Any = None, *, alpha: float = 0.05,
 
 # --- binary-outcome tests (R meta metabias) ------------------------------------------------
 
-def _counts(ai: Any, n1i: Any, ci: Any, n2i: Any) -> tuple[np.ndarray, ...]:
+def _counts(ai: Any, n1i: Any, ci: Any, n2i: Any, test: str) -> tuple[np.ndarray, ...]:
     a, n1, c, n2 = (as_float_array(n, x) for n, x in
                     (("ai", ai), ("n1i", n1i), ("ci", ci), ("n2i", n2i)))
     if not a.size == n1.size == c.size == n2.size:
         raise ValueError("arguments 'ai', 'n1i', 'ci', 'n2i' must have the same length")
-    keep = np.isfinite(a) & np.isfinite(n1) & np.isfinite(c) & np.isfinite(n2)
+    keep = omit_missing(np.isfinite(a) & np.isfinite(n1) & np.isfinite(c) & np.isfinite(n2),
+                        None, values="ai, n1i, ci or n2i", analysis=test)
     a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
     if np.any((a < 0) | (c < 0) | (a > n1) | (c > n2)):
         raise ValueError("events must lie between 0 and the group size")
@@ -423,7 +428,7 @@ def harbord_test(ai: Any, n1i: Any, ci: Any, n2i: Any) -> BinaryBiasResult:
     does. Checked against R meta 7.0-0 ``metabias(metabin(..., sm="OR"),
     method.bias="Harbord", k.min=3)`` (dat.bcg, dat.collins1985a) at 1e-10.
     """
-    a, n1, c, n2 = _counts(ai, n1i, ci, n2i)
+    a, n1, c, n2 = _counts(ai, n1i, ci, n2i, "Harbord's test")
     n = n1 + n2
     z = a - (a + c) * n1 / n
     var = n1 * n2 * (a + c) * (n - a - c) / (n**2 * (n - 1))
@@ -461,7 +466,7 @@ def peters_test(ai: Any, n1i: Any, ci: Any, n2i: Any, *,
     """
     from analysis.effects import effect_sizes
 
-    a, n1, c, n2 = _counts(ai, n1i, ci, n2i)
+    a, n1, c, n2 = _counts(ai, n1i, ci, n2i, "Peters' test")
     es = effect_sizes("OR", events_t=a, n_t=n1, events_c=c, n_c=n2, add=add)
     te = es["yi"].to_numpy(dtype=float)
     b, d = n1 - a, n2 - c
@@ -506,7 +511,7 @@ def thompson_sharp_test(
     five fixture data sets at 1e-6 (REML iteration).
     """
     check_choice("method", method, METHODS)
-    y, v, d, _ = _data(yi, vi, None, method, method)
+    y, v, d, _ = _data(yi, vi, None, "Thompson-Sharp's test", method, method)
     if y.size < 4:
         raise ValueError(f"Thompson-Sharp's test needs at least 4 studies; got k = {y.size}")
     warn_few_studies("Thompson-Sharp's test", y.size)

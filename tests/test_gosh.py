@@ -198,8 +198,9 @@ def test_random_subsets_are_seeded_non_empty_and_chunk_independent(monkeypatch) 
 def test_gosh_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="at least 2 studies"):
         ma.gosh([0.1], [0.1])
-    with pytest.raises(ValueError, match="missing values"):
-        ma.gosh([0.1, np.nan, 0.2], [0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="at least 2 studies"), \
+            pytest.warns(ma.AnalysisWarning, match="omitted from GOSH: 2"):
+        ma.gosh([0.1, np.nan], [0.1, 0.1])
     with pytest.raises(ValueError, match="'subsets'"):
         ma.gosh([0.1, 0.2], [0.1, 0.1], subsets=1)
     with pytest.raises(ValueError, match="'method'"):

@@ -75,13 +75,14 @@ def test_pool_with_data_sei_and_study_columns(test):
 
 def test_pool_keeps_data_and_default_labels():
     yi, vi = [0.1, np.nan, 0.3, 0.5], [0.01, 0.02, 0.03, 0.04]
-    with pytest.warns(UserWarning, match=r"1 stud\(y/ies\) with missing yi or vi omitted.*: 2$"):
+    with pytest.warns(ma.AnalysisWarning,
+                      match=r"1 stud\(y/ies\) with missing yi or vi omitted.*: 2$"):
         res = ma.pool(yi, vi)
     assert res.study == ("1", "2", "3", "4")
     np.testing.assert_array_equal(res.yi, yi)
     assert res.k == 3
     frame = pd.DataFrame({"yi": yi, "vi": vi, "study": ["A", "B", "C", "D"]})
-    with pytest.warns(UserWarning, match=r"omitted from pooling: B$"):
+    with pytest.warns(ma.AnalysisWarning, match=r"omitted from pooling: B$"):
         res = ma.pool(frame)
     assert res.study == ("A", "B", "C", "D")
     assert "yi" not in res.to_frame().columns and "study" not in res.to_frame().columns
@@ -96,10 +97,10 @@ def test_pool_measure_from_data_frame():
 def test_mh_and_peto_read_columns_and_labels():
     frame = pd.DataFrame({"a": [1, 0, 5, np.nan], "n1": [20, 15, 30, 9], "c": [4, 3, 5, 2],
                           "n2": [20, 16, 30, 9], "trial": ["T1", "T2", "T3", "T4"]})
-    with pytest.warns(UserWarning, match=r"omitted from the Peto analysis \(T4\)"):
+    with pytest.warns(ma.AnalysisWarning, match=r"omitted from the Peto analysis: T4$"):
         res = ma.peto("a", "n1", "c", "n2", data=frame, study="trial")
     assert res.study == ("T1", "T2", "T3", "T4") and np.isnan(res.yi[3]) and res.k == 3
-    with pytest.warns(UserWarning, match=r"\(T4\)"):
+    with pytest.warns(ma.AnalysisWarning, match=r"Mantel-Haenszel.*: T4$"):
         mh = ma.mantel_haenszel("a", "n1", "c", "n2", data=frame, study="trial")
     np.testing.assert_allclose(mh.estimate, ma.mantel_haenszel(
         [1, 0, 5], [20, 15, 30], [4, 3, 5], [20, 16, 30]).estimate)

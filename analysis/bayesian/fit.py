@@ -14,6 +14,7 @@ from analysis._inputs import (
     check_data,
     column,
     frame_measure,
+    omit_missing,
     resolve_variances,
     study_labels,
     yi_vi,
@@ -208,6 +209,12 @@ def bayesmeta(
     -------
     BayesMetaResult
 
+    Warns
+    -----
+    AnalysisWarning
+        Studies with a missing ``yi`` or ``vi`` are left out (as :func:`analysis.pool`; R's
+        bayesmeta stops instead); the warning names them.
+
     Raises
     ------
     ValueError
@@ -237,8 +244,13 @@ def bayesmeta(
     y, v = yi_vi(yv, resolve_variances(vi, sei, data))
     if y.size < 1:
         raise ValueError("argument 'yi' is empty; give at least one study")
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
-        raise ValueError("arguments 'yi' and 'vi' must be finite (no missing values)")
+    all_labels = study_labels(yi, study, y.size, data)
+    keep = omit_missing(np.isfinite(y) & np.isfinite(v), all_labels, values="yi or vi",
+                        analysis="the Bayesian meta-analysis")
+    if not keep.any():
+        raise ValueError("no study has both 'yi' and 'vi' available (k = 0)")
+    y, v = y[keep], v[keep]
+    labels = tuple(label for label, kept in zip(all_labels, keep, strict=True) if kept)
     if np.any(v <= 0):
         raise ValueError(
             f"argument 'vi' has value(s) <= 0 ({v[v <= 0][:5].tolist()}); "
@@ -312,7 +324,6 @@ def bayesmeta(
     new_sum = _summary(
         modes[1], medians[1], mmean[1], msd[1], (short_lo[1], short_hi[1]), (cen_lo[1], cen_hi[1])
     )
-    labels = study_labels(yi, study, k, data)
     shrink = pd.DataFrame(
         {
             "study": list(labels),

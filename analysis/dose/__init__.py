@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import as_float_array, check_choice, check_level
-from analysis.dose._basis import MODELS, DoseBasis, make_basis
+from analysis.dose._basis import MODELS, DoseBasis, check_log_doses, make_basis
 from analysis.dose._classes import (
     DEFAULT_CUTS,
     DEFAULT_LABELS,
@@ -44,7 +44,7 @@ from analysis.dose._fit import (
     prepare,
     result_from_fit,
 )
-from analysis.dose._gl import GL_TYPES, gl_covariance, md_covariance
+from analysis.dose._gl import GL_TYPES, check_gl_variances, gl_covariance, md_covariance
 from analysis.results import DoseResponseResult
 
 __all__ = [
@@ -96,6 +96,8 @@ def gl_block_covariance(cases: object, n: object, yi: object, vi: object, study:
     groups = np.asarray(study, dtype=object).reshape(-1)
     k = arrays[0].size
     kinds = np.full(k, type, dtype=object) if isinstance(type, str) else np.asarray(type, object)
+    if groups.size == k:
+        check_gl_variances(arrays[3], [f"{g} (row {i})" for i, g in enumerate(groups)])
     V = np.zeros((k, k))
     for g in pd.unique(groups):
         rows = np.flatnonzero(groups == g)
@@ -243,7 +245,15 @@ def dose_response(
     36(3).
     """
     lev = _check_options(model, stage, method, random, intercept, level)
+    if model == "log":  # named by input row, before missing rows are dropped
+        doses = as_float_array("dose", dose)
+        groups = None if study is None else np.asarray(study, dtype=object).reshape(-1)
+        rows = (None if groups is None or groups.size != doses.size
+                else [f"{g} (row {i})" for i, g in enumerate(groups)])
+        check_log_doses("dose", doses, float(log_shift), rows)
     data = prepare(yi, V_or_vi, dose, study, float(reference_dose))
+    if model == "log" and np.any(data.ref_dose == float(reference_dose)):  # some study uses it
+        check_log_doses("reference_dose", np.array([float(reference_dose)]), float(log_shift))
     if data.k == 0:
         given = "no comparisons given" if data.k_omitted == 0 else (
             f"0 of {data.k_omitted} comparisons have a non-missing effect, variance and dose "

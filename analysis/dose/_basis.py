@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis._inputs import name_rows
 from analysis.dose._common import SparseDataError
 
-__all__ = ["DEFAULT_PERCENTILES", "MODELS", "DoseBasis", "make_basis", "rcs_basis"]
+__all__ = ["DEFAULT_PERCENTILES", "MODELS", "DoseBasis", "check_log_doses", "make_basis",
+           "rcs_basis"]
 
 MODELS = ("linear", "log", "quadratic", "spline", "emax")
 
@@ -112,19 +114,18 @@ class DoseBasis:
             return list(range(1, len(self.names)))
         return []
 
-    def matrix(self, dose: np.ndarray) -> np.ndarray:
-        """Evaluate the dose terms (no intercept) at ``dose``; shape ``(n, p)``."""
+    def matrix(self, dose: np.ndarray, name: str = "dose") -> np.ndarray:
+        """Evaluate the dose terms (no intercept) at ``dose``; shape ``(n, p)``.
+
+        ``name`` is the argument the doses came from, for the message of
+        :func:`check_log_doses`.
+        """
         d = np.asarray(dose, dtype=float).reshape(-1)
         if self.model == "linear":
             return d[:, None]
         if self.model == "log":
+            check_log_doses(name, d, self.log_shift)
             if self.log_shift == 0:
-                if np.any(d <= 0):
-                    raise ValueError(
-                        "model 'log' with log_shift=0 needs every dose (and the reference "
-                        f"dose) > 0; got minimum {d.min()!r}; use log_shift > 0 (log(d + c) - "
-                        "log(c)) for doses of 0"
-                    )
                 return np.log(d)[:, None]
             return (np.log(d + self.log_shift) - np.log(self.log_shift))[:, None]
         if self.model == "quadratic":
@@ -132,6 +133,49 @@ class DoseBasis:
         if self.model == "spline":
             return rcs_basis(d, self.knots)
         raise ValueError("the emax model has no linear design matrix")
+
+
+def check_log_doses(name: str, dose: np.ndarray, log_shift: float,
+                    labels: Sequence[str] | None = None) -> None:
+    r"""Refuse doses outside the domain of the ``log`` model.
+
+    The model is :math:`\log(d + c) - \log c` (:math:`c` = ``log_shift``, default 1, so a
+    dose of 0 is the reference, 0), or :math:`\log d` for :math:`c = 0`. A dose is an amount:
+    every dose must be :math:`\ge 0`, and :math:`> 0` when :math:`c = 0` (the log of 0 is
+    not finite). dosresmeta has no shift (its users write ``log(dose + 1)`` in the formula
+    themselves and a dose of 0 gives ``-Inf``); this project's convention is the shift.
+
+    Parameters
+    ----------
+    name : str
+        The argument the doses came from (``"dose"``, ``"reference_dose"``, ``"doses"``).
+    dose : numpy.ndarray
+        Doses; missing values are skipped (they are dropped elsewhere).
+    log_shift : float
+        :math:`c`.
+    labels : sequence of str, optional
+        One name per dose for the message (default 0-based positions).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the offending doses and their rows, and the rule.
+    """
+    d = np.asarray(dose, dtype=float).reshape(-1)
+    with np.errstate(invalid="ignore"):
+        bad = (d <= 0) if log_shift == 0 else (d < 0)
+    if not np.any(bad):
+        return
+    rows = np.flatnonzero(bad)
+    rule = ("> 0 (log_shift=0 takes log(dose)); use log_shift > 0, log(dose + c) - log(c), "
+            "for doses of 0" if log_shift == 0 else
+            f">= 0 (the log model takes log(dose + {log_shift:g}) - log({log_shift:g}))")
+    where = name_rows(rows, labels, d.size) if d.size > 1 or labels else ""
+    raise ValueError(
+        f"argument {name!r} has value(s) {d[rows][:5].tolist()}"
+        + (f" at {where}" if where else "")
+        + f"; model 'log' needs every dose {rule}"
+    )
 
 
 def choose_knots(dose: np.ndarray, knots: Sequence[float] | int | None,

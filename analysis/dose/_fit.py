@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import as_float_array
+from analysis._inputs import omit_missing
 from analysis.dose._basis import DoseBasis
 from analysis.dose._common import SparseDataError
 from analysis.dose._engine import CovarianceTerm, MixedFit, fit_mixed, psi_from_theta
@@ -62,7 +63,8 @@ def prepare(yi: object, V_or_vi: object, dose: object, study: object | None,
 
     A study's reference row (at most one) gives the reference dose of the study's other
     rows; rows of studies without one are contrasts against ``reference_dose``. Rows with a
-    missing ``yi``, variance or dose are dropped (counted in ``k_omitted``).
+    missing ``yi``, variance or dose are dropped (counted in ``k_omitted``) with an
+    :class:`~analysis.errors.AnalysisWarning` naming them (study and 0-based row).
     """
     y = as_float_array("yi", yi)
     k = y.size
@@ -76,7 +78,9 @@ def prepare(yi: object, V_or_vi: object, dose: object, study: object | None,
     if np.any(pd.isna(groups)):
         raise ValueError("argument 'study' has missing values")
     diag = np.diag(V)
-    keep = np.isfinite(y) & np.isfinite(diag) & np.isfinite(d)
+    row_names = None if study is None else [f"{g} (row {i})" for i, g in enumerate(groups)]
+    keep = omit_missing(np.isfinite(y) & np.isfinite(diag) & np.isfinite(d), row_names,
+                        values="yi, variance or dose", analysis="the dose-response model")
     if np.any(diag[keep] < 0):
         raise ValueError("argument 'V_or_vi' has negative variances")
     is_ref = keep & (diag == 0)
@@ -97,7 +101,7 @@ def prepare(yi: object, V_or_vi: object, dose: object, study: object | None,
 
 def design(basis: DoseBasis, data: Data, intercept: bool) -> np.ndarray:
     """Dose terms centred at each row's reference dose, plus an intercept column if asked."""
-    X = basis.matrix(data.dose) - basis.matrix(data.ref_dose)
+    X = basis.matrix(data.dose) - basis.matrix(data.ref_dose, "reference_dose")
     if intercept:
         X = np.column_stack([np.ones(data.k), X])
     return X

@@ -42,9 +42,12 @@ summarized dose-response data. Stata J 6:40-57.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from analysis._checks import as_float_array, check_choice
+from analysis._inputs import name_rows
 from analysis.errors import ConvergenceError
 
 __all__ = ["GL_TYPES", "gl_counts", "gl_covariance", "md_covariance"]
@@ -115,6 +118,33 @@ def gl_counts(cases: np.ndarray, n: np.ndarray, yi: np.ndarray, ref: int, kind: 
     )
 
 
+def check_gl_variances(vi: np.ndarray, labels: Sequence[str] | None = None) -> None:
+    """Refuse negative or infinite variances of the log relative risks (reference: 0 or NaN).
+
+    Parameters
+    ----------
+    vi : numpy.ndarray
+        Variances of one study (or of all studies stacked).
+    labels : sequence of str, optional
+        One name per row for the message (default 0-based positions).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the offending values and their rows, and the rule.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = (vi < 0) | np.isinf(vi)
+    if np.any(bad):
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"argument 'vi' has value(s) {vi[rows][:5].tolist()} at "
+            f"{name_rows(rows, labels, vi.size)}; the variances of the log relative risks "
+            "must be finite and > 0 (0 or NaN marks the reference row); the covariances are "
+            "products of their square roots"
+        )
+
+
 def gl_covariance(cases: object, n: object, yi: object, vi: object,
                   type: str = "cc") -> np.ndarray:
     r"""Greenland-Longnecker covariance of the non-reference log relative risks of one study.
@@ -143,8 +173,9 @@ def gl_covariance(cases: object, n: object, yi: object, vi: object,
     Raises
     ------
     ValueError
-        When the reference row is missing or ambiguous, counts are not positive, or lengths
-        differ.
+        When the reference row is missing or ambiguous, a variance is negative or infinite
+        (dosresmeta's ``covar.logrr`` would take its square root and give NaN), counts are
+        not positive, or lengths differ.
 
     Notes
     -----
@@ -158,6 +189,7 @@ def gl_covariance(cases: object, n: object, yi: object, vi: object,
     if len({a.size for a in arrays}) != 1:
         raise ValueError("arguments 'cases', 'n', 'yi' and 'vi' must have the same length; got "
                          + ", ".join(str(a.size) for a in arrays))
+    check_gl_variances(v)
     v = np.where(np.isnan(v), 0.0, v)
     refs = np.flatnonzero(v == 0)
     if refs.size != 1:

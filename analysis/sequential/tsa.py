@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from analysis._checks import check_choice
+from analysis._inputs import name_rows, omit_missing
 from analysis.results import TrialSequentialResult
 from analysis.sequential.boundaries import (
     SPENDING_FUNCTIONS,
@@ -57,6 +58,20 @@ def _design_root(timing: np.ndarray, alpha: float, beta: float, sides: int, spen
 
 def _keep(tau: np.ndarray, min_increment: float) -> np.ndarray:
     return np.diff(np.concatenate([[0.0], tau])) > min_increment
+
+
+def _kept_looks(looks: Any, keep: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """Map look positions in the input to positions among the trials kept (with data)."""
+    positions = np.asarray(looks, dtype=int).ravel()
+    inside = (positions >= 0) & (positions < keep.size)
+    at_dropped = positions[inside][~keep[positions[inside]]]
+    if at_dropped.size:
+        raise ValueError(
+            "argument 'looks' has look(s) after trial(s) "
+            f"{name_rows(at_dropped, labels, keep.size)}, which are omitted for missing "
+            "values; give looks at trials with data")
+    new = np.cumsum(keep) - 1
+    return np.where(inside, new[np.clip(positions, 0, keep.size - 1)], positions)
 
 
 def trial_sequential_analysis(
@@ -139,16 +154,24 @@ def trial_sequential_analysis(
     if not (y.size == v.size == size.size) or y.size == 0:
         raise ValueError(f"'yi', 'vi' and 'n' must have the same non-zero length, got "
                          f"{y.size}, {v.size} and {size.size}")
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
-        raise ValueError("'yi' must be finite and 'vi' finite and positive for every trial")
-    if not (np.all(np.isfinite(size)) and np.all(size > 0)):
-        raise ValueError(f"argument 'n' = {size.tolist()!r} must be positive participant counts")
     if not 0 <= float(min_increment) < 1:
         raise ValueError(f"argument 'min_increment' = {min_increment!r} must be in [0, 1)")
     labels = (tuple(str(s) for s in study) if study is not None
               else tuple(f"Trial {i + 1}" for i in range(y.size)))
     if len(labels) != y.size:
         raise ValueError(f"argument 'study' has {len(labels)} labels for {y.size} trials")
+    keep = omit_missing(~(np.isnan(y) | np.isnan(v) | np.isnan(size)), labels,
+                        values="yi, vi or n", analysis="the trial sequential analysis")
+    if looks is not None:
+        looks = _kept_looks(looks, keep, labels)
+    y, v, size = y[keep], v[keep], size[keep]
+    labels = tuple(label for label, kept in zip(labels, keep, strict=True) if kept)
+    if y.size == 0:
+        raise ValueError("no trial has 'yi', 'vi' and 'n' available (k = 0)")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
+        raise ValueError("'yi' must be finite and 'vi' finite and positive for every trial")
+    if not (np.all(np.isfinite(size)) and np.all(size > 0)):
+        raise ValueError(f"argument 'n' = {size.tolist()!r} must be positive participant counts")
 
     from analysis.sensitivity import cumulative
 
