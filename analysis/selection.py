@@ -273,7 +273,7 @@ def selection_loglik(yi: Any, vi: Any = None, *, mu: float, tau2: float, delta: 
     step function :math:`\delta_1 = 1` included). Checked against metafor's ``ll`` at its
     estimates (tests/test_selection_model.py).
     """
-    y, v, _, _ = _data(yi, vi, None)
+    y, v, _, _ = _data(yi, vi, None, "the selection model")
     m = _model(y, v, type, steps, alternative, pval_min)
     return _loglik(m, float(mu), float(tau2), np.asarray(delta, dtype=float))
 
@@ -387,7 +387,7 @@ def selection_model(
     fixture at 1e-6 (beta-model SEs at 2e-4: metafor's Hessian differentiates its
     integrate() values); the Hessian uses numDeriv's steps (d = 0.1, r = 6) as metafor.
     """
-    y, v, d, _ = _data(yi, vi, None, "REML", method, None, level)
+    y, v, d, _ = _data(yi, vi, None, "the selection model", "REML", method, None, level)
     lev = d.level
     k = y.size
     fe = str(d.method).upper() in ("FE", "EE", "CE")
