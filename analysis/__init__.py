@@ -20,6 +20,7 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
 Network meta-analysis: :func:`network_meta_analysis`, :func:`network_pairwise`,
 :func:`decomp_design`, :func:`p_scores`, :func:`netsplit`, :func:`league_table`.
+RevMan 5: :func:`read_rm5`, :func:`rm5_to_trials`, :func:`reanalyse_rm5`.
 Figures: ``ma.plots.forest(result)`` and the other functions of
 :mod:`analysis.plots`; example data: ``ma.datasets.load("bcg")``. Every result class is
 exported for type hints (:class:`PoolResult`, :class:`MetaRegressionResult`, ...).
@@ -123,6 +124,9 @@ _EXPORTS: dict[str, str] = {
     "network_meta_analysis": "analysis.network",
     "network_pairwise": "analysis.network",
     "p_scores": "analysis.network",
+    "read_rm5": "analysis.data.revman",
+    "rm5_to_trials": "analysis.data.revman",
+    "reanalyse_rm5": "analysis.rm5_reanalysis",
 }
 
 #: Subpackages reachable as attributes without an explicit import (``ma.plots.forest(res)``,
@@ -206,8 +210,11 @@ __all__ = [
     "peto",
     "pool",
     "rank_test",
+    "read_rm5",
+    "reanalyse_rm5",
     "regtest",
     "required_information_size",
+    "rm5_to_trials",
     "sd_from_ci",
     "sd_from_se",
     "selection_model",
@@ -234,6 +241,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         summarise_trials,
         validate_trials,
     )
+    from analysis.data.revman import read_rm5, rm5_to_trials
     from analysis.dose import dose_class_subgroups, dose_response, gl_covariance
     from analysis.effects import (
         counts_from_percent,
@@ -298,6 +306,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
+    from analysis.rm5_reanalysis import reanalyse_rm5
     from analysis.selection import selection_model
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
     from analysis.sequential import required_information_size, trial_sequential_analysis

@@ -10,6 +10,7 @@ Usage::
     python -m analysis rob-figures --plan PLAN --outdir figures
     python -m analysis tables --plan PLAN --outdir tables
     python -m analysis report --plan PLAN --figures figures --out figures/report.html
+    python -m analysis import-rm5 REVIEW.rm5 --out DIR
 
 Every command that reads the trials also takes ``--validated build/trials.pickle``: the
 snapshot ``validate --snapshot`` wrote (:mod:`analysis.report.snapshot`), so that a build
@@ -93,6 +94,20 @@ def _datapackage(args: argparse.Namespace) -> int:
     target = Path(args.directory) / "datapackage.json"
     write_bytes_atomic(target, descriptor_bytes())
     print(f"wrote {target}")
+    return 0
+
+
+def _import_rm5(args: argparse.Namespace) -> int:
+    from analysis.data.revman import read_rm5, rm5_to_trials, trials_files
+    from analysis.report.output import write_directory_atomic
+
+    files = trials_files(rm5_to_trials(read_rm5(args.file)))  # errors: main prints them
+    try:
+        write_directory_atomic(Path(args.out), files, check=validate_trials)
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {', '.join(sorted(files))} from {args.file}")
     return 0
 
 
@@ -386,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="write the schema's datapackage.json into a trials directory")
     package.add_argument("directory")
     package.set_defaults(func=_datapackage)
+
+    rm5 = sub.add_parser("import-rm5", help="convert a RevMan 5 review (.rm5) into a new "
+                         "trials directory (all files or none)")
+    rm5.add_argument("file", help="the .rm5 file")
+    rm5.add_argument("--out", required=True, help="the trials directory to create (new or empty)")
+    rm5.set_defaults(func=_import_rm5)
 
     makefile = sub.add_parser("makefile", help="write the Make rules of the plan's figures")
     makefile.add_argument("--plan", required=True)

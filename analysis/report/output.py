@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["TABLE_FORMATS", "TEMPORARY_SUFFIX", "OutputError", "render_table",
-           "write_bytes_atomic", "write_files_atomic", "write_table"]
+           "write_bytes_atomic", "write_directory_atomic", "write_files_atomic",
+           "write_table"]
 
 
 class OutputError(OSError):
@@ -157,6 +158,53 @@ def render_table(
     if unknown:
         raise ValueError(f"formats: {unknown} not among {list(TABLE_FORMATS)}")
     return {prefix.with_name(f"{prefix.name}.{fmt}"): renderers[fmt](frame) for fmt in formats}
+
+
+def write_directory_atomic(
+    path: Path, files: dict[str, bytes], check: Callable[[Path], object] | None = None
+) -> None:
+    """Write a new directory of ``files`` all-or-nothing.
+
+    The files go to a temporary directory next to ``path`` (``.NAME.XXXXXXXX`` +
+    :data:`TEMPORARY_SUFFIX`), ``check`` is called on it (e.g.
+    :func:`analysis.data.validate_trials`), and only then is it renamed to ``path``: a failed
+    check or write leaves nothing behind and ``path`` untouched.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Target directory; it must not exist or be empty.
+    files : dict of str to bytes
+        File names (no folders) and their contents.
+    check : callable, optional
+        Called with the temporary directory; whatever it raises is raised again.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and is not an empty directory.
+    """
+    import shutil
+
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path}: exists and is not an empty directory; refusing to "
+                              "overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX,
+                                      dir=path.parent))
+    try:
+        for name, data in files.items():
+            (temporary / name).write_bytes(data)
+            os.chmod(temporary / name, 0o644)
+        if check is not None:
+            check(temporary)
+        os.chmod(temporary, 0o755)
+        if path.is_dir():
+            path.rmdir()
+        os.replace(temporary, path)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
 
 
 def write_table(
