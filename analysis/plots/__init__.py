@@ -19,7 +19,8 @@ against I² of every subset). These are the same functions as
 data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot` complete the set;
 :func:`traffic_light` and :func:`summary_bar` draw the risk-of-bias table as robvis does;
 :func:`tsa` (:func:`tsa_plot`) draws a trial sequential analysis;
-:func:`network_graph` and :func:`netsplit_plot` draw a network meta-analysis.
+:func:`network_graph` and :func:`netsplit_plot` draw a network meta-analysis;
+:func:`multiverse` (:func:`multiverse_plot`) draws a specification curve with its choice panel.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from analysis.plots.forest import (
 from analysis.plots.funnel import funnel, funnel_plot
 from analysis.plots.gosh import gosh_plot
 from analysis.plots.influence_panels import influence_plot
+from analysis.plots.multiverse import multiverse_plot
 from analysis.plots.network import netsplit_plot, network_graph
 from analysis.plots.risk_of_bias import summary_bar, traffic_light
 from analysis.plots.sensitivity import (
@@ -52,6 +54,8 @@ from analysis.plots.style import savefig_kwargs
 influence = influence_plot
 #: ``plots.gosh(result)``: the same function as :func:`gosh_plot`.
 gosh = gosh_plot
+#: ``plots.multiverse(result)``: the same function as :func:`multiverse_plot`.
+multiverse = multiverse_plot
 
 __all__ = [
     "baujat",
@@ -74,6 +78,8 @@ __all__ = [
     "labbe_plot",
     "leave_one_out",
     "leave_one_out_plot",
+    "multiverse",
+    "multiverse_plot",
     "netsplit_plot",
     "network_graph",
     "overall_effect_text",
