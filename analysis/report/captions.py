@@ -48,7 +48,8 @@ _FIGURE_NAMES = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analys
                  "dose_response": "Dose-response curve",
                  "cumulative": "Cumulative meta-analysis by year",
                  "baujat": "Baujat plot", "bubble": "Meta-regression on dose (bubble plot)",
-                 "labbe": "L'Abbé plot"}
+                 "labbe": "L'Abbé plot",
+                 "multiverse": "Specification curve (multiverse analysis)"}
 
 
 def model_text(method: str, ci_method: str, level: float) -> str:
@@ -278,6 +279,22 @@ def _bubble(run: AnalysisRun, plan: Plan) -> str:
             f"{plan.comparator or 'control'} arm).")
 
 
+def _multiverse(run: AnalysisRun, plan: Plan) -> str:
+    universe = run.multiverse
+    assert universe is not None
+    shares = universe.shares()
+    choices = ", ".join(f"{name.replace('_', ' ')} ({len(universe.levels[name])})"
+                        for name in universe.choices)
+    return (f"Every combination of {choices} levels: {universe.n_total} specifications, "
+            f"{len(universe)} with at least two studies (the others are infeasible). Top: "
+            f"each specification's estimate with its {100 * plan.level:g}% CI, ordered by "
+            f"estimate; the CI excludes the null above in {100 * shares['ci_above']:.0f}% "
+            f"and below in {100 * shares['ci_below']:.0f}% of them, and includes it in "
+            f"{100 * shares['ci_includes']:.0f}%. The axis spans the central 90% of the "
+            "interval limits (longer bars are cut). Below: the levels each specification "
+            "uses.")
+
+
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
     """Return the plain-text caption of figure ``stem`` of ``run``.
 
@@ -306,7 +323,8 @@ def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
             f"{run.spec.measure}{_scale(run.spec.measure)}.")
     builders = {"forest": _forest, "funnel": _funnel, "leave_one_out": _leave_one_out,
                 "cumulative": _cumulative, "baujat": _baujat, "labbe": _labbe,
-                "dose_response": _dose_response, "bubble": _bubble}
+                "dose_response": _dose_response, "bubble": _bubble,
+                "multiverse": _multiverse}
     if kind == "subgroups":
         column = stem.split(f"_{analysis_id}_", 1)[-1]
         if column not in run.subgroups:

@@ -52,6 +52,8 @@ def figure_stems(run: AnalysisRun) -> list[str]:
     arm_level = ~run.data["from_reported_estimate"].astype(bool)
     if run.spec.measure in ("OR", "RR", "RD") and arm_level.sum() >= 2:
         stems.append(f"labbe_{run.spec.id}")
+    if run.multiverse is not None and len(run.multiverse):
+        stems.append(f"multiverse_{run.spec.id}")
     return stems
 
 
@@ -119,6 +121,13 @@ def _labbe(run: AnalysisRun, plan: Plan) -> Axes:
     return labbe_plot(arm_level, run.result, measure=run.spec.measure)
 
 
+def _multiverse(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import multiverse_plot
+
+    assert run.multiverse is not None
+    return multiverse_plot(run.multiverse, labels=run.spec.favours)
+
+
 def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
     def draw(run: AnalysisRun, plan: Plan) -> Axes:
         from analysis.plots import forest_plot
@@ -150,6 +159,7 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         f"baujat_{analysis_id}": _baujat,
         f"bubble_{analysis_id}": _bubble,
         f"labbe_{analysis_id}": _labbe,
+        f"multiverse_{analysis_id}": _multiverse,
     }
     for column in run.subgroups:
         drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)

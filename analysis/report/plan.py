@@ -32,6 +32,7 @@ from analysis.contrasts import (
 from analysis.control import METHODS
 from analysis.dose import (
     DEFAULT_CUTS,
+    DEFAULT_LABELS,
     DoseResponseResult,
     SparseDataError,
     dose_classes,
@@ -46,10 +47,17 @@ from analysis.dose import (
 from analysis.errors import ConvergenceError, Problem
 from analysis.pooling import CI_METHODS, mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
+from analysis.report.multiverse_plan import (
+    MultiverseSpec,
+    parse_multiverse,
+    run_multiverse,
+    validate_multiverse,
+)
 from analysis.results import (
     CumulativeResult,
     LeaveOneOutResult,
     MetaRegressionResult,
+    MultiverseResult,
     PoolResult,
     SubgroupResult,
 )
@@ -123,6 +131,11 @@ class Plan:
     intervention: str = "treatment"
     narrative_studies: tuple[str, ...] = ()
     source: Path | None = None
+    multiverse: tuple[MultiverseSpec, ...] = ()
+
+    def multiverse_spec(self, analysis_id: str) -> MultiverseSpec | None:
+        """Return the multiverse of analysis ``analysis_id``, or None if the plan has none."""
+        return next((m for m in self.multiverse if m.analysis == analysis_id), None)
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
         """Return the analysis called ``analysis_id``."""
@@ -199,6 +212,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
                       "primary_metric": "str", "primary_model": "str", "per": "number",
                       "method": "str", "dose_label": "str"},
     "narrative": {"intervention": "str", "studies": "str_list"},
+    "multiverse": {},  # subtables per analysis: analysis.report.multiverse_plan
 }
 _REQUIRED_ANALYSIS_KEYS = ("id", "outcome", "measure")
 MEASURES = BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES
@@ -235,6 +249,8 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
                 name = f"[[analysis]] number {number}" + (
                     f" (id {_toml_value(ident)})" if isinstance(ident, str) else "")
                 tables.append((section, name, entry))
+        elif section == "multiverse":
+            continue  # validated below, once the analysis ids are known
         elif not isinstance(content, dict):
             add(section, f"must be a [{section}] table", content)
         else:
@@ -345,7 +361,22 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
         for study in named:
             if study not in known:
                 add(f"{narrative}.studies", f"no such study_id in {studies_file}", study)
+    if "multiverse" in raw:
+        validate_multiverse(raw["multiverse"], ids, _dose_class_labels(cuts, labels), add)
     return problems
+
+
+def _dose_class_labels(cuts: Sequence[float] | None, labels: Sequence[str] | None
+                       ) -> tuple[str, ...]:
+    """Return the dose-class labels of the plan's ``[subgroups]`` (none if invalid)."""
+    if cuts is None:
+        return tuple(labels) if labels and len(labels) == len(DEFAULT_CUTS) + 1 else (
+            DEFAULT_LABELS)
+    try:
+        edges = np.array([*cuts, cuts[-1] + 1.0]) if cuts else np.array([])
+        return tuple(str(x) for x in dose_classes(edges, cuts, labels or None))
+    except ValueError:
+        return ()
 
 
 def _study_ids(studies_file: Path) -> set[str]:
@@ -436,6 +467,7 @@ def read_plan(path: str | Path) -> Plan:
         intervention=str(narrative.get("intervention", "treatment")),
         narrative_studies=tuple(str(s) for s in narrative.get("studies", ())),
         source=path,
+        multiverse=parse_multiverse(raw.get("multiverse", {})),
     )
 
 
@@ -475,6 +507,7 @@ class AnalysisRun:
     subgroup_notes: dict[str, str] = field(default_factory=dict)
     not_estimable: pd.DataFrame = field(default_factory=pd.DataFrame)
     subgroup_titles: dict[str, str] = field(default_factory=dict)
+    multiverse: MultiverseResult | None = None
 
     def comparisons(self) -> pd.DataFrame:
         """Every comparison, estimable or not, in the order of :func:`analysis.contrasts`."""
@@ -799,10 +832,12 @@ def run_analysis(
                                                ci=plan.ci, level=plan.level)
         rob_grade = grade_risk_of_bias(weight_by_study(data, result),
                                        overall_by_study(rob, spec.outcome))
+    planned = plan.multiverse_spec(spec.id)
+    universe = run_multiverse(trials, planned, plan) if planned is not None else None
     return AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                        without, dose_table, dose_result, dose_points, cumulative_frame,
                        baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
-                       excluded, titles)
+                       excluded, titles, multiverse=universe)
 
 
 def run_dose_response(
