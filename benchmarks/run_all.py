@@ -17,6 +17,7 @@ BENCHMARKS = [
     "benchmarks.bench_emax",
     "benchmarks.bench_gosh",
     "benchmarks.bench_bayes",
+    "benchmarks.bench_multiverse",
     "benchmarks.bench_report",
 ]
 
