@@ -290,9 +290,12 @@ def _multiverse(run: AnalysisRun, plan: Plan) -> str:
             f"each specification's estimate with its {100 * plan.level:g}% CI, ordered by "
             f"estimate; the CI excludes the null above in {100 * shares['ci_above']:.0f}% "
             f"and below in {100 * shares['ci_below']:.0f}% of them, and includes it in "
-            f"{100 * shares['ci_includes']:.0f}%. The axis spans the central 90% of the "
-            "interval limits (longer bars are cut). Below: the levels each specification "
-            "uses.")
+            f"{100 * shares['ci_includes']:.0f}%. The axis spans the 5th to the 95th "
+            "percentile of the interval limits (longer bars are cut). Below: the levels "
+            "each specification uses. Random-effects models with the tau² estimators "
+            + ", ".join(universe.levels["method"]) + " and the CI methods "
+            + ", ".join(_TESTS.get(c, c) for c in universe.levels["ci"])
+            + f"; the primary analysis has {_k_text(run.data)}.")
 
 
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
