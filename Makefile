@@ -42,7 +42,7 @@ SNAPSHOT_CODE := $(filter analysis/data/% analysis/errors.py analysis/report/sna
 RUNS := $(BUILD)/runs.pickle
 
 CHARACTERISTICS := $(addprefix $(TABLES)/characteristics.,csv md tex docx)
-RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response \
+RESULT_TABLES := $(foreach t,pooled_results study_effects summary_of_findings estimator_sensitivity subgroups dose_response multiverse \
                    risk_of_bias risk_of_bias_sensitivity small_study bayesian sequential,\
                    $(addprefix $(TABLES)/$(t).,csv md tex html docx))
 REPORT := $(FIGURES)/report.html

@@ -14,7 +14,7 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`fail_safe_n`, :func:`henmi_copas`, :func:`excess_significance`,
 :func:`selection_model`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
-:func:`permutest`. Dose-response: :func:`dose_response`,
+:func:`permutest`, :func:`multiverse` (specification curve). Dose-response: :func:`dose_response`,
 :func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
 :func:`baujat`. Trial sequential analysis: :func:`trial_sequential_analysis`,
 :func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "influence": "analysis.sensitivity",
     "gosh": "analysis.gosh",
     "gosh_diagnostics": "analysis.gosh",
+    "multiverse": "analysis.multiverse",
+    "MultiverseResult": "analysis.results",
     "permutest": "analysis.permutation",
     "back_transform": "analysis.results",
     "PoolResult": "analysis.results",
@@ -156,6 +158,7 @@ __all__ = [
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "MultiverseResult",
     "NetSplitResult",
     "NetworkResult",
     "PScoreResult",
@@ -200,6 +203,7 @@ __all__ = [
     "low_risk_sensitivity",
     "mantel_haenszel",
     "meta_regression",
+    "multiverse",
     "netsplit",
     "network_meta_analysis",
     "network_pairwise",
@@ -263,6 +267,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
+    from analysis.multiverse import multiverse
     from analysis.network import (
         DesignDecompositionResult,
         NetSplitResult,
@@ -294,6 +299,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LeaveOneOutResult,
         MantelHaenszelResult,
         MetaRegressionResult,
+        MultiverseResult,
         PermutationResult,
         PetPeeseResult,
         PoolResult,

@@ -1803,6 +1803,7 @@ class GlmmResult:
 
         return summarise_glmm(self)
 
+
     def __str__(self) -> str:
         return self.summary()
 
@@ -1816,3 +1817,171 @@ class GlmmResult:
 
 
 __all__ += ["GlmmResult"]
+
+
+#: The choices of :func:`analysis.multiverse.multiverse`, in the order of its product
+#: (a study-level exclusion column goes after ``reported_estimates``).
+MULTIVERSE_CHOICES = ("outcome", "timepoint", "analysis_set", "derived", "reported_estimates",
+                      "dose_class", "measure", "method", "ci")
+#: Fit columns of :attr:`MultiverseResult.table`, after the choices.
+MULTIVERSE_COLUMNS = ("k", "n_studies", "studies", "dataset", "estimate", "se", "ci_low",
+                      "ci_high", "pvalue", "tau2", "i2", "display_estimate",
+                      "display_ci_low", "display_ci_high")
+
+
+@dataclass(frozen=True, slots=True)
+class MultiverseResult:
+    """Result of :func:`analysis.multiverse.multiverse`: one row per specification.
+
+    ``table`` holds the feasible specifications (one column per choice, then
+    :data:`MULTIVERSE_COLUMNS`; estimates on the analysis scale, log for ratio measures, and
+    ``display_*`` on the measure's scale); ``infeasible`` the other combinations of levels
+    with a ``reason``; ``levels`` every choice's levels in the order given (``choices`` are
+    the ones with at least two levels); ``datasets`` the distinct selections of data
+    (``study_id, label, yi, vi``), indexed by ``table["dataset"]``. ``measure`` is the first
+    measure (all share its scale: null 0 on the analysis scale).
+    """
+
+    table: pd.DataFrame
+    infeasible: pd.DataFrame
+    levels: dict[str, tuple[str, ...]]
+    datasets: tuple[pd.DataFrame, ...]
+    measure: str
+    level: float
+
+    @classmethod
+    def build(cls, rows: list[dict[str, object]], dropped: list[dict[str, object]],
+              datasets: tuple[pd.DataFrame, ...], levels: dict[str, tuple[str, ...]], *,
+              measure: str, level: float) -> MultiverseResult:
+        """Assemble the tables in the order of the levels (the product's order)."""
+        names = list(levels)
+        table = pd.DataFrame(rows, columns=[*names, *MULTIVERSE_COLUMNS[:-3]])
+        for name in ("estimate", "ci_low", "ci_high"):
+            shown = np.full(len(table), np.nan)
+            for m in table["measure"].unique():
+                rows_m = (table["measure"] == m).to_numpy()
+                shown[rows_m] = to_display(table.loc[rows_m, name].to_numpy(float), str(m))
+            table["display_" + name] = shown
+        infeasible = pd.DataFrame(dropped, columns=[*names, "reason"])
+
+        def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+            if frame.empty:
+                return frame.reset_index(drop=True)
+            ranks = [frame[n].map({v: i for i, v in enumerate(levels[n])}) for n in names]
+            order = np.lexsort([r.to_numpy() for r in reversed(ranks)])
+            return frame.iloc[order].reset_index(drop=True)
+
+        return cls(ordered(table), ordered(infeasible), dict(levels), datasets, measure,
+                   level)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def n_total(self) -> int:
+        """Every combination of levels (feasible or not)."""
+        return len(self.table) + len(self.infeasible)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The choices with at least two levels (those the multiverse varies)."""
+        return tuple(name for name, values in self.levels.items() if len(values) > 1)
+
+    def shares(self) -> dict[str, float]:
+        """Shares of the feasible specifications by conclusion.
+
+        ``above``: estimate above the null (0 on the analysis scale); ``ci_above`` /
+        ``ci_below``: the CI excludes the null above / below; ``ci_includes``: neither.
+        """
+        t = self.table
+        n = len(t)
+        if n == 0:
+            return dict.fromkeys(("above", "ci_above", "ci_below", "ci_includes"), np.nan)
+        above = float((t["estimate"] > 0).mean())
+        ci_above = float((t["ci_low"] > 0).mean())
+        ci_below = float((t["ci_high"] < 0).mean())
+        return {"above": above, "ci_above": ci_above, "ci_below": ci_below,
+                "ci_includes": 1.0 - ci_above - ci_below}
+
+    def level_medians(self) -> pd.DataFrame:
+        """Return, per choice and level, the median estimate and the shares by conclusion.
+
+        Columns ``choice, level, n`` (specifications), ``median`` (analysis scale),
+        ``display_median`` and ``ci_above`` / ``ci_below`` (shares whose CI excludes the
+        null above / below).
+        """
+        out = []
+        for name in self.choices:
+            for value in self.levels[name]:
+                group = self.table[self.table[name] == value]
+                median = float(group["estimate"].median()) if len(group) else np.nan
+                out.append({
+                    "choice": name, "level": value, "n": len(group), "median": median,
+                    "display_median": float(to_display(np.array([median]), self.measure)[0]),
+                    "ci_above": float((group["ci_low"] > 0).mean()) if len(group) else np.nan,
+                    "ci_below": float((group["ci_high"] < 0).mean()) if len(group) else np.nan,
+                })
+        return pd.DataFrame(out, columns=["choice", "level", "n", "median", "display_median",
+                                          "ci_above", "ci_below"])
+
+    def influence(self) -> pd.DataFrame:
+        """Which choices move the estimate most: the range of the level medians.
+
+        For each choice with at least two feasible levels, ``range`` is the largest minus the
+        smallest median estimate over its levels (analysis scale; for ratio measures a
+        ratio of medians ``exp(range)`` on the display scale), with the levels giving the
+        lowest and the highest median; sorted by ``range``, largest first. This is the
+        descriptive summary of Simonsohn et al. (2020) per choice, not a variance
+        decomposition: the levels of one choice are compared over all the other choices.
+        """
+        medians = self.level_medians()
+        medians = medians[medians["n"] > 0]
+        out = []
+        for name, group in medians.groupby("choice", sort=False):
+            if len(group) < 2:
+                continue
+            values = group["median"].to_numpy(float)
+            low = group.iloc[int(np.argmin(values))]
+            high = group.iloc[int(np.argmax(values))]
+            out.append({"choice": name, "range": float(high["median"] - low["median"]),
+                        "lowest": str(low["level"]), "lowest_median": float(low["median"]),
+                        "highest": str(high["level"]),
+                        "highest_median": float(high["median"])})
+        frame = pd.DataFrame(out, columns=["choice", "range", "lowest", "lowest_median",
+                                           "highest", "highest_median"])
+        return frame.sort_values("range", ascending=False, kind="stable").reset_index(
+            drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return :attr:`table` (a copy)."""
+        return self.table.copy()
+
+    def summary(self) -> str:
+        """Return the number of specifications, the shares and the choices that matter."""
+        s = self.shares()
+        lines = [
+            f"Multiverse: {len(self.table)} feasible specifications of {self.n_total} "
+            f"({len(self.infeasible)} infeasible), measure scale {self.measure}",
+            "Choices varied: " + (", ".join(
+                f"{c} ({len(self.levels[c])})" for c in self.choices) or "none"),
+        ]
+        if len(self.table):
+            est = self.table["display_estimate"]
+            lines += [
+                f"Estimate (display scale): median {est.median():.3g}, range "
+                f"{est.min():.3g} to {est.max():.3g}",
+                f"Estimate above the null: {100 * s['above']:.1f}%; CI excludes the null "
+                f"above: {100 * s['ci_above']:.1f}%, below: {100 * s['ci_below']:.1f}%",
+                "Range of level medians (analysis scale), largest first:",
+            ]
+            for _, row in self.influence().iterrows():
+                lines.append(f"  {row['choice']}: {row['range']:.3f} ({row['lowest']} "
+                             f"{row['lowest_median']:.3f} to {row['highest']} "
+                             f"{row['highest_median']:.3f})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+__all__ += ["MULTIVERSE_CHOICES", "MULTIVERSE_COLUMNS", "MultiverseResult"]

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "benchmarks.bench_gosh",
     "benchmarks.bench_bayes",
     "benchmarks.bench_tsa",
+    "benchmarks.bench_multiverse",
     "benchmarks.bench_report",
 ]
 

@@ -73,7 +73,14 @@ def test_numbers_in_the_text_are_the_report_tables(shipped) -> None:
 
 def test_key_findings_quote_the_runs(shipped) -> None:
     text, runs, _ = shipped
-    works, dose, why, rest = text["key_findings"]
+    works, dose, why, *universes, rest = text["key_findings"]
+    planned = [run for run in runs if run.multiverse is not None]
+    assert len(universes) == len(planned) == 2
+    for paragraph, run in zip(universes, planned, strict=True):
+        shares = run.multiverse.shares()
+        assert paragraph.startswith(f"Multiverse ({run.spec.label}): of "
+                                    f"{run.multiverse.n_total} combinations")
+        assert f"above it in {100 * shares['ci_above']:.0f}%" in paragraph
     table = pooled_table(runs).set_index("outcome")
     abstinence = table.loc["Abstinence (end of treatment)"]
     assert f"OR {abstinence['effect (95% CI)']} from {abstinence['studies']} studies" in works

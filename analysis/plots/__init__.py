@@ -23,6 +23,7 @@ data and the result separately; :func:`dose_response_plot` and :func:`labbe_plot
 :func:`bayes_forest` (:func:`bayes_forest_plot`, shrinkage intervals) and
 :func:`bayes_posterior` (:func:`bayes_posterior_plot`, one panel per parameter by
 :func:`bayes_density_plot`) draw a Bayesian meta-analysis (:func:`analysis.bayesmeta`).
+:func:`multiverse` (:func:`multiverse_plot`) draws a specification curve with its choice panel.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from analysis.plots.forest import (
 from analysis.plots.funnel import funnel, funnel_plot
 from analysis.plots.gosh import gosh_plot
 from analysis.plots.influence_panels import influence_plot
+from analysis.plots.multiverse import multiverse_plot
 from analysis.plots.network import netsplit_plot, network_graph
 from analysis.plots.risk_of_bias import summary_bar, traffic_light
 from analysis.plots.sensitivity import (
@@ -62,6 +64,8 @@ from analysis.plots.style import savefig_kwargs
 influence = influence_plot
 #: ``plots.gosh(result)``: the same function as :func:`gosh_plot`.
 gosh = gosh_plot
+#: ``plots.multiverse(result)``: the same function as :func:`multiverse_plot`.
+multiverse = multiverse_plot
 
 __all__ = [
     "baujat",
@@ -89,6 +93,8 @@ __all__ = [
     "labbe_plot",
     "leave_one_out",
     "leave_one_out_plot",
+    "multiverse",
+    "multiverse_plot",
     "netsplit_plot",
     "network_graph",
     "overall_effect_text",

@@ -54,7 +54,9 @@ _FIGURE_NAMES = {"forest": "Forest plot", "leave_one_out": "Leave-one-out analys
                  "gosh": "GOSH plot (every subset of the comparisons)",
                  "posterior": "Bayesian random-effects meta-analysis: posterior of the overall "
                               "effect",
-                 "tsa": "Trial sequential analysis"}
+                 "tsa": "Trial sequential analysis",
+
+                 "multiverse": "Specification curve (multiverse analysis)"}
 
 
 def model_text(method: str, ci_method: str, level: float) -> str:
@@ -436,6 +438,23 @@ def _tsa(run: AnalysisRun, plan: Plan) -> str:
             f"{100 * run.tsa_control_rate:.1f}% (the pooled control arms), {adjust}. "
             f"In these data {tsa_sentence(run)}. The conventional (non-sequential) primary "
             f"analysis: {_pooled(run, plan)}.")
+def _multiverse(run: AnalysisRun, plan: Plan) -> str:
+    universe = run.multiverse
+    assert universe is not None
+    shares = universe.shares()
+    choices = ", ".join(f"{name.replace('_', ' ')} ({len(universe.levels[name])})"
+                        for name in universe.choices)
+    return (f"Every combination of {choices} levels: {universe.n_total} specifications, "
+            f"{len(universe)} with at least two studies (the others are infeasible). Top: "
+            f"each specification's estimate with its {100 * plan.level:g}% CI, ordered by "
+            f"estimate; the CI excludes the null above in {100 * shares['ci_above']:.0f}% "
+            f"and below in {100 * shares['ci_below']:.0f}% of them, and includes it in "
+            f"{100 * shares['ci_includes']:.0f}%. The axis spans the 5th to the 95th "
+            "percentile of the interval limits (longer bars are cut). Below: the levels "
+            "each specification uses. Random-effects models with the tau² estimators "
+            + ", ".join(universe.levels["method"]) + " and the CI methods "
+            + ", ".join(_TESTS.get(c, c) for c in universe.levels["ci"])
+            + f"; the primary analysis has {_k_text(run.data)}.")
 
 
 def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
@@ -467,7 +486,7 @@ def figure_caption(run: AnalysisRun, plan: Plan, stem: str) -> str:
     builders = {"forest": _forest, "funnel": _funnel, "leave_one_out": _leave_one_out,
                 "cumulative": _cumulative, "baujat": _baujat, "labbe": _labbe,
                 "dose_response": _dose_response, "bubble": _bubble, "gosh": _gosh,
-                "posterior": _posterior, "tsa": _tsa}
+                "posterior": _posterior, "tsa": _tsa, "multiverse": _multiverse}
     if kind == "subgroups":
         column = stem.split(f"_{analysis_id}_", 1)[-1]
         if column not in run.subgroups:

@@ -261,6 +261,10 @@ def _report_tables(plan: Any, data: Any, runs: Any) -> dict[str, tuple[str, Any]
         "subgroups": ("Subgroup analyses", tables.subgroup_table(runs, plan.level)),
         "dose_response": ("Dose-response meta-regression",
                           tables.dose_response_table(runs, plan.dose_per, plan.level)),
+        "multiverse": ("Multiverse (specification-curve) analysis: feasible specifications, "
+                       "shares by conclusion and the choices that move the estimate most "
+                       "(medians over the levels of each choice)",
+                       tables.multiverse_table(runs)),
         "risk_of_bias": ("Risk of bias (RoB 2): study-level judgements per domain",
                          rob_tables.judgement_table(data.get("risk_of_bias"))),
         "risk_of_bias_sensitivity": (

@@ -58,6 +58,8 @@ def figure_stems(run: AnalysisRun) -> list[str]:
         stems.append(f"posterior_{run.spec.id}")
     if run.tsa is not None:
         stems.append(f"tsa_{run.spec.id}")
+    if run.multiverse is not None and len(run.multiverse):
+        stems.append(f"multiverse_{run.spec.id}")
     return stems
 
 
@@ -147,6 +149,13 @@ def _labbe(run: AnalysisRun, plan: Plan) -> Axes:
     return labbe_plot(arm_level, run.result, measure=run.spec.measure)
 
 
+def _multiverse(run: AnalysisRun, plan: Plan) -> Axes:
+    from analysis.plots import multiverse_plot
+
+    assert run.multiverse is not None
+    return multiverse_plot(run.multiverse, labels=run.spec.favours)
+
+
 def _subgroups(column: str) -> Callable[[AnalysisRun, Plan], Axes]:
     def draw(run: AnalysisRun, plan: Plan) -> Axes:
         from analysis.plots import forest_plot
@@ -181,6 +190,7 @@ def draw_figure(run: AnalysisRun, plan: Plan, stem: str) -> Figure:
         f"gosh_{analysis_id}": _gosh,
         f"posterior_{analysis_id}": _posterior,
         f"tsa_{analysis_id}": _tsa,
+        f"multiverse_{analysis_id}": _multiverse,
     }
     for column in run.subgroups:
         drawers[f"subgroups_{analysis_id}_{column}"] = _subgroups(column)

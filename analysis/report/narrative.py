@@ -37,6 +37,7 @@ from analysis.report.tables import (
     format_effect,
     format_p_relation,
     format_subgroup_test,
+    format_value,
     runs_level,
     summary_of_findings,
 )
@@ -420,6 +421,42 @@ def _why_they_disagree(runs: Sequence[AnalysisRun], plan: Plan, studies: pd.Data
                if differ else ""))
 
 
+def multiverse_sentences(run: AnalysisRun) -> str | None:
+    """Say what the analysis' multiverse shows (None without one).
+
+    The shares by conclusion and the two choices with the widest range of level medians;
+    the closing sentence only when some specifications exclude the null and others do not.
+    """
+    universe = run.multiverse
+    if universe is None or not len(universe):
+        return None
+    shares = universe.shares()
+    t = universe.table
+    measure = universe.measure
+    low, high = (format_value(float(t["estimate"].min()), measure),
+                 format_value(float(t["estimate"].max()), measure))
+    text = (f"Multiverse ({run.spec.label}): of {universe.n_total} combinations of the "
+            f"plan's choices, {len(universe)} have at least two studies; their estimates "
+            f"range from {low} to {high} ({', '.join(universe.levels['measure'])}). The "
+            f"confidence interval excludes the null with the estimate above it in "
+            f"{100 * shares['ci_above']:.0f}% of them, below it in "
+            f"{100 * shares['ci_below']:.0f}%, and includes it in "
+            f"{100 * shares['ci_includes']:.0f}%.")
+    effects = universe.influence()
+    effects = effects[effects["range"] > 0].head(2)
+    if len(effects):
+        parts = [f"{r['choice'].replace('_', ' ')} (median {r['lowest']} "
+                 f"{format_value(float(r['lowest_median']), measure)} vs {r['highest']} "
+                 f"{format_value(float(r['highest_median']), measure)})"
+                 for r in effects.to_dict("records")]
+        text += (" The choices whose levels differ most in their median estimate are "
+                 + _join(parts) + ".")
+    if shares["ci_above"] > 0 and shares["ci_includes"] > 0:
+        text += (" On the same trials, whether the interval excludes the null depends on "
+                 "these choices.")
+    return text
+
+
 def _not_analysed(runs: Sequence[AnalysisRun], trials: pd.DataFrame) -> str | None:
     planned = {run.spec.outcome for run in runs}
     rest = trials[~trials["outcome"].isin(planned)]
@@ -463,6 +500,7 @@ def key_findings(runs: Sequence[AnalysisRun], plan: Plan, *, studies: pd.DataFra
     paragraphs = [_does_it_work(runs, plan, certainty),
                   _does_dose_matter(runs, plan),
                   _why_they_disagree(runs, plan, studies, rob, trials),
+                  *(multiverse_sentences(run) for run in runs),
                   _not_analysed(runs, trials)]
     return [p for p in paragraphs if p]
 

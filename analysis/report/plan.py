@@ -34,6 +34,7 @@ from analysis.control import METHODS
 from analysis.data.csv_reader import file_problem, is_absent, read_csv_cells
 from analysis.dose import (
     DEFAULT_CUTS,
+    DEFAULT_LABELS,
     DoseResponseResult,
     SparseDataError,
     dose_classes,
@@ -48,11 +49,18 @@ from analysis.dose import (
 from analysis.errors import ConvergenceError, Problem
 from analysis.pooling import CI_METHODS, mantel_haenszel, pool
 from analysis.regression import meta_regression, subgroup_analysis
+from analysis.report.multiverse_plan import (
+    MultiverseSpec,
+    parse_multiverse,
+    run_multiverse,
+    validate_multiverse,
+)
 from analysis.results import (
     CumulativeResult,
     GoshResult,
     LeaveOneOutResult,
     MetaRegressionResult,
+    MultiverseResult,
     PoolResult,
     SubgroupResult,
     TrialSequentialResult,
@@ -150,6 +158,11 @@ class Plan:
     tsa_spending: str = "obf"
     tsa_futility: str = "none"
     source: Path | None = None
+    multiverse: tuple[MultiverseSpec, ...] = ()
+
+    def multiverse_spec(self, analysis_id: str) -> MultiverseSpec | None:
+        """Return the multiverse of analysis ``analysis_id``, or None if the plan has none."""
+        return next((m for m in self.multiverse if m.analysis == analysis_id), None)
 
     def tsa_effect(self, analysis_id: str) -> float:
         """Return the anticipated effect of the plan's ``[sequential].effects`` for an analysis."""
@@ -237,6 +250,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "sequential": {"analyses": "str_list", "effects": "number_table", "alpha": "number",
                    "beta": "number", "method": "str", "heterogeneity": "str",
                    "spending": "str", "futility": "str"},
+    "multiverse": {},  # subtables per analysis: analysis.report.multiverse_plan
 }
 _REQUIRED_ANALYSIS_KEYS = ("id", "outcome", "measure")
 MEASURES = BINARY_MEASURES + CONTINUOUS_MEASURES + ESTIMATE_MEASURES
@@ -273,6 +287,8 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
                 name = f"[[analysis]] number {number}" + (
                     f" (id {_toml_value(ident)})" if isinstance(ident, str) else "")
                 tables.append((section, name, entry))
+        elif section == "multiverse":
+            continue  # validated below, once the analysis ids are known
         elif not isinstance(content, dict):
             add(section, f"must be a [{section}] table", content)
         else:
@@ -446,7 +462,22 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
         for study in named:
             if study not in known:
                 add(f"{narrative}.studies", f"no such study_id in {studies_file}", study)
+    if "multiverse" in raw:
+        validate_multiverse(raw["multiverse"], ids, _dose_class_labels(cuts, labels), add)
     return problems
+
+
+def _dose_class_labels(cuts: Sequence[float] | None, labels: Sequence[str] | None
+                       ) -> tuple[str, ...]:
+    """Return the dose-class labels of the plan's ``[subgroups]`` (none if invalid)."""
+    if cuts is None:
+        return tuple(labels) if labels and len(labels) == len(DEFAULT_CUTS) + 1 else (
+            DEFAULT_LABELS)
+    try:
+        edges = np.array([*cuts, cuts[-1] + 1.0]) if cuts else np.array([])
+        return tuple(str(x) for x in dose_classes(edges, cuts, labels or None))
+    except ValueError:
+        return ()
 
 
 def _study_ids(studies_file: Path) -> set[str] | None:
@@ -570,6 +601,7 @@ def read_plan(path: str | Path) -> Plan:
         tsa_spending=str(sequential.get("spending", "obf")),
         tsa_futility=str(sequential.get("futility", "none")),
         source=path,
+        multiverse=parse_multiverse(raw.get("multiverse", {})),
     )
 
 
@@ -621,6 +653,7 @@ class AnalysisRun:
     tsa: TrialSequentialResult | None = None
     tsa_control_rate: float | None = None
     robustness_notes: dict[str, str] = field(default_factory=dict)
+    multiverse: MultiverseResult | None = None
 
     def comparisons(self) -> pd.DataFrame:
         """Every comparison, estimable or not, in the order of :func:`analysis.contrasts`."""
@@ -945,10 +978,12 @@ def run_analysis(
                                                ci=plan.ci, level=plan.level)
         rob_grade = grade_risk_of_bias(weight_by_study(data, result),
                                        overall_by_study(rob, spec.outcome))
+    planned = plan.multiverse_spec(spec.id)
+    universe = run_multiverse(trials, planned, plan) if planned is not None else None
     run = AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                       without, dose_table, dose_result, dose_points, cumulative_frame,
                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
-                      excluded, titles)
+                      excluded, titles, multiverse=universe)
     return _with_robustness(run, plan, _one_per_study(trials, spec, plan, data))
 
 

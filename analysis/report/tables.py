@@ -454,3 +454,45 @@ def dose_response_table(runs: Sequence[AnalysisRun], per: float,
                 "note": record.get("note", "") or "",
             })
     return pd.DataFrame(rows)
+
+
+def _choice_effect(name: str, row: Mapping[Any, Any], measure: str) -> str:
+    low = format_value(float(row["lowest_median"]), measure)
+    high = format_value(float(row["highest_median"]), measure)
+    return f"{name.replace('_', ' ')}: {row['lowest']} {low} to {row['highest']} {high}"
+
+
+def multiverse_table(runs: Sequence[AnalysisRun]) -> pd.DataFrame:
+    """One row per analysis with a multiverse: specifications, shares, influential choices.
+
+    ``median (range)`` is the median and range of the feasible specifications' estimates;
+    ``above null`` the share with the estimate above the null, ``CI above`` / ``CI below``
+    the shares whose CI excludes it on that side; ``moves most`` the three choices with
+    the widest range of level medians (:meth:`analysis.results.MultiverseResult.influence`),
+    each with its lowest and highest level median.
+    """
+    rows = []
+    for run in runs:
+        universe = run.multiverse
+        if universe is None or not len(universe):
+            continue
+        t, shares = universe.table, universe.shares()
+        measure = universe.measure
+        effects = universe.influence()
+        effects = effects[effects["range"] > 0].head(3)
+        rows.append({
+            "outcome": run.spec.label,
+            "measures": ", ".join(universe.levels["measure"]),
+            "specifications": f"{len(universe)} of {universe.n_total}",
+            "median (range)": (f"{format_value(float(t['estimate'].median()), measure)} "
+                               f"({format_value(float(t['estimate'].min()), measure)} to "
+                               f"{format_value(float(t['estimate'].max()), measure)})"),
+            "above null": f"{100 * shares['above']:.0f}%",
+            "CI above": f"{100 * shares['ci_above']:.0f}%",
+            "CI below": f"{100 * shares['ci_below']:.0f}%",
+            "moves most": "; ".join(_choice_effect(str(r["choice"]), r, measure)
+                                    for r in effects.to_dict("records")),
+        })
+    return pd.DataFrame(rows, columns=["outcome", "measures", "specifications",
+                                       "median (range)", "above null", "CI above",
+                                       "CI below", "moves most"])
