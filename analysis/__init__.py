@@ -14,7 +14,8 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`fail_safe_n`, :func:`henmi_copas`, :func:`excess_significance`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`. Dose-response: :func:`dose_response`,
-:func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
+:func:`gl_covariance`, :func:`dose_class_subgroups`. Multilevel and multivariate models:
+:func:`rma_mv`, cluster-robust inference :func:`robust`. Influence: :func:`influence`,
 :func:`baujat`. Trial sequential analysis: :func:`trial_sequential_analysis`,
 :func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
 Network meta-analysis: :func:`network_meta_analysis`, :func:`network_pairwise`,
@@ -69,6 +70,10 @@ _EXPORTS: dict[str, str] = {
     "BatchPoolResult": "analysis.results",
     "MantelHaenszelResult": "analysis.results",
     "MetaRegressionResult": "analysis.results",
+    "MultilevelResult": "analysis.results",
+    "RobustResult": "analysis.results",
+    "rma_mv": "analysis.multilevel",
+    "robust": "analysis.robust",
     "SubgroupResult": "analysis.results",
     "LeaveOneOutResult": "analysis.results",
     "CumulativeResult": "analysis.results",
@@ -146,6 +151,7 @@ __all__ = [
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "MultilevelResult",
     "NetSplitResult",
     "NetworkResult",
     "PScoreResult",
@@ -155,6 +161,7 @@ __all__ = [
     "Problem",
     "RankTestResult",
     "RegTestResult",
+    "RobustResult",
     "SubgroupResult",
     "TrialSequentialResult",
     "TrimFillResult",
@@ -200,6 +207,8 @@ __all__ = [
     "rank_test",
     "regtest",
     "required_information_size",
+    "rma_mv",
+    "robust",
     "sd_from_ci",
     "sd_from_se",
     "shared_control_covariance",
@@ -245,6 +254,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
+    from analysis.multilevel import rma_mv
     from analysis.network import (
         DesignDecompositionResult,
         NetSplitResult,
@@ -275,17 +285,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LeaveOneOutResult,
         MantelHaenszelResult,
         MetaRegressionResult,
+        MultilevelResult,
         PermutationResult,
         PetPeeseResult,
         PoolResult,
         RankTestResult,
         RegTestResult,
+        RobustResult,
         SubgroupResult,
         TrialSequentialResult,
         TrimFillResult,
         back_transform,
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
+    from analysis.robust import robust
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
     from analysis.sequential import required_information_size, trial_sequential_analysis
     from analysis.small_study import (
