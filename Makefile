@@ -142,6 +142,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	Rscript tests/reference/make_selmodel_reference.R
 	Rscript tests/reference/make_glmm_reference.R
 	Rscript tests/reference/make_revman_reference.R
+	Rscript tests/reference/make_rma_mv_reference.R
 	@echo "Fixtures changed by this run (against the last commit):"
 	@git diff --stat -- tests/reference
 	@$(PY) tests/reference/fixture_diff.py

@@ -15,7 +15,8 @@ Regression and subgroups: :func:`meta_regression`, :func:`subgroup_analysis`,
 :func:`selection_model`,
 :func:`leave_one_out`, :func:`cumulative`, :func:`gosh` (with :func:`gosh_diagnostics`),
 :func:`permutest`, :func:`multiverse` (specification curve). Dose-response: :func:`dose_response`,
-:func:`gl_covariance`, :func:`dose_class_subgroups`. Influence: :func:`influence`,
+:func:`gl_covariance`, :func:`dose_class_subgroups`. Multilevel and multivariate models:
+:func:`rma_mv`, cluster-robust inference :func:`robust`. Influence: :func:`influence`,
 :func:`baujat`. Trial sequential analysis: :func:`trial_sequential_analysis`,
 :func:`required_information_size`. Bayesian: :func:`bayesmeta` (priors in ``ma.bayesian``).
 Network meta-analysis: :func:`network_meta_analysis`, :func:`network_pairwise`,
@@ -75,6 +76,10 @@ _EXPORTS: dict[str, str] = {
     "MantelHaenszelResult": "analysis.results",
     "GlmmResult": "analysis.results",
     "MetaRegressionResult": "analysis.results",
+    "MultilevelResult": "analysis.results",
+    "RobustResult": "analysis.results",
+    "rma_mv": "analysis.multilevel",
+    "robust": "analysis.robust",
     "SubgroupResult": "analysis.results",
     "LeaveOneOutResult": "analysis.results",
     "CumulativeResult": "analysis.results",
@@ -158,6 +163,7 @@ __all__ = [
     "LeaveOneOutResult",
     "MantelHaenszelResult",
     "MetaRegressionResult",
+    "MultilevelResult",
     "MultiverseResult",
     "NetSplitResult",
     "NetworkResult",
@@ -168,6 +174,7 @@ __all__ = [
     "Problem",
     "RankTestResult",
     "RegTestResult",
+    "RobustResult",
     "SelectionModelResult",
     "SubgroupResult",
     "TrialSequentialResult",
@@ -219,6 +226,8 @@ __all__ = [
     "regtest",
     "required_information_size",
     "rm5_to_trials",
+    "rma_mv",
+    "robust",
     "sd_from_ci",
     "sd_from_se",
     "selection_model",
@@ -267,6 +276,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from analysis.gosh import gosh, gosh_diagnostics
     from analysis.henmi_copas import henmi_copas
     from analysis.model_comparison import anova
+    from analysis.multilevel import rma_mv
     from analysis.multiverse import multiverse
     from analysis.network import (
         DesignDecompositionResult,
@@ -299,12 +309,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LeaveOneOutResult,
         MantelHaenszelResult,
         MetaRegressionResult,
+        MultilevelResult,
         MultiverseResult,
         PermutationResult,
         PetPeeseResult,
         PoolResult,
         RankTestResult,
         RegTestResult,
+        RobustResult,
         SelectionModelResult,
         SubgroupResult,
         TrialSequentialResult,
@@ -313,6 +325,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from analysis.risk_of_bias import grade_risk_of_bias, low_risk_sensitivity
     from analysis.rm5_reanalysis import reanalyse_rm5
+    from analysis.robust import robust
     from analysis.selection import selection_model
     from analysis.sensitivity import baujat, cumulative, influence, leave_one_out
     from analysis.sequential import required_information_size, trial_sequential_analysis

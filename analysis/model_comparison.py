@@ -33,7 +33,7 @@ from scipy import special
 from analysis.algebra import DesignRows, loglik
 from analysis.heterogeneity import wald
 from analysis.regression import wald_test
-from analysis.results import AnovaResult, MetaRegressionResult, PoolResult
+from analysis.results import AnovaResult, MetaRegressionResult, MultilevelResult, PoolResult
 
 __all__ = ["FitStatistics", "anova", "fit_statistics"]
 
@@ -102,7 +102,55 @@ def fit_statistics(yi: np.ndarray, vi: np.ndarray, x: np.ndarray, tau2: float,
                          -2 * ll + 2 * m * big / (big - m - 1), m, reml)
 
 
-Model = PoolResult | MetaRegressionResult
+Model = PoolResult | MetaRegressionResult | MultilevelResult
+
+
+def _lrt_multilevel(model_full: Any, model_reduced: Any) -> AnovaResult:
+    """Likelihood-ratio test of two nested :func:`analysis.multilevel.rma_mv` fits."""
+    for name, model in (("model_full", model_full), ("model_reduced", model_reduced)):
+        if not isinstance(model, MultilevelResult):
+            raise ValueError(f"argument {name!r} is a {type(model).__name__}; a multilevel "
+                             "model is compared with another rma_mv() fit only")
+    if not (np.array_equal(model_full.yi, model_reduced.yi)
+            and np.array_equal(model_full.V, model_reduced.V)):
+        raise ValueError("arguments 'model_full' and 'model_reduced' were fitted to different "
+                         "data (their yi or V differ); a likelihood-ratio test needs both "
+                         "models fitted to the same estimates")
+    if model_full.method != model_reduced.method:
+        raise ValueError(f"the models use method={model_full.method!r} and "
+                         f"{model_reduced.method!r}; fit both with 'ML' (or both with 'REML' "
+                         "when their fixed effects are the same)")
+    stats_f, stats_r = model_full.fit_stats, model_reduced.fit_stats
+    if stats_f.parameters == stats_r.parameters:
+        raise ValueError(f"arguments 'model_full' and 'model_reduced' have the same number of "
+                         f"parameters ({stats_f.parameters}); a likelihood-ratio test needs "
+                         "nested models")
+    if stats_f.parameters < stats_r.parameters:  # as metafor: the larger model is the full one
+        model_full, model_reduced = model_reduced, model_full
+        stats_f, stats_r = stats_r, stats_f
+    x_f, x_r = model_full.X.to_numpy(float), model_reduced.X.to_numpy(float)
+    if model_full.method == "REML" and not (x_f.shape == x_r.shape
+                                            and np.array_equal(x_f, x_r)):
+        warnings.warn(
+            "REML comparisons are not meaningful for models with different fixed effects; "
+            "fit both models with method='ML' (as metafor's anova() warns)",
+            UserWarning, stacklevel=3,
+        )
+    lrt = max(0.0, 2 * (stats_f.loglik - stats_r.loglik))
+    df_diff = stats_f.parameters - stats_r.parameters
+    table = pd.DataFrame({
+        "df": [stats_f.parameters, stats_r.parameters],
+        "loglik": [stats_f.loglik, stats_r.loglik],
+        "deviance": [stats_f.deviance, stats_r.deviance],
+        "aic": [stats_f.aic, stats_r.aic], "bic": [stats_f.bic, stats_r.bic],
+        "aicc": [stats_f.aicc, stats_r.aicc],
+        "lrt": [np.nan, lrt], "pvalue": [np.nan, float(special.chdtrc(df_diff, lrt))],
+        "qe": [model_full.qe, model_reduced.qe], "tau2": [np.nan, np.nan],
+        "r2": [np.nan, np.nan],
+    }, index=pd.Index(["full", "reduced"], name="model"))
+    return AnovaResult(test="LRT", table=table, statistic=lrt, df=(df_diff,),
+                       pvalue=float(table["pvalue"].iloc[1]), method=model_full.method,
+                       ci_method=model_full.test, coefficients=(), k=model_full.k)
 
 
 def _parts(model: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -205,6 +253,9 @@ def _lrt(model_full: Any, model_reduced: Any) -> AnovaResult:
 
 def _coefficients(model: Any) -> tuple[np.ndarray, np.ndarray, float, list[str]]:
     """Return beta, its covariance, the t df (NaN for z) and the coefficient names."""
+    if isinstance(model, MultilevelResult):
+        return (model.coef.to_numpy(dtype=float), model.vcov.to_numpy(dtype=float), model.df,
+                list(model.coef.index))
     if isinstance(model, MetaRegressionResult):
         df = (model.k - model.coef.size if model.ci_method in ("hksj", "hksj_adhoc")
               else np.nan)
@@ -307,10 +358,14 @@ def anova(model_full: Model, model_reduced: Model | None = None, *,
 
     Parameters
     ----------
-    model_full : PoolResult or MetaRegressionResult
+    model_full : PoolResult, MetaRegressionResult or MultilevelResult
         A fitted model (for two models the order does not matter: the one with more
-        parameters is the full model, as in metafor).
-    model_reduced : PoolResult or MetaRegressionResult, optional
+        parameters is the full model, as in metafor). Two :func:`analysis.multilevel.rma_mv`
+        fits (same ``yi`` and ``V``, same method) are compared by
+        :math:`2(\ell_f - \ell_r)` on the difference in coefficients plus variance
+        components (metafor ``anova.rma`` of ``rma.mv`` fits; ``dat.konstantopoulos2011`` and
+        ``dat.berkey1998`` in ``tests/reference/rma_mv_reference.json``).
+    model_reduced : PoolResult, MetaRegressionResult or MultilevelResult, optional
         The nested model: a likelihood-ratio test (metafor ``anova(res1, res2)``). Both
         must be fitted to the same studies (same ``yi``, ``vi``) with ML, REML or FE; a
         random-effects full model may be compared with an FE reduced model (the test of
@@ -361,6 +416,9 @@ def anova(model_full: Model, model_reduced: Model | None = None, *,
                 "arguments 'btt' and 'L' test one model; give them without 'model_reduced' "
                 "(two models are compared by a likelihood-ratio test)"
             )
+        if isinstance(model_full, MultilevelResult) or isinstance(model_reduced,
+                                                                  MultilevelResult):
+            return _lrt_multilevel(model_full, model_reduced)
         return _lrt(model_full, model_reduced)
     if btt is not None and L is not None:
         raise ValueError("arguments 'btt' and 'L' are both given; give one of them")

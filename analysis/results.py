@@ -1985,3 +1985,163 @@ class MultiverseResult:
 
 
 __all__ += ["MULTIVERSE_CHOICES", "MULTIVERSE_COLUMNS", "MultiverseResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class MultilevelResult(_FitStatistics):
+    r"""Result of :func:`analysis.multilevel.rma_mv` (metafor ``rma.mv``).
+
+    ``coef``, ``se``, ``zval`` (a t statistic under ``test="t"``), ``pvalue``, ``ci_low``,
+    ``ci_high`` are Series indexed by coefficient name; ``vcov`` a DataFrame. ``sigma2`` are
+    the variances of the nested random intercepts, named by ``sigma2_names`` (metafor's
+    ``sigma2``); ``psi`` the covariance matrix of an ``inner | outer`` term with
+    ``struct="UN"`` (then :attr:`tau2` and :attr:`rho`). ``qe`` is the generalised Cochran Q
+    of the fixed-effect fit; ``qm`` the Wald test of the moderators (chi-square on
+    ``(m,)``, or F on ``(m, k - p)`` under ``test="t"``). ``yi``, ``V``, ``X``, ``data`` are
+    the data it was fitted to; ``marginal`` the fitted marginal covariance
+    :math:`V + \sum_l \sigma^2_l G_l` (metafor ``M``); ``term_groups`` the row labels of
+    each random term (for the nesting check of :func:`analysis.robust.robust`).
+    """
+
+    coef: pd.Series
+    se: pd.Series
+    zval: pd.Series
+    pvalue: pd.Series
+    ci_low: pd.Series
+    ci_high: pd.Series
+    vcov: pd.DataFrame
+    sigma2: tuple[float, ...]
+    sigma2_names: tuple[str, ...]
+    psi: pd.DataFrame | None
+    qe: float
+    qe_df: int
+    qe_pvalue: float
+    qm: float
+    qm_df: tuple[float, ...]
+    qm_pvalue: float
+    k: int
+    method: str
+    test: str
+    level: float
+    random: str
+    fit_stats: FitStatistics
+    yi: np.ndarray
+    V: np.ndarray
+    X: pd.DataFrame
+    design: FormulaDesign | FrameDesign | None
+    marginal: np.ndarray
+    data: pd.DataFrame | None = None
+    term_groups: tuple[np.ndarray, ...] = ()
+    measure: str | None = None
+
+    def _fit_statistics(self) -> FitStatistics:
+        return self.fit_stats
+
+    @property
+    def ci_method(self) -> str:
+        """``"z"`` or ``"t"`` (the test of the coefficients)."""
+        return self.test
+
+    @property
+    def df(self) -> float:
+        """Degrees of freedom of the t tests (k - p), NaN for z tests."""
+        return float(self.qe_df) if self.test == "t" else float("nan")
+
+    @property
+    def tau2(self) -> tuple[float, ...]:
+        """Variances of the UN term (the diagonal of ``psi``); empty without one."""
+        if self.psi is None:
+            return ()
+        return tuple(float(v) for v in np.diag(self.psi.to_numpy(float)))
+
+    @property
+    def rho(self) -> tuple[float, ...]:
+        """Correlations of the UN term (upper triangle of ``psi``, row-major)."""
+        if self.psi is None:
+            return ()
+        psi = self.psi.to_numpy(float)
+        sd = np.sqrt(np.diag(psi))
+        rows, cols = np.triu_indices(psi.shape[0], 1)
+        return tuple(float(psi[r, c] / (sd[r] * sd[c])) if sd[r] * sd[c] > 0 else float("nan")
+                     for r, c in zip(rows, cols, strict=True))
+
+    def summary(self) -> str:
+        """Return a readable summary in metafor's layout."""
+        from analysis.summaries import summarise_multilevel
+
+        return summarise_multilevel(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per coefficient (``tval`` and ``df`` under ``test="t"``)."""
+        frame = pd.DataFrame({"term": self.coef.index.to_list(),
+                              "estimate": self.coef.to_numpy(), "se": self.se.to_numpy(),
+                              "zval": self.zval.to_numpy(), "pvalue": self.pvalue.to_numpy(),
+                              "ci_low": self.ci_low.to_numpy(),
+                              "ci_high": self.ci_high.to_numpy()})
+        t = self.test == "t"
+        if t:
+            frame.insert(4, "df", self.df)
+        for name in ("qm", "qm_pvalue", "qe", "qe_pvalue", "k"):
+            frame[name] = getattr(self, name)
+        frame["method"] = self.method
+        frame["level"] = self.level
+        return metafor_frame(frame, t=t)
+
+
+@dataclass(frozen=True, slots=True)
+class RobustResult:
+    """Result of :func:`analysis.robust.robust` (metafor ``robust(res, cluster=)``).
+
+    ``vcov_type`` is ``"CR1"`` (metafor's default: the sandwich times n/(n - p), t tests on
+    n - p df, n clusters) or ``"CR2"`` (clubSandwich's bias-reduced linearisation with
+    Satterthwaite df per coefficient). ``df`` is a Series (one df per coefficient);
+    ``qm`` is the F test of the moderators (``qm_df = (m, df2)``; NaN under CR2 when more
+    than one coefficient is tested, whose HTZ test is not implemented). ``model`` is the
+    fitted model.
+    """
+
+    coef: pd.Series
+    se: pd.Series
+    tval: pd.Series
+    df: pd.Series
+    pvalue: pd.Series
+    ci_low: pd.Series
+    ci_high: pd.Series
+    vcov: pd.DataFrame
+    qm: float
+    qm_df: tuple[float, ...]
+    qm_pvalue: float
+    n_clusters: int
+    vcov_type: str
+    level: float
+    model: MultilevelResult
+
+    @property
+    def k(self) -> int:
+        """Number of estimates."""
+        return self.model.k
+
+    def summary(self) -> str:
+        """Return a readable summary in metafor's layout."""
+        from analysis.summaries import summarise_robust
+
+        return summarise_robust(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per coefficient: estimate, se, tval, df, pvalue, ci_low, ci_high."""
+        frame = pd.DataFrame({"term": self.coef.index.to_list(),
+                              "estimate": self.coef.to_numpy(), "se": self.se.to_numpy(),
+                              "tval": self.tval.to_numpy(), "df": self.df.to_numpy(),
+                              "pvalue": self.pvalue.to_numpy(),
+                              "ci_low": self.ci_low.to_numpy(),
+                              "ci_high": self.ci_high.to_numpy()})
+        frame["vcov_type"] = self.vcov_type
+        frame["n_clusters"] = self.n_clusters
+        frame["level"] = self.level
+        return frame

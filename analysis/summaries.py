@@ -397,3 +397,64 @@ def summarise_glmm(res: Any) -> str:
     if res.dropped:
         lines.append(f"Double-zero studies omitted: {', '.join(res.dropped)}")
     return "\n".join(lines)
+
+
+def _fit_line(res: Any) -> list[str]:
+    names = ("logLik", "Deviance", "AIC", "BIC", "AICc")
+    values = (res.loglik, res.deviance, res.aic, res.bic, res.aicc)
+    return ["  ".join(f"{n:>9}" for n in names), "  ".join(f"{_num(v):>9}" for v in values)]
+
+
+def summarise_multilevel(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.MultilevelResult` (metafor's ``rma.mv`` layout)."""
+    test = (f"t tests (df = {res.qe_df})" if res.test == "t" else "z tests")
+    lines = [f"Multivariate Meta-Analysis Model (k = {res.k}; method: {res.method}; {test})",
+             "", *_fit_line(res), "", f"Variance Components ({res.random}):", ""]
+    if res.psi is None:
+        lines.append(f"{'':>10} {'estim':>9} {'sqrt':>9} {'nlvls':>6}  factor")
+        for i, (name, s2, groups) in enumerate(zip(res.sigma2_names, res.sigma2,
+                                                   res.term_groups, strict=True)):
+            nlvls = len(set(np.asarray(groups).tolist()))
+            lines.append(f"{f'sigma^2.{i + 1}':>10} {_num(s2):>9} {_num(math.sqrt(s2)):>9} "
+                         f"{nlvls:>6}  {name}")
+    else:
+        levels = list(res.psi.index)
+        lines.append(f"{'':>10} {'estim':>9} {'sqrt':>9}  level")
+        for i, (lv, t2) in enumerate(zip(levels, res.tau2, strict=True)):
+            lines.append(f"{f'tau^2.{i + 1}':>10} {_num(t2):>9} {_num(math.sqrt(t2)):>9}  {lv}")
+        rows, cols = np.triu_indices(len(levels), 1)
+        for r, c, rho in zip(rows, cols, res.rho, strict=True):
+            lines.append(f"rho({levels[r]}, {levels[c]}) = {_num(rho)}")
+    lines += ["", "Test for Residual Heterogeneity:" if res.X.shape[1] > 1 or
+              res.X.columns[0] != "intrcpt" else "Test for Heterogeneity:",
+              f"QE(df = {res.qe_df}) = {_num(res.qe)}, p-val {_p_text(res.qe_pvalue)}", ""]
+    if res.X.shape[1] > 1 or res.X.columns[0] != "intrcpt":
+        name = "F" if len(res.qm_df) > 1 else "QM"
+        dfs = ", ".join(f"{d:g}" for d in res.qm_df)
+        lines += [f"Test of Moderators: {name}(df = {dfs}) = {_num(res.qm)}, "
+                  f"p-val {_p_text(res.qm_pvalue)}", ""]
+    lines += ["Model Results:", "", *_coefficient_table(res, "t" if res.test == "t" else "z")]
+    return "\n".join(lines)
+
+
+def summarise_robust(res: Any) -> str:
+    """Summary of a :class:`~analysis.results.RobustResult` (metafor ``robust()`` layout)."""
+    model = res.model
+    how = ("CR2, Satterthwaite df (clubSandwich)" if res.vcov_type == "CR2"
+           else "CR1, small-sample factor n/(n - p)")
+    lines = [f"Multivariate Meta-Analysis Model (k = {model.k}; method: {model.method})",
+             "", f"Cluster-robust inference: {res.n_clusters} clusters; {how}", ""]
+    if model.X.shape[1] > 1 or model.X.columns[0] != "intrcpt":
+        dfs = ", ".join(_num(d, 2) for d in res.qm_df)
+        lines += [f"Test of Moderators: F(df = {dfs}) = {_num(res.qm)}, "
+                  f"p-val {_p_text(res.qm_pvalue)}", ""]
+    pct = f"{100 * res.level:g}%"
+    lines += ["Model Results:", "",
+              f"{'term':>16} {'estimate':>10} {'se':>9} {'tval':>9} {'df':>7} {'pval':>9} "
+              f"{'ci.lb':>10} {'ci.ub':>10}   ({pct} CI)"]
+    for term in res.coef.index:
+        lines.append(f"{str(term)[:16]:>16} {_num(res.coef[term]):>10} {_num(res.se[term]):>9} "
+                     f"{_num(res.tval[term]):>9} {_num(res.df[term], 2):>7} "
+                     f"{format_p(res.pvalue[term]):>9} {_num(res.ci_low[term]):>10} "
+                     f"{_num(res.ci_high[term]):>10}")
+    return "\n".join(lines)

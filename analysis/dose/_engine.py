@@ -1,5 +1,9 @@
 r"""Linear mixed model with known within-study covariance, fitted by ML or REML (private).
 
+The package's one multivariate fitter: :func:`analysis.multilevel.rma_mv` (general
+multilevel/multivariate models) and the dose-response models of :mod:`analysis.dose` both
+call :func:`fit_mixed`.
+
 Model: :math:`y = X\beta + u + e`, :math:`e \sim N(0, V)` (known, block diagonal by study),
 :math:`u \sim N(0, \sum_m \theta_m G_m)`, i.e. the marginal covariance
 :math:`\Sigma(\theta) = V + \sum_m \theta_m G_m` is *linear* in the covariance parameters.

@@ -1,0 +1,232 @@
+"""Multilevel and multivariate models (``ma.rma_mv``), LRTs and cluster-robust inference.
+
+Reference values: ``tests/reference/rma_mv_reference.json``, written by
+``tests/reference/make_rma_mv_reference.R`` (metafor 3.8-1 ``rma.mv``, ``anova``, ``robust``
+with clubSandwich 0.5.8) on ``dat.konstantopoulos2011`` (``random = ~ 1 | district/school``)
+and ``dat.berkey1998`` (known V, ``random = ~ outcome | trial, struct = "UN"``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis as ma
+from tests.tolerances import ITERATIVE
+
+HERE = Path(__file__).parent
+REFERENCE = HERE / "reference" / "rma_mv_reference.json"
+
+#: metafor's fits where nlminb stopped at rel.tol 1e-10 (no convergence at 1e-12, the
+#: ``rel_tol`` of the record), and the ``struct = "UN"`` fits, whose restricted likelihood is
+#: so flat in the correlation that nlminb's stop at 1e-12 leaves the parameters 1e-5 off
+#: (log-likelihoods equal to 1e-12): metafor's optimum is the less converged one (our
+#: log-likelihood is at least as high, checked below; our Fisher scoring stops at a Newton
+#: decrement of 1e-18), so estimates agree to 1e-5 only there.
+LOOSE_METAFOR = 1e-5
+
+
+def tolerance(case: dict[str, Any]) -> float:
+    """ITERATIVE where metafor converged tightly, else LOOSE_METAFOR (see there)."""
+    tight = case["rel_tol"] == 1e-12 and case["dataset"] != "berkey"
+    return ITERATIVE if tight else LOOSE_METAFOR
+
+
+def _fixture() -> dict[str, Any]:
+    with REFERENCE.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+FIX = _fixture()
+FITS = {f["id"]: f for f in FIX["fits"]}
+
+
+def arr(value: Any) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in np.ravel(value)], dtype=float)
+
+
+def close(actual: Any, expected: Any, rtol: float = ITERATIVE, atol: float = 0.0) -> None:
+    np.testing.assert_allclose(np.ravel(np.asarray(actual, float)), arr(expected),
+                               rtol=rtol, atol=atol)
+
+
+def konstantopoulos() -> pd.DataFrame:
+    frame = pd.DataFrame(FIX["konstantopoulos"])
+    frame["year_c"] = frame["year"] - 1990
+    return frame
+
+
+def berkey() -> tuple[pd.DataFrame, np.ndarray]:
+    b = FIX["berkey"]
+    frame = pd.DataFrame({k: b[k] for k in ("yi", "trial", "outcome", "year")})
+    frame["year_c"] = frame["year"] - 1983
+    k = len(frame)
+    return frame, np.asarray(b["V"], dtype=float).reshape(k, k)
+
+
+def fit_case(case: dict[str, Any]) -> ma.MultilevelResult:
+    if case["dataset"] == "konstantopoulos":
+        mods = None if case["mods"] == "none" else "~ year_c"
+        return ma.rma_mv("yi", "vi", mods, random="~ 1 | " + case["random"],
+                         method=case["method"], test=case["test"], data=konstantopoulos())
+    frame, V = berkey()
+    mods = "~ outcome - 1" if case["mods"] == "outcome" else "~ outcome + outcome:year_c - 1"
+    return ma.rma_mv("yi", V, mods, random="~ outcome | trial", struct="UN",
+                     method=case["method"], data=frame)
+
+
+@pytest.mark.parametrize("case", FIX["fits"], ids=[f["id"] for f in FIX["fits"]])
+def test_matches_metafor_rma_mv(case: dict[str, Any]) -> None:
+    res = fit_case(case)
+    tol = tolerance(case)
+    assert list(res.coef.index) == case["names"]
+    close(res.coef, case["coef"], rtol=tol, atol=1e-9)
+    close(res.se, case["se"], rtol=tol)
+    close(res.vcov, case["vcov"], rtol=tol, atol=1e-12)
+    close(res.zval, case["zval"], rtol=tol)
+    # p-values absolutely: a tiny p's relative error is z^2 times that of z
+    close(res.pvalue, case["pval"], rtol=0, atol=tol)
+    close(res.ci_low, case["ci_lb"], rtol=tol, atol=1e-9)
+    close(res.ci_high, case["ci_ub"], rtol=tol, atol=1e-9)
+    if res.psi is None:
+        close(res.sigma2, case["sigma2"], rtol=tol)
+        assert len(res.sigma2_names) == len(case["sigma2"])
+    else:
+        close(res.tau2, case["tau2"], rtol=tol)
+        close(res.rho, case["rho"], rtol=tol)
+    fs = case["fitstats"]
+    close(res.loglik, fs["loglik"], rtol=ITERATIVE)
+    assert res.loglik >= fs["loglik"] - 1e-9  # never a worse optimum than metafor's
+    for name in ("deviance", "aic", "bic", "aicc"):
+        close(getattr(res, name), fs[name], rtol=ITERATIVE)
+    close(res.qe, case["QE"], rtol=1e-10)  # fixed-effect GLS: a closed form
+    assert res.qe_df == case["QEdf"]
+    close(res.qm, case["QM"], rtol=tol)
+    close(res.qm_pvalue, case["QMp"], rtol=0, atol=tol)
+    assert len(res.qm_df) == (2 if case["test"] == "t" else 1)
+    close(res.qm_df, [d for d in case["QMdf"] if d is not None])
+
+
+@pytest.mark.parametrize("case", FIX["robust"], ids=[r["id"] for r in FIX["robust"]])
+def test_robust_matches_metafor_and_clubsandwich(case: dict[str, Any]) -> None:
+    model = fit_case(FITS[case["fit"]])
+    rob = ma.robust(model, "district", clubsandwich=case["clubsandwich"])
+    assert rob.vcov_type == ("CR2" if case["clubsandwich"] else "CR1")
+    assert rob.n_clusters == 11
+    close(rob.se, case["se"])
+    close(rob.vcov, case["vcov"])
+    close(rob.df, np.broadcast_to(arr(case["df"]), rob.df.shape))  # CR1: one df for all
+    close(rob.tval, case["tval"])
+    close(rob.pvalue, case["pval"])
+    close(rob.ci_low, case["ci_lb"], atol=1e-9)
+    close(rob.ci_high, case["ci_ub"], atol=1e-9)
+    close(rob.qm, case["QM"])
+    close(rob.qm_df, case["QMdf"])
+    close(rob.qm_pvalue, case["QMp"])
+
+
+def test_robust_cluster_as_array_equals_column_name() -> None:
+    model = fit_case(FITS["kon_REML_year_c_z"])
+    by_name = ma.robust(model, "district", clubsandwich=True)
+    by_array = ma.robust(model, konstantopoulos()["district"].to_numpy(), clubsandwich=True)
+    np.testing.assert_array_equal(by_name.se.to_numpy(), by_array.se.to_numpy())
+
+
+def test_cr2_refuses_clusters_the_random_effects_are_not_nested_in() -> None:
+    model = fit_case(FITS["kon_REML_none_z"])
+    with pytest.raises(ValueError, match="not nested within 'cluster'"):
+        ma.robust(model, "school", clubsandwich=True)
+
+
+def test_robust_needs_a_multilevel_fit() -> None:
+    res = ma.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03])
+    with pytest.raises(ValueError, match="takes a fit of rma_mv"):
+        ma.robust(res, [1, 2, 3])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", FIX["lrt"], ids=[f"{c['full']}-{c['reduced']}"
+                                                   for c in FIX["lrt"]])
+def test_anova_lrt_matches_metafor(case: dict[str, Any]) -> None:
+    full, reduced = fit_case(FITS[case["full"]]), fit_case(FITS[case["reduced"]])
+    tol = max(tolerance(FITS[case["full"]]), tolerance(FITS[case["reduced"]]))
+    for a, b in ((full, reduced), (reduced, full)):  # the order does not matter (metafor)
+        out = ma.anova(a, b)
+        assert out.test == "LRT"
+        assert out.df == (case["df_full"] - case["df_reduced"],)
+        assert out.table["df"].tolist() == [case["df_full"], case["df_reduced"]]
+        close(out.statistic, case["LRT"], rtol=tol)
+        close(out.pvalue, case["pval"], rtol=tol)
+        close(out.table["aic"], [case["aic_full"], case["aic_reduced"]], rtol=ITERATIVE)
+
+
+def test_anova_refuses_different_data_and_methods() -> None:
+    ml = fit_case(FITS["kon_ML_none_z"])
+    reml = fit_case(FITS["kon_REML_year_c_z"])
+    with pytest.raises(ValueError, match="method="):
+        ma.anova(ml, reml)
+    frame, V = berkey()
+    other = ma.rma_mv("yi", V, "~ outcome - 1", random="~ outcome | trial", method="ML",
+                      data=frame)
+    with pytest.raises(ValueError, match="different data"):
+        ma.anova(ml, other)
+
+
+def test_anova_wald_of_one_multilevel_model_is_its_qm() -> None:
+    res = fit_case(FITS["kon_REML_year_c_t"])
+    out = ma.anova(res, btt="year_c")
+    close(out.statistic, res.qm, rtol=1e-12)
+    assert out.df == res.qm_df
+
+
+def test_random_as_tuples_equals_formula_and_vector_v_equals_diagonal_matrix() -> None:
+    frame = konstantopoulos()
+    a = ma.rma_mv("yi", "vi", "~ year_c", random="~ 1 | district/school", data=frame)
+    b = ma.rma_mv(frame["yi"].to_numpy(), np.diag(frame["vi"].to_numpy()),
+                  frame[["year_c"]], random=[("district",), ("district", "school")],
+                  data=frame)
+    np.testing.assert_allclose(a.coef.to_numpy(), b.coef.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(a.sigma2, b.sigma2, rtol=1e-12)
+    assert a.sigma2_names == ("district", "district/school")
+
+
+def test_summary_in_metafor_layout() -> None:
+    text = fit_case(FITS["kon_REML_year_c_z"]).summary()
+    assert "Multivariate Meta-Analysis Model (k = 56; method: REML" in text
+    assert "sigma^2.1" in text and "sigma^2.2" in text and "district/school" in text
+    assert "Test of Moderators: QM(df = 1)" in text and "year_c" in text
+    un = fit_case(FITS["ber_REML_outcome"]).summary()
+    assert "tau^2.1" in un and "rho(AL, PD) = 0.6088" in un
+    rob = ma.robust(fit_case(FITS["kon_REML_year_c_z"]), "district", clubsandwich=True)
+    assert "CR2, Satterthwaite df" in str(rob) and "11 clusters" in str(rob)
+    frame = rob.to_frame()
+    assert list(frame["term"]) == ["intrcpt", "year_c"] and "df" in frame.columns
+
+
+@pytest.mark.parametrize("random, message", [("~ x", "is not allowed"),
+                                             ("~ 1 | nowhere", "names no column")])
+def test_bad_random_is_refused(random: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ma.rma_mv("yi", "vi", random=random, data=konstantopoulos())
+
+
+def test_dose_response_is_one_use_of_the_same_fitter() -> None:
+    """A one-stage linear dose-response model equals rma_mv with the dose as moderator."""
+    case = next(c for c in json.loads((HERE / "reference" / "dose_reference.json")
+                                      .read_text(encoding="utf-8"))["cases"]
+                if c["id"] == "mv_gen_linear_REML")
+    inp = case["input"]
+    V = np.asarray(inp["V"], dtype=float)
+    dose = ma.dose_response(inp["yi"], V, inp["dose"], inp["study"], model="linear",
+                            method="REML", random="study", intercept=False)
+    frame = pd.DataFrame({"study": inp["study"]})
+    mv = ma.rma_mv(inp["yi"], V, np.asarray(inp["dose"], float), random=[("study",)],
+                   intercept=False, data=frame)
+    np.testing.assert_allclose(mv.coef.to_numpy(), dose.coef.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(mv.sigma2, dose.sigma2, rtol=1e-10)
+    np.testing.assert_allclose(mv.loglik, dose.loglik, rtol=1e-12)
+    close(mv.sigma2, case["expected"]["sigma2"])
