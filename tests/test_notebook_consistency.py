@@ -8,7 +8,10 @@ the notebooks are executed (once per session, :mod:`notebook_runner`) and the RE
   the report's (pooled results, without derived rows, estimator sensitivity, subgroups,
   study effects), except the notebook-only analyses listed in :data:`NOT_IN_THE_REPORT`;
 - the counts, p-values, tau², I² and subgroup tests that notebooks print next to the pooled
-  results (:data:`CLAIMS`) equal the report's tables at the precision printed.
+  results (:data:`CLAIMS`) equal the report's tables at the precision printed;
+- notebook 05's Bayesian posterior (every prior of the plan, with P(effect > null) and
+  P(benefit)) and trial sequential analysis (required and accrued information, final Z,
+  conclusion) are the report's ``bayesian`` and ``sequential`` tables.
 
 Before the notebooks and the README called the plan's selection (``plan_contrasts`` /
 ``run_analysis``), notebook 03 pooled dropout from 8 comparisons of 7 trials, the report
@@ -37,7 +40,7 @@ EFFECT = re.compile(rf"\b(OR|RR|RD|MD|SMD) ({NUMBER} \({NUMBER} to {NUMBER}\))")
 #: not tabulate: notebook 04's explorations of the abstinence heterogeneity.
 NOT_IN_THE_REPORT = ("Pooling only the ITT trials gives", "without BACLAD,")
 TABLES = ("pooled_results", "estimator_sensitivity", "subgroups", "study_effects",
-          "dose_response")
+          "dose_response", "bayesian", "sequential")
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +230,61 @@ def test_readme_example_prints_the_reports_dropout_analysis(
     shown = "{:.2f} ({:.2f} to {:.2f})".format(*(float(g) for g in effect.groups()))
     assert shown == pooled(report, DROPOUT, "effect (95% CI)")
     assert same(f"{float(p.group(1)):.3f}", pooled(report, DROPOUT, "p"))
+
+
+PUBLISHED = "05_published_results.ipynb"
+PRIOR = re.compile(rf"tau ~ (?P<prior>[^:;]+?)(?: \(primary\))?: (?P<m>OR|RR|MD|SMD) "
+                   rf"(?P<mu>{NUMBER} \({NUMBER} to {NUMBER}\)), P\((?P=m) > (?P<null>[01])\) = "
+                   rf"(?P<p>[<>]? ?{NUMBER}), P\(benefit\) = (?P<benefit>[<>]? ?{NUMBER})")
+TSA = re.compile(rf"required information size (?P<ris>[\d,]+) participants, accrued "
+                 rf"(?P<accrued>[\d,]+) \((?P<share>\d+)%\), final Z = (?P<z>{NUMBER}); "
+                 r"boundary crossed: (?P<crossed>no|yes[^;]*); (?P<conclusion>[^.]+)\.")
+
+
+def _paragraph(text: str, label: str) -> str:
+    found = re.search(rf"\*\*{re.escape(label)}\.\*\*(.*?)(?:\n\n|$)", text, flags=re.S)
+    assert found, f"{PUBLISHED} prints no Bayesian/TSA paragraph for {label!r}"
+    return found.group(1)
+
+
+def _complement(p: str) -> str:
+    """P(benefit) when benefit is the side below the null: 1 - P(effect > null), as printed."""
+    flipped = {"> 0.99": "< 0.01", "< 0.01": "> 0.99"}
+    return flipped.get(p) or f"{1 - float(p):.2f}"
+
+
+def test_notebook_05_bayesian_numbers_are_the_reports(report: dict[str, pd.DataFrame]) -> None:
+    text = notebook_text(PUBLISHED)
+    table = report["bayesian"]
+    assert not table.empty
+    interval = next(c for c in table.columns if c.startswith("mu median"))
+    for label, rows in table.groupby("outcome", sort=False):
+        printed = list(PRIOR.finditer(_paragraph(text, str(label))))
+        expected = [(row["prior (tau)"].removesuffix(" [primary]"), row)
+                    for _, row in rows.iterrows()]
+        assert [m["prior"] for m in printed] == [prior for prior, _ in expected], label
+        for m, (_, row) in zip(printed, expected, strict=True):
+            assert f"{m['m']} {m['mu']}" == f"{row['measure']} {row[interval]}", (label, m[0])
+            assert f"P({m['m']} > {m['null']}) = {m['p']}" == row["P(effect > null)"], m[0]
+            # benefit is the side the report's table names when that favours the intervention
+            benefit_above = "placebo" not in row["side"].lower()
+            assert m["benefit"] == (m["p"] if benefit_above else _complement(m["p"])), m[0]
+        frequentist = re.search(rf"frequentist primary model \(\w+\) gives "
+                                rf"((?:OR|RR|MD|SMD) {NUMBER} \({NUMBER} to {NUMBER}\))",
+                                _paragraph(text, str(label)))
+        assert frequentist, label
+        assert frequentist.group(1) == (f"{pooled(report, str(label), 'measure')} "
+                                        f"{pooled(report, str(label), 'effect (95% CI)')}")
+
+
+def test_notebook_05_tsa_numbers_are_the_reports(report: dict[str, pd.DataFrame]) -> None:
+    text = notebook_text(PUBLISHED)
+    table = report["sequential"]
+    assert not table.empty
+    for _, row in table.iterrows():
+        m = TSA.search(_paragraph(text, row["outcome"]))
+        assert m, f"{PUBLISHED} prints no TSA numbers for {row['outcome']!r}"
+        assert (m["ris"], m["accrued"], m["share"], m["z"], m["conclusion"]) == (
+            row["RIS (participants)"], row["accrued"], row["information (%)"], row["final Z"],
+            row["conclusion"]), (row["outcome"], m[0])
+        assert (m["crossed"] == "no") == row["conclusion"].startswith("not enough"), m[0]
