@@ -3,8 +3,9 @@
 Reference: R 4.2.2, metafor 3.8-1 (data from metadat 1.2-0), tests/reference/
 make_classic_reference.R -> tests/reference/classic_reference.json; each case records its R
 call. The six data sets added for issue 16 (tests/reference/export_datasets_16.R ->
-datasets_16_reference.json) are checked as data only. The data are loaded with analysis.datasets.load (the CSVs are checked value by value
-against the fixture's copy of the R data), then analysed with today's API.
+datasets_16_reference.json) are checked as data only. The data are loaded with
+analysis.datasets.load (the CSVs are checked value by value against the fixture's copy of the
+R data), then analysed with today's API.
 
 Stored in the fixture but not tested here (the functions do not exist yet): kinds
 ``predict`` (newmods), ``anova_lrt``, ``anova_wald``; the ``fitstats`` of every rma/metareg

@@ -7,9 +7,10 @@ title, column descriptions and original publication (with DOI).
 
 The CSV files were exported from R by ``tests/reference/make_classic_reference.R`` (the six
 classic ones) and ``tests/reference/export_datasets_16.R`` (``pritz1997``, ``molloy2014``,
-``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``) at full precision (every double reads back as the same double), so an analysis of the loaded frame
-agrees with metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py``
-checks the files against the R data and the analyses against metafor.
+``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``) at full precision (every
+double reads back as the same double), so an analysis of the loaded frame agrees with
+metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py`` checks
+the files against the R data and the analyses against metafor.
 
 Examples
 --------
