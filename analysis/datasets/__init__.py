@@ -1,20 +1,24 @@
 """Classic meta-analysis data sets, as R's metafor ships them (``dat.bcg`` and others).
 
-Six small example data sets that metafor 3.8-1 distributes (through its ``metadat``
+Twelve small example data sets that metafor 3.8-1 distributes (through its ``metadat``
 dependency) and that its help pages analyse: :func:`names` lists them, :func:`load` returns
 one as a :class:`pandas.DataFrame` with metafor's column names, and :func:`describe` gives its
 title, column descriptions and original publication (with DOI).
 
-The CSV files were exported from R by ``tests/reference/make_classic_reference.R`` at full
-precision (every double reads back as the same double), so an analysis of the loaded frame
-agrees with metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py``
-checks the files against the R data and the analyses against metafor.
+The CSV files were exported from R by ``tests/reference/make_classic_reference.R`` (the six
+classic ones) and ``tests/reference/export_datasets_16.R`` (``pritz1997``, ``molloy2014``,
+``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``) at full precision (every
+double reads back as the same double), so an analysis of the loaded frame agrees with
+metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py`` checks
+the files against the R data and the analyses against metafor.
 
 Examples
 --------
 >>> from analysis import datasets
->>> datasets.names()
-['bcg', 'collins1985b', 'hackshaw1998', 'normand1999', 'raudenbush1985', 'yusuf1985']
+>>> datasets.names()[:4]
+['bcg', 'collins1985b', 'curtis1998', 'hackshaw1998']
+>>> len(datasets.names())
+12
 >>> bcg = datasets.load("bcg")
 >>> bcg.shape
 (13, 9)
@@ -125,8 +129,7 @@ def load(name: str) -> pd.DataFrame:
     Parameters
     ----------
     name : str
-        One of :func:`names` (``"bcg"``, ``"normand1999"``, ``"hackshaw1998"``,
-        ``"yusuf1985"``, ``"collins1985b"``, ``"raudenbush1985"``); metafor's
+        One of :func:`names` (``"bcg"``, ``"normand1999"``, ``"pritz1997"`` ...); metafor's
         ``"dat.bcg"`` spelling works too.
 
     Returns

@@ -14,6 +14,7 @@
 
 suppressPackageStartupMessages(library(metafor))
 source(file.path("tests", "reference", "json_writer.R"))
+source(file.path("tests", "reference", "dataset_csv.R"))
 
 OUT <- file.path("tests", "reference", "classic_reference.json")
 CSV_DIR <- file.path("analysis", "datasets")
@@ -30,39 +31,8 @@ DATASETS <- list(bcg = dat.bcg, normand1999 = dat.normand1999, hackshaw1998 = da
                  yusuf1985 = dat.yusuf1985, collins1985b = dat.collins1985b,
                  raudenbush1985 = dat.raudenbush1985)
 
-# the shortest of 15, 16, 17 significant digits that reads back as the same double
-fmt_double <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v)) return("")
-    for (d in 15:17) { s <- sprintf(paste0("%.", d, "g"), v); if (as.numeric(s) == v) return(s) }
-    s
-  }, "")
-}
-csv_column <- function(x) {
-  x <- unclass(x)
-  attributes(x) <- NULL
-  if (is.character(x)) return(ifelse(is.na(x), "", paste0("\"", gsub("\"", "\"\"", x), "\"")))
-  if (is.integer(x)) return(ifelse(is.na(x), "", as.character(x)))
-  fmt_double(x)
-}
-col_type <- function(x) if (is.character(x)) "string" else if (is.integer(x)) "integer" else "number"
-
-dataset_records <- list()
-for (nm in names(DATASETS)) {
-  d <- as.data.frame(DATASETS[[nm]])
-  cols <- lapply(d, csv_column)
-  lines <- c(paste(names(d), collapse = ","), do.call(paste, c(cols, sep = ",")))
-  con <- file(file.path(CSV_DIR, paste0(nm, ".csv")), open = "wb")
-  writeLines(lines, con, sep = "\n")
-  close(con)
-  dataset_records[[length(dataset_records) + 1]] <- list(
-    name = nm, r_name = paste0("dat.", nm), n_rows = nrow(d),
-    types = lapply(d, col_type),
-    columns = lapply(d, function(x) {
-      x <- unclass(x); attributes(x) <- NULL
-      if (is.character(x)) chr(x) else arr(x)
-    }))
-}
+dataset_records <- lapply(names(DATASETS), function(nm) export_dataset(nm, DATASETS[[nm]],
+                                                                         CSV_DIR))
 
 # ---------------------------------------------------------------- helpers for the cases
 cases <- list()
