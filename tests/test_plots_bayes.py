@@ -149,3 +149,22 @@ def test_saving_is_byte_for_byte_repeatable(crins: ma.BayesMetaResult, draw: str
         return buffer.getvalue()
 
     assert png() == png()
+
+
+def test_prior_comparison_axis_is_not_stretched_by_a_heavy_tail() -> None:
+    # One study under a half-Cauchy prior: its 0.1% quantiles of mu lie decades away; the
+    # axis used to span them and drew every curve as a spike with overlapping tick labels.
+    from analysis.bayesian import half_cauchy
+    from analysis.plots.posterior import posterior_plot
+
+    y, v = np.array([0.05]), np.array([0.04])
+    fits = {"half-normal(0.5)": ma.bayesmeta(y, v, tau_prior=half_normal(0.5), measure="RR"),
+            "half-cauchy(0.5)": ma.bayesmeta(y, v, tau_prior=half_cauchy(0.5), measure="RR")}
+    ax = posterior_plot(fits)
+    low, high = ax.get_xlim()
+    cauchy = fits["half-cauchy(0.5)"]
+    assert low <= np.exp(cauchy.quantile("mu", 0.025)[0]) and high >= np.exp(
+        cauchy.quantile("mu", 0.975)[0])  # every prior's 95% interval is on the axis
+    assert np.log10(high / low) < np.log10(np.exp(
+        cauchy.quantile("mu", 0.999)[0] - cauchy.quantile("mu", 0.001)[0]))
+    _check_readable(ax)

@@ -48,8 +48,13 @@ def posterior_plot(fits: Mapping[str, BayesMetaResult], *, ax: Axes | None = Non
     results = list(fits.values())
     measure = results[0].measure
     ratio = c.is_ratio(measure)
-    low = min(float(r.quantile("mu", 0.001)[0]) for r in results)
-    high = max(float(r.quantile("mu", 0.999)[0]) for r in results)
+    # The axis spans the primary fit's 0.1%-99.9% quantiles and every other fit's 95%
+    # central interval: with one or two studies a heavy-tailed prior (half-Cauchy) gives
+    # 0.1% quantiles decades away, which would squeeze every curve into a spike.
+    low = min([float(results[0].quantile("mu", 0.001)[0])]
+              + [float(r.quantile("mu", 0.025)[0]) for r in results[1:]])
+    high = max([float(results[0].quantile("mu", 0.999)[0])]
+               + [float(r.quantile("mu", 0.975)[0]) for r in results[1:]])
     grid = np.linspace(low, high, points)
     if ax is None:
         width = style.cm_to_inch(style.SINGLE_COLUMN_CM * 1.3)
