@@ -38,18 +38,20 @@ def tsa_plot(result: TrialSequentialResult, *, ax: Axes | None = None) -> Axes:
     x_look = result.look_fraction * ris
     upper = np.minimum(result.look_upper, _CLIP)
     finite = np.isfinite(result.look_upper)
-    ax.plot(x_look[finite], upper[finite], color=colours["vermillion"],
-            lw=style.LINE_WIDTH, marker="o", ms=2, label="Monitoring boundary")
+    # The boundaries exist only at the looks (and at the RIS): they are drawn as points, never
+    # joined by straight lines, which would invent a boundary between looks.
+    ax.plot(x_look[finite], upper[finite], color=colours["vermillion"], ls="none",
+            marker="o", ms=3, label="Monitoring boundary (at each look)")
     if result.sides == 2:
-        ax.plot(x_look[finite], -upper[finite], color=colours["vermillion"],
-                lw=style.LINE_WIDTH, marker="o", ms=2)
-    fut = np.isfinite(result.look_futility)
+        ax.plot(x_look[finite], -upper[finite], color=colours["vermillion"], ls="none",
+                marker="o", ms=3)
+    fut = np.isfinite(result.look_futility) & (result.look_futility > 0)
     if np.any(fut):
         ax.plot(x_look[fut], result.look_futility[fut], color=colours["bluish_green"],
-                lw=style.LINE_WIDTH, ls="--", label="Futility boundary")
+                ls="none", marker="D", ms=2.5, label="Futility boundary (at each look)")
         if result.sides == 2:
             ax.plot(x_look[fut], -result.look_futility[fut], color=colours["bluish_green"],
-                    lw=style.LINE_WIDTH, ls="--")
+                    ls="none", marker="D", ms=2.5)
     z_conv = 1.959963984540054
     ax.axhline(z_conv, color="0.45", lw=style.THIN_LINE_WIDTH, ls=":", label="Z = \u00b11.96")
     ax.axhline(-z_conv, color="0.45", lw=style.THIN_LINE_WIDTH, ls=":")
@@ -64,9 +66,10 @@ def tsa_plot(result: TrialSequentialResult, *, ax: Axes | None = None) -> Axes:
     ax.set_xlim(0, max(ris, float(result.cumulative_n[-1])) * 1.08)
     ax.set_xlabel("Information size (participants)")
     ax.set_ylabel("Cumulative Z")
-    ax.legend(loc="lower right", fontsize=style.MIN_FONT_SIZE, frameon=False, ncol=2)
-    ax.text(0.01, 0.98, result.conclusion_text.split(":")[0].capitalize(), ha="left", va="top",
-            transform=ax.transAxes, fontsize=style.FONT_SIZE)
+    # The conclusion is the legend's heading (as a free text it collided with the boundary).
+    ax.legend(loc="lower right", fontsize=style.MIN_FONT_SIZE, frameon=False, ncol=2,
+              title=result.conclusion_text.split(":")[0].capitalize(),
+              title_fontsize=style.FONT_SIZE)
     style.style_axes(ax)
     return ax
 

@@ -425,14 +425,16 @@ def _tsa(run: AnalysisRun, plan: Plan) -> str:
     adjust = {"D2": f"D²-adjusted, D² = {100 * tsa.d2:.0f}%",
               "I2": f"I²-adjusted, I² = {100 * tsa.i2:.0f}%",
               "none": "not adjusted for heterogeneity"}[tsa.heterogeneity]
-    futility = ("; beta-spending futility boundaries (dashed, non-binding; none is drawn where "
-                "it lies below zero)" if tsa.futility_spending else "")
+    futility = ("; beta-spending futility boundaries (diamonds, non-binding; none is drawn "
+                "where it lies below zero)" if tsa.futility_spending else "")
     trials = len(tsa.study)
     return (f"Cumulative Z-curve ({model} model, trials in order of publication; "
             f"{_plural(trials, 'trial', 'trials')}, a multi-arm trial's treatment arms "
             f"combined) against Lan-DeMets {spending} alpha-spending monitoring "
             f"boundaries ({'two' if tsa.sides == 2 else 'one'}-sided alpha {tsa.alpha:g}, "
-            f"power {100 * (1 - tsa.beta):g}%){futility}. The required information size "
+            f"power {100 * (1 - tsa.beta):g}%){futility}; the boundaries exist only at the "
+            f"looks (points), where the alpha spent is too small for a finite boundary none "
+            f"is drawn. The required information size "
             f"assumes an anticipated {measure} of {tsa.effect:g} (an assumption of the analysis "
             f"plan, not an estimate) and a control event rate of "
             f"{100 * run.tsa_control_rate:.1f}% (the pooled control arms), {adjust}. "
