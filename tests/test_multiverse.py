@@ -135,7 +135,7 @@ def test_plot_draws_every_specification(trials: pd.DataFrame) -> None:
 def test_shipped_plan_multiverse() -> None:
     plan = read_plan(Path(__file__).parents[1] / "analysis_plan.toml")
     ids = [m.analysis for m in plan.multiverse]
-    assert ids == ["abstinence", "dropout"]
+    assert ids == ["abstinence", "relapse", "dropout"]
 
 
 def test_plan_validation_locates_problems(tmp_path: Path) -> None:

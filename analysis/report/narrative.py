@@ -428,8 +428,15 @@ def multiverse_sentences(run: AnalysisRun) -> str | None:
     the closing sentence only when some specifications exclude the null and others do not.
     """
     universe = run.multiverse
-    if universe is None or not len(universe):
+    if universe is None:
         return None
+    if not len(universe):
+        studies = sorted(set(run.data["study_id"])) if not run.data.empty else []
+        return (f"Multiverse ({run.spec.label}): none of the {universe.n_total} combinations "
+                f"of the plan's choices has the studies to pool ([multiverse].min_studies) "
+                f"({_plural(len(studies), 'study', 'studies')} in the primary analysis), so "
+                "no specification curve is drawn and the data cannot show how the choices "
+                "move the estimate.")
     shares = universe.shares()
     t = universe.table
     measure = universe.measure
