@@ -440,6 +440,8 @@ def _tsa(run: AnalysisRun, plan: Plan) -> str:
             f"{100 * run.tsa_control_rate:.1f}% (the pooled control arms), {adjust}. "
             f"In these data {tsa_sentence(run)}. The conventional (non-sequential) primary "
             f"analysis: {_pooled(run, plan)}.")
+
+
 def _multiverse(run: AnalysisRun, plan: Plan) -> str:
     universe = run.multiverse
     assert universe is not None
