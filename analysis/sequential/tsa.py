@@ -41,6 +41,7 @@ from analysis.sequential.information import (
     diversity,
     fixed_information_size,
     heterogeneity_adjusted,
+    tau2_information_size,
 )
 
 __all__ = ["trial_sequential_analysis"]
@@ -124,8 +125,12 @@ def trial_sequential_analysis(
         Alpha- and beta-spending functions.
     futility : {"none", "non-binding"}
         Beta-spending futility boundaries (inner wedge).
-    heterogeneity : {"D2", "I2", "none"}
-        Correction of the RIS (ignored for ``method="FE"``).
+    heterogeneity : {"D2", "I2", "tau2", "none"}
+        Correction of the RIS (ignored for ``method="FE"``). ``"tau2"`` (RTSA's default
+        ``random_adj``): the participants so far plus those of the fewest new trials that,
+        with the final meta-analysis' tau² and information :math:`1/SE^2`, reach the power
+        (:func:`~analysis.sequential.information.tau2_information_size`); needs the RIS
+        inputs, not ``information_size``.
     d2, i2 : float, optional
         Proportions to use instead of those of the final meta-analysis.
     information_size : float, optional
@@ -146,8 +151,11 @@ def trial_sequential_analysis(
     check_choice("spending", spending, SPENDING_FUNCTIONS)
     check_choice("beta_spending", beta_spending, SPENDING_FUNCTIONS)
     check_choice("futility", futility, ("none", "non-binding"))
-    check_choice("heterogeneity", heterogeneity, ("D2", "I2", "none"))
+    check_choice("heterogeneity", heterogeneity, ("D2", "I2", "tau2", "none"))
     check_choice("ci", ci, ("z", "hksj"))
+    if heterogeneity == "tau2" and information_size is not None:
+        raise ValueError("heterogeneity='tau2' computes the RIS from 'effect' and "
+                         "'control_rate'/'sd'; do not give 'information_size'")
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     size = np.asarray(n, dtype=float).ravel()
@@ -194,6 +202,11 @@ def trial_sequential_analysis(
             raise ValueError(f"argument 'information_size' = {information_size!r} must be > 0")
     if not random or heterogeneity == "none" or float(fits.tau2[-1]) == 0.0:
         ris = nf
+    elif heterogeneity == "tau2":
+        extra = tau2_information_size(
+            measure, effect, float(fits.tau2[-1]), control_rate=control_rate, sd=sd,
+            alpha=alpha, beta=beta, sides=sides, information=1.0 / float(fits.se[-1]) ** 2)[2]
+        ris = float(np.sum(size) + extra)
     elif heterogeneity == "D2":
         ris = float(np.ceil(heterogeneity_adjusted(nf, d2=d2_used) - 1e-9))
     else:
