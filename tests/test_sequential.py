@@ -178,6 +178,23 @@ def test_boundaries_match_rtsa(key: str) -> None:
     assert root == pytest.approx(rec["root"], abs=RTSA_BOUNDS)
 
 
+@pytest.mark.parametrize("key", [k for k in FIXTURE["boundaries"] if "_binding_" in k])
+def test_binding_futility_matches_rtsa(key: str) -> None:
+    """``RTSA::boundaries(..., futility = "binding", es_alpha = "esOF", es_beta = "esPoc")``:
+    alpha boundaries lowered by the binding futility region, futility boundaries, beta
+    spent and the inflation (RTSA's own root search is coarser: 3.4e-4 at 0.1, 0.35, ...)."""
+    rec = FIXTURE["boundaries"][key]
+    b = futility_boundaries(rec["inf_frac"], rec["alpha"], rec["beta"], rec["side"], "obf",
+                            "pocock", binding=True)
+    nb = futility_boundaries(rec["inf_frac"], rec["alpha"], rec["beta"], rec["side"], "obf",
+                             "pocock")
+    np.testing.assert_allclose(b.upper, rec["alpha_ubound"], atol=RTSA_BOUNDS)
+    np.testing.assert_allclose(b.futility, _arr(rec["beta_ubound"]), atol=RTSA_BOUNDS)
+    np.testing.assert_allclose(b.beta_spent, rec["beta_spend_cum"], atol=1e-12)
+    assert b.inflation == pytest.approx(rec["root"], abs=5e-4)
+    assert b.upper[-1] < nb.upper[-1] - 0.05  # binding is not the non-binding design
+
+
 @pytest.mark.parametrize("key", [k for k, r in FIXTURE["rtsa"].items()
                                  if "bounds" in r and r["bounds"]["type"] == "analysis"
                                  and r["bounds"]["futility"] != "binding"])
@@ -354,7 +371,7 @@ def test_tsa_adjusted_ci_is_wider_than_naive() -> None:
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n=[100, 100]), "same non-zero length"),
     (dict(alpha=1.0), "alpha"),
-    (dict(futility="binding"), "futility"),
+    (dict(futility="bind"), "futility"),
     (dict(looks=[2, 1]), "strictly increasing"),
     (dict(looks=[7]), "looks"),
     (dict(n=[100, -5, 100]), "participant"),

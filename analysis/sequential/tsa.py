@@ -54,7 +54,8 @@ def _design_root(timing: np.ndarray, alpha: float, beta: float, sides: int, spen
     if futility == "none":
         b = alpha_boundaries(timing, alpha, sides, spending)
         return design_inflation(timing, b.upper, b.lower, alpha, beta, sides)
-    return futility_boundaries(timing, alpha, beta, sides, spending, beta_spending).inflation
+    return futility_boundaries(timing, alpha, beta, sides, spending, beta_spending,
+                               futility == "binding").inflation
 
 
 def _keep(tau: np.ndarray, min_increment: float) -> np.ndarray:
@@ -123,8 +124,9 @@ def trial_sequential_analysis(
         Standard error of the pooled estimate (``"hksj"`` as RTSA's ``DL_HKSJ``).
     spending, beta_spending : {"obf", "pocock"}
         Alpha- and beta-spending functions.
-    futility : {"none", "non-binding"}
-        Beta-spending futility boundaries (inner wedge).
+    futility : {"none", "non-binding", "binding"}
+        Beta-spending futility boundaries (inner wedge); ``"binding"`` lowers the alpha
+        boundaries for the paths the futility region stops (``futility_boundaries``).
     heterogeneity : {"D2", "I2", "tau2", "none"}
         Correction of the RIS (ignored for ``method="FE"``). ``"tau2"`` (RTSA's default
         ``random_adj``): the participants so far plus those of the fewest new trials that,
@@ -150,7 +152,7 @@ def trial_sequential_analysis(
     check_choice("measure", measure, RIS_MEASURES)
     check_choice("spending", spending, SPENDING_FUNCTIONS)
     check_choice("beta_spending", beta_spending, SPENDING_FUNCTIONS)
-    check_choice("futility", futility, ("none", "non-binding"))
+    check_choice("futility", futility, ("none", "non-binding", "binding"))
     check_choice("heterogeneity", heterogeneity, ("D2", "I2", "tau2", "none"))
     check_choice("ci", ci, ("z", "hksj"))
     if heterogeneity == "tau2" and information_size is not None:
@@ -235,11 +237,13 @@ def trial_sequential_analysis(
     upper, spent = _alpha_bounds(times, alpha, sides, spending, times / root)
     fut = np.full(times.size, np.nan)
     beta_spent = np.zeros(times.size)
-    if futility == "non-binding":
+    if futility != "none":
         from scipy import stats
 
         drift = float(stats.norm.isf(alpha / sides) + stats.norm.isf(beta))
-        raw, beta_spent = _beta_bounds(times, times / root, upper, drift, beta, beta_spending, 0)
+        rule = (alpha, sides, spending) if futility == "binding" else None
+        raw, beta_spent, upper = _beta_bounds(times, times / root, upper, drift, beta,
+                                              beta_spending, 0, rule)
         raw[-1] = min(raw[-1], upper[-1])
         fut = np.where(raw < 0, np.nan, raw)
 
