@@ -172,7 +172,8 @@ class _Recursion:
         return lo, up
 
     def advance(self, info: float, low: float, high: float, inner: float = -np.inf) -> None:
-        """Move to the next look, keeping the paths with ``low < Z < high`` and ``|Z| > inner``
+        """Move to the next look, keeping the paths with ``low < Z < high``, ``|Z| > inner``.
+
         (``inner`` > 0: a binding two-sided futility region ``-inner < Z < inner`` stops).
         """
         d = info - self.info
