@@ -22,6 +22,7 @@ from analysis.sequential import (
     futility_boundaries,
     required_information_size,
     spending,
+    tau2_information_size,
     trial_sequential_analysis,
 )
 from analysis.sequential.boundaries import _alpha_bounds
@@ -65,6 +66,37 @@ def test_ris_matches_rtsa(key: str, kwargs: dict, field: str) -> None:
     ``ris(outcome = "RR", mc = 0.9, pC = 0.2, fixed = FALSE, I2 = 0.2, D2 = 0.3, alpha = 0.05,
     beta = 0.1, side = 2)``."""
     assert required_information_size(**kwargs) == FIXTURE["ris"][key][field]
+
+
+@pytest.mark.parametrize("key, kwargs", [
+    ("RR_tau2", dict(measure="RR", effect=0.9, tau2=0.05, control_rate=0.1, beta=0.1)),
+    ("design_RR_tau2_trials10", dict(measure="RR", effect=0.75, tau2=0.05, control_rate=0.1,
+                                     beta=0.2)),
+])
+def test_tau2_ris_matches_rtsa(key: str, kwargs: dict) -> None:
+    """``NR_tau`` of ``ris[key]`` (or of the design ``rtsa[key]``, ``tau2 = 0.05``): the
+    minimum number of trials and, per number of trials, participants per trial and total;
+    the design's HARIS is the total for ``trials = 10``."""
+    rec = FIXTURE["ris"][key] if key in FIXTURE["ris"] else FIXTURE["rtsa"][key]["ris"]
+    table = rec["NR_tau"]["nPax"]["values"]
+    for m, per, total in zip(*table, strict=True):
+        least, n, tot = tau2_information_size(**kwargs, trials=m)
+        assert (least, n, tot) == (rec["NR_tau"]["minTrial"], per, total)
+    if key.startswith("design"):
+        assert required_information_size(**kwargs, trials=10) == (
+            FIXTURE["rtsa"][key]["results"]["HARIS"])
+    assert required_information_size(**kwargs) == table[2][0]
+
+
+def test_tau2_ris_bad_arguments() -> None:
+    args = dict(measure="RR", effect=0.9, control_rate=0.1, tau2=0.05)
+    with pytest.raises(ValueError, match="minimum"):
+        tau2_information_size(**args, trials=10)
+    with pytest.raises(ValueError, match="at most one"):
+        required_information_size(**args, d2=0.2)
+    with pytest.raises(ValueError, match="tau2"):
+        required_information_size(measure="RR", effect=0.9, control_rate=0.1, trials=5)
+    assert tau2_information_size(**args, information=1e6) == (0, 0, 0)
 
 
 def test_ris_risk_difference_is_half_of_rtsa() -> None:
@@ -144,6 +176,23 @@ def test_boundaries_match_rtsa(key: str) -> None:
     assert np.all(b.upper[capped] > 6)
     np.testing.assert_allclose(b.alpha_spent / side, rec["alpha_spend_cum"], atol=1e-12)
     assert root == pytest.approx(rec["root"], abs=RTSA_BOUNDS)
+
+
+@pytest.mark.parametrize("key", [k for k in FIXTURE["boundaries"] if "_binding_" in k])
+def test_binding_futility_matches_rtsa(key: str) -> None:
+    """``RTSA::boundaries(..., futility = "binding", es_alpha = "esOF", es_beta = "esPoc")``:
+    alpha boundaries lowered by the binding futility region, futility boundaries, beta
+    spent and the inflation (RTSA's own root search is coarser: 3.4e-4 at 0.1, 0.35, ...)."""
+    rec = FIXTURE["boundaries"][key]
+    b = futility_boundaries(rec["inf_frac"], rec["alpha"], rec["beta"], rec["side"], "obf",
+                            "pocock", binding=True)
+    nb = futility_boundaries(rec["inf_frac"], rec["alpha"], rec["beta"], rec["side"], "obf",
+                             "pocock")
+    np.testing.assert_allclose(b.upper, rec["alpha_ubound"], atol=RTSA_BOUNDS)
+    np.testing.assert_allclose(b.futility, _arr(rec["beta_ubound"]), atol=RTSA_BOUNDS)
+    np.testing.assert_allclose(b.beta_spent, rec["beta_spend_cum"], atol=1e-12)
+    assert b.inflation == pytest.approx(rec["root"], abs=5e-4)
+    assert b.upper[-1] < nb.upper[-1] - 0.05  # binding is not the non-binding design
 
 
 @pytest.mark.parametrize("key", [k for k, r in FIXTURE["rtsa"].items()
@@ -255,13 +304,15 @@ def _perioxy() -> tuple:
 
 
 @pytest.mark.parametrize("key, het", [("perioOxy_RR_esOF_D2", "D2"),
-                                      ("perioOxy_RR_esOF_I2", "I2")])
+                                      ("perioOxy_RR_esOF_I2", "I2"),
+                                      ("perioOxy_RR_esOF_tau2", "tau2")])
 def test_tsa_matches_rtsa_analysis(key: str, het: str) -> None:
     """``rtsa[key]``: ``RTSA(type = "analysis", data = perioOxy, outcome = "RR", mc = 0.8,
-    side = 2, alpha = 0.05, beta = 0.2, es_alpha = "esOF", random_adj = "D2"|"I2")`` with
+    side = 2, alpha = 0.05, beta = 0.2, es_alpha = "esOF"[, random_adj = "D2"|"I2"])`` with
     RTSA's control rate sum(eC)/sum(nC) and its D2/I2 (from its MH fixed-effect variance,
     which the engine's inverse-variance FE model does not reproduce; given as ``d2``/``i2``).
-    RTSA's default random model is DL with Knapp-Hartung SE (``ci="hksj"``)."""
+    RTSA's default random model is DL with Knapp-Hartung SE (``ci="hksj"``); the tau2 RIS
+    uses the engine's own DL tau² and HKSJ SE (RTSA's ``NR_tau_full`` = AIS + new trials)."""
     rec = FIXTURE["rtsa"][key]
     het_rec = rec["metaanalysis"]["heterogeneity"]
     es, n, pc, study = _perioxy()
@@ -320,11 +371,12 @@ def test_tsa_adjusted_ci_is_wider_than_naive() -> None:
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n=[100, 100]), "same non-zero length"),
     (dict(alpha=1.0), "alpha"),
-    (dict(futility="binding"), "futility"),
+    (dict(futility="bind"), "futility"),
     (dict(looks=[2, 1]), "strictly increasing"),
     (dict(looks=[7]), "looks"),
     (dict(n=[100, -5, 100]), "participant"),
-    (dict(heterogeneity="tau2"), "heterogeneity"),
+    (dict(heterogeneity="tau3"), "heterogeneity"),
+    (dict(heterogeneity="tau2", information_size=1000), "information_size"),
 ])
 def test_tsa_bad_arguments(kwargs: dict, match: str) -> None:
     args = dict(yi=[-0.2, -0.1, -0.3], vi=[0.04, 0.05, 0.03], n=[200, 300, 250],

@@ -22,6 +22,7 @@ from analysis.sequential.information import (
     diversity,
     heterogeneity_adjusted,
     required_information_size,
+    tau2_information_size,
 )
 from analysis.sequential.tsa import trial_sequential_analysis
 
@@ -35,5 +36,6 @@ __all__ = [
     "heterogeneity_adjusted",
     "required_information_size",
     "spending",
+    "tau2_information_size",
     "trial_sequential_analysis",
 ]

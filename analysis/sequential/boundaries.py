@@ -171,26 +171,38 @@ class _Recursion:
         lo = float(np.sum(self.w * special.ndtr((low * root - m) / sd))) if low > -np.inf else 0.0
         return lo, up
 
-    def advance(self, info: float, low: float, high: float) -> None:
-        """Move to the next look, keeping the paths with ``low < Z < high``."""
+    def advance(self, info: float, low: float, high: float, inner: float = -np.inf) -> None:
+        """Move to the next look, keeping the paths with ``low < Z < high``, ``|Z| > inner``.
+
+        (``inner`` > 0: a binding two-sided futility region ``-inner < Z < inner`` stops).
+        """
         d = info - self.info
         root = np.sqrt(info)
         centre = self.drift * info
-        a = max(low * root, centre - _WIDTH * root)
-        b = min(high * root, centre + _WIDTH * root)
-        if not b > a:
+        lo_s = max(low * root, centre - _WIDTH * root)
+        hi_s = min(high * root, centre + _WIDTH * root)
+        pieces = ([(lo_s, hi_s)] if not inner > 0 else
+                  [(lo_s, min(hi_s, -inner * root)), (max(lo_s, inner * root), hi_s)])
+        grids, weights = [], []
+        for a, b in pieces:
+            if not b > a:
+                continue
+            n = max(2, int(np.ceil((b - a) / root * _PER_SD)))
+            n += n % 2
+            grid = np.linspace(a, b, n + 1)
+            simpson = np.ones(n + 1)
+            simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+            simpson *= (b - a) / (3.0 * n)
+            grids.append(grid)
+            weights.append(simpson)
+        if not grids:
             self.s, self.w, self.info = np.zeros(1), np.zeros(1), info
             return
-        n = max(2, int(np.ceil((b - a) / root * _PER_SD)))
-        n += n % 2
-        grid = np.linspace(a, b, n + 1)
-        simpson = np.ones(n + 1)
-        simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
-        simpson *= (b - a) / (3.0 * n)
+        grid = np.concatenate(grids)
         sd = np.sqrt(d)
         z = (grid[:, None] - self.s[None, :] - self.drift * d) / sd
         dens = np.exp(-(z**2) / 2.0) / _SQRT_2PI / sd  # stats.norm.pdf, without its overhead
-        self.s, self.w, self.info = grid, simpson * (dens @ self.w), info
+        self.s, self.w, self.info = grid, np.concatenate(weights) * (dens @ self.w), info
 
 
 def crossing_probabilities(timing: Any, upper: Any, lower: Any, drift: float = 0.0,
@@ -224,15 +236,33 @@ def crossing_probabilities(timing: Any, upper: Any, lower: Any, drift: float = 0
     for k, info in enumerate(t):
         lo_exit[k], up_exit[k] = rec.exit(info, lo[k], hi[k])
         if k + 1 < t.size:
-            low = lo[k]
-            if futility is not None and np.isfinite(np.asarray(futility, dtype=float)[k]):
-                low = max(low, float(np.asarray(futility, dtype=float)[k]))
-            rec.advance(info, low, hi[k])
+            f = np.nan if futility is None else float(np.asarray(futility, dtype=float)[k])
+            if not np.isfinite(f):
+                rec.advance(info, lo[k], hi[k])
+            elif lo[k] > -np.inf:
+                rec.advance(info, lo[k], hi[k], f)
+            else:
+                rec.advance(info, max(lo[k], f), hi[k])
     return up_exit, lo_exit
 
 
 def _solve(f: Any, lo: float = -40.0, hi: float = 40.0) -> float:
     return float(optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-14, maxiter=500))
+
+
+def _alpha_step(rec: _Recursion, info: float, increment: float, sides: int) -> float:
+    """Boundary at ``info`` spending ``increment`` per side on the paths of ``rec``."""
+    if increment < _NOTHING:
+        return float(np.inf)
+    target = increment * sides
+
+    def excess(b: float) -> float:
+        lo, up = rec.exit(info, -b if sides == 2 else -np.inf, b)
+        return lo + up - target
+
+    if excess(0.0) <= 0:  # fewer continuing paths than alpha to spend (binding futility)
+        return 0.0
+    return _solve(excess, 0.0, 40.0)
 
 
 def _alpha_bounds(t: np.ndarray, alpha: float, sides: int, function: str,
@@ -243,16 +273,7 @@ def _alpha_bounds(t: np.ndarray, alpha: float, sides: int, function: str,
     upper = np.empty(t.size)
     rec = _Recursion(0.0)
     for k, info in enumerate(t):
-        if incr[k] < _NOTHING:
-            upper[k] = np.inf
-        else:
-            target = incr[k] * sides
-
-            def excess(b: float, info: float = info, target: float = target) -> float:
-                lo, up = rec.exit(info, -b if sides == 2 else -np.inf, b)
-                return lo + up - target
-
-            upper[k] = _solve(excess, 0.0, 40.0)
+        upper[k] = _alpha_step(rec, info, incr[k], sides)
         if k + 1 < t.size:
             rec.advance(info, -upper[k] if sides == 2 else -np.inf, upper[k])
     return upper, cum * sides
@@ -314,14 +335,32 @@ def design_inflation(timing: Any, upper: Any, lower: Any, alpha: float, beta: fl
 
 
 def _beta_bounds(info: np.ndarray, fraction: np.ndarray, upper: np.ndarray, drift: float,
-                 beta: float, function: str, skip: int) -> tuple[np.ndarray, np.ndarray]:
+                 beta: float, function: str, skip: int,
+                 binding: tuple[float, int, str] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beta-spending futility boundaries ``(fut, cum_beta, upper)`` at ``info``.
+
+    Non-binding (``binding=None``): ``upper`` is kept. Binding (``binding = (alpha, sides,
+    alpha function)``): the upper alpha boundary is recomputed look by look under the null,
+    on the one-sided region ``fut < Z < upper`` of the anticipated effect, spending the
+    per-side increment (the lower one is its mirror), as ``RTSA::boundaries(futility =
+    "binding")``; so the alpha boundary at look k depends on the futility boundaries before.
+    """
     frac = fraction.copy()
     frac[:skip] = 0.0
     cum = spending(frac, beta, function)
     incr = np.diff(np.concatenate([[0.0], cum]))
     fut = np.empty(info.size)
+    upper = np.array(upper, dtype=float, copy=True)
     rec = _Recursion(drift)
+    if binding is not None:
+        alpha, sides, alpha_function = binding
+        null = _Recursion(0.0)
+        a_cum = spending(fraction, alpha / sides, alpha_function)
+        a_incr = np.diff(np.concatenate([[0.0], a_cum]))
     for k, i_k in enumerate(info):
+        if binding is not None:
+            upper[k] = _alpha_step(null, i_k, a_incr[k], 1)
         if incr[k] <= 0:
             fut[k] = -np.inf
         else:
@@ -337,13 +376,21 @@ def _beta_bounds(info: np.ndarray, fraction: np.ndarray, upper: np.ndarray, drif
                 fut[k] = _solve(excess, -40.0, 40.0)
         if k + 1 < info.size:
             rec.advance(i_k, min(fut[k], upper[k]), upper[k])
-    return fut, cum
+            if binding is not None:
+                null.advance(i_k, min(fut[k], upper[k]), upper[k])
+    return fut, cum, upper
 
 
 def futility_boundaries(timing: Any, alpha: float = 0.05, beta: float = 0.2, sides: int = 2,
-                        spending_function: str = "obf",
-                        beta_spending: str = "obf") -> SequentialBoundaries:
-    """Alpha-spending boundaries with non-binding beta-spending futility boundaries.
+                        spending_function: str = "obf", beta_spending: str = "obf",
+                        binding: bool = False) -> SequentialBoundaries:
+    """Alpha-spending boundaries with beta-spending futility boundaries.
+
+    With ``binding=True`` (``RTSA::boundaries(futility = "binding")``) the futility region
+    stops the paths under the null too (the continuation region at a look is between the
+    futility and the efficacy boundaries), so less alpha is lost to paths that later cross
+    and the alpha boundaries are recomputed look by look with it: lower than the
+    non-binding ones after the first futility look.
 
     The alpha boundaries are those of :func:`alpha_boundaries` (non-binding: futility does
     not change them). Under the anticipated effect the futility boundary :math:`l_k` solves
@@ -378,7 +425,8 @@ def futility_boundaries(timing: Any, alpha: float = 0.05, beta: float = 0.2, sid
     check_choice("beta_spending", beta_spending, SPENDING_FUNCTIONS)
     upper, spent = _alpha_bounds(t, a, s, spending_function, t)
     drift = float(stats.norm.isf(a / s) + stats.norm.isf(b))
-    fut, cum, root = _futility_fit(t, t, upper, drift, b, beta_spending)
+    rule = (a, s, spending_function) if binding else None
+    fut, cum, root, upper = _futility_fit(t, t, upper, drift, b, beta_spending, rule)
     return SequentialBoundaries(
         timing=t, upper=upper, lower=-upper if s == 2 else np.full(t.size, -np.inf),
         alpha_spent=spent, futility=fut, beta_spent=cum, alpha=a, beta=b, sides=s,
@@ -386,19 +434,21 @@ def futility_boundaries(timing: Any, alpha: float = 0.05, beta: float = 0.2, sid
 
 
 def _futility_fit(t: np.ndarray, fraction: np.ndarray, upper: np.ndarray, drift: float,
-                  beta: float, function: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Futility boundaries and the inflation R at which the last one meets ``upper[-1]``."""
+                  beta: float, function: str, binding: tuple[float, int, str] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Futility boundaries, beta spent, the inflation R at which the last futility boundary
+    meets the last alpha boundary, and the alpha boundaries (changed when ``binding``).
+    """
     def gap(r: float, skip: int) -> float:
-        fut, _ = _beta_bounds(t * r, fraction, upper, drift, beta, function, skip)
-        return float(upper[-1] - fut[-1])
+        fut, _, up = _beta_bounds(t * r, fraction, upper, drift, beta, function, skip, binding)
+        return float(up[-1] - fut[-1])
 
-    skip = 0
     root = _solve(lambda r: gap(r, 0), 0.5, 3.0)
-    fut, _ = _beta_bounds(t * root, fraction, upper, drift, beta, function, 0)
+    fut, _, _ = _beta_bounds(t * root, fraction, upper, drift, beta, function, 0, binding)
     skip = int(np.sum(fut[:-1] < 0))
     if skip:
         root = _solve(lambda r: gap(r, skip), 0.5, 3.0)
-    fut, cum = _beta_bounds(t * root, fraction, upper, drift, beta, function, skip)
-    fut[-1] = upper[-1]
+    fut, cum, up = _beta_bounds(t * root, fraction, upper, drift, beta, function, skip, binding)
+    fut[-1] = up[-1]
     fut = np.where(fut < 0, np.nan, fut)
-    return fut, cum, root
+    return fut, cum, root, up

@@ -13,7 +13,19 @@ Heterogeneity-corrected: :math:`N_F / (1 - D^2)` (diversity; Wetterslev et al. 2
 ``RTSA::ris``). RTSA 0.2.2 uses :math:`\sigma^2 = p_C q_C + p_E q_E` for RD, twice the
 usual total; here RD is consistent with the RR/OR formula.
 
-Checked against RTSA 0.2.2 ``ris()`` (``tests/reference/tsa_ris.json``).
+Heterogeneity by :math:`\tau^2` (``RTSA::ris(tau2 = )``, RTSA's default ``random_adj =
+"tau2"``): the pooled estimate of :math:`m` new trials of :math:`n` participants each has
+variance :math:`(c/n + \tau^2)/m`, where :math:`c/n` is the sampling variance of one trial's
+effect on the analysis scale (log RR: :math:`c = 2[(1-p_C)/p_C + (1-p_E)/p_E]`; log OR:
+:math:`2[1/(p_C q_C) + 1/(p_E q_E)]`; RD: :math:`2(p_C q_C + p_E q_E)`; MD: :math:`4\sigma^2`).
+The information needed is :math:`I = (z_{1-\alpha/s} + z_{1-\beta})^2 / \theta^2` (θ = the
+anticipated effect on the analysis scale), less the information :math:`I_0 = 1/SE^2` of the
+meta-analysis so far. Each new trial gives at most :math:`1/\tau^2`, so at least
+:math:`m_0 = \lfloor (I - I_0)\tau^2 \rfloor + 1` trials are needed, of
+:math:`n = \lceil c / (m/(I - I_0) - \tau^2) \rceil` participants each for :math:`m \ge m_0`
+trials; the RIS is :math:`m n` (plus the participants so far).
+
+Checked against RTSA 0.2.2 ``ris()`` (``tests/reference/tsa_rtsa.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +37,13 @@ from scipy import stats
 
 from analysis._checks import check_choice
 
-__all__ = ["RIS_MEASURES", "diversity", "heterogeneity_adjusted", "required_information_size"]
+__all__ = [
+    "RIS_MEASURES",
+    "diversity",
+    "heterogeneity_adjusted",
+    "required_information_size",
+    "tau2_information_size",
+]
 
 #: Measures with a required-information-size formula.
 RIS_MEASURES = ("RR", "OR", "RD", "MD")
@@ -41,10 +59,9 @@ def _probability(name: str, value: Any) -> float:
     return x
 
 
-def fixed_information_size(measure: str, effect: float, *, control_rate: float | None = None,
-                           sd: float | None = None, alpha: float = 0.05, beta: float = 0.2,
-                           sides: int = 2) -> float:
-    """Return the unrounded fixed-effect required information size (module docstring)."""
+def _anticipated(measure: str, effect: float, control_rate: float | None, sd: float | None,
+                 alpha: float, beta: float, sides: int) -> tuple[float, float, float, float, float]:
+    """``(var, delta, z, theta, c)``: the pieces of both RIS formulas (module docstring)."""
     check_choice("measure", measure, RIS_MEASURES)
     a = _probability("alpha", alpha)
     b = _probability("beta", beta)
@@ -72,6 +89,11 @@ def fixed_information_size(measure: str, effect: float, *, control_rate: float |
         pbar = (pc + pe) / 2
         var = pbar * (1 - pbar)
         delta = pc - pe
+        theta = float(np.log(eff))
+        if measure == "RR":
+            c = 2.0 * ((1 - pc) / pc + (1 - pe) / pe)
+        else:
+            c = 2.0 * (1 / (pc * (1 - pc)) + 1 / (pe * (1 - pe)))
     elif measure == "RD":
         if control_rate is None:
             raise ValueError("argument 'control_rate' is required for measure 'RD'")
@@ -81,22 +103,74 @@ def fixed_information_size(measure: str, effect: float, *, control_rate: float |
             raise ValueError(f"argument 'effect' = {effect!r} must be a non-zero risk "
                              f"difference with control_rate + effect in (0, 1)")
         var = (pc * (1 - pc) + pe * (1 - pe)) / 2
-        delta = eff
+        delta = theta = eff
+        c = 4.0 * var
     else:
         if not (np.isfinite(eff) and eff != 0):
             raise ValueError(f"argument 'effect' = {effect!r} must be a non-zero mean difference")
         if sd is None or not np.isfinite(float(sd)) or float(sd) <= 0:
             raise ValueError(f"argument 'sd' = {sd!r} must be a positive number for measure 'MD'")
         var = float(sd) ** 2
-        delta = eff
-    z = stats.norm.isf(a / sides) + stats.norm.isf(b)
+        delta = theta = eff
+        c = 4.0 * var
+    z = float(stats.norm.isf(a / sides) + stats.norm.isf(b))
+    return var, delta, z, theta, c
+
+
+def fixed_information_size(measure: str, effect: float, *, control_rate: float | None = None,
+                           sd: float | None = None, alpha: float = 0.05, beta: float = 0.2,
+                           sides: int = 2) -> float:
+    """Return the unrounded fixed-effect required information size (module docstring)."""
+    var, delta, z, _, _ = _anticipated(measure, effect, control_rate, sd, alpha, beta, sides)
     return float(4.0 * z**2 * var / delta**2)
+
+
+def tau2_information_size(measure: str, effect: float, tau2: float, *,
+                          control_rate: float | None = None, sd: float | None = None,
+                          alpha: float = 0.05, beta: float = 0.2, sides: int = 2,
+                          trials: int | None = None,
+                          information: float = 0.0) -> tuple[int, int, int]:
+    r"""Trials and participants needed when the trials' true effects vary with variance tau².
+
+    Parameters
+    ----------
+    measure, effect, control_rate, sd, alpha, beta, sides
+        As :func:`required_information_size`.
+    tau2 : float
+        Between-trial variance on the analysis scale (log scale for RR/OR); > 0.
+    trials : int, optional
+        Number of new trials (at least the minimum; default: the minimum).
+    information : float
+        Statistical information :math:`1/SE^2` of the meta-analysis so far (0 prospectively).
+
+    Returns
+    -------
+    (int, int, int)
+        The minimum number of new trials :math:`m_0`, the participants per trial for
+        ``trials`` trials and their total (``RTSA::ris``: ``NR_tau$minTrial`` and the
+        ``nPax`` column; zeros when ``information`` already suffices).
+    """
+    t2 = float(tau2)
+    if not (np.isfinite(t2) and t2 > 0):
+        raise ValueError(f"argument 'tau2' = {tau2!r} must be a positive number")
+    _, _, z, theta, c = _anticipated(measure, effect, control_rate, sd, alpha, beta, sides)
+    need = z**2 / theta**2 - float(information)
+    if need <= 0:
+        return 0, 0, 0
+    least = int(np.floor(need * t2)) + 1
+    m = least if trials is None else int(trials)
+    if m < least:
+        raise ValueError(f"argument 'trials' = {trials!r} is below the minimum number of "
+                         f"trials {least} for tau2 = {t2:g}")
+    per_trial = int(np.ceil(c / (m / need - t2) - 1e-9))
+    return least, per_trial, m * per_trial
 
 
 def required_information_size(measure: str, effect: float, *, control_rate: float | None = None,
                               sd: float | None = None, alpha: float = 0.05, beta: float = 0.2,
                               sides: int = 2, d2: float | None = None,
-                              i2: float | None = None) -> int:
+                              i2: float | None = None, tau2: float | None = None,
+                              trials: int | None = None) -> int:
     """Return the required information size (participants), optionally heterogeneity-corrected.
 
     Parameters
@@ -116,13 +190,27 @@ def required_information_size(measure: str, effect: float, *, control_rate: floa
         One- or two-sided test.
     d2, i2 : float, optional
         Diversity :math:`D^2` or inconsistency :math:`I^2` as a proportion in [0, 1); the
-        RIS is divided by ``1 - d2`` (or ``1 - i2``). Give at most one.
+        RIS is divided by ``1 - d2`` (or ``1 - i2``). Give at most one of ``d2``, ``i2``
+        and ``tau2``.
+    tau2 : float, optional
+        Between-trial variance: the RIS is the total of :func:`tau2_information_size`
+        (``trials`` new trials, default the minimum number).
+    trials : int, optional
+        Number of trials for ``tau2``.
 
     Returns
     -------
     int
-        The RIS rounded up. Matches ``RTSA::ris`` (``NF``, ``NR_D2``, ``NR_I2``).
+        The RIS rounded up. Matches ``RTSA::ris`` (``NF``, ``NR_D2``, ``NR_I2``, and the
+        ``NR_tau`` total).
     """
+    if tau2 is not None:
+        if d2 is not None or i2 is not None:
+            raise ValueError("give at most one of 'd2', 'i2' and 'tau2'")
+        return tau2_information_size(measure, effect, tau2, control_rate=control_rate, sd=sd,
+                                     alpha=alpha, beta=beta, sides=sides, trials=trials)[2]
+    if trials is not None:
+        raise ValueError("argument 'trials' needs 'tau2'")
     n = fixed_information_size(measure, effect, control_rate=control_rate, sd=sd, alpha=alpha,
                                beta=beta, sides=sides)
     fixed = float(np.ceil(n - 1e-9))

@@ -41,6 +41,7 @@ from analysis.sequential.information import (
     diversity,
     fixed_information_size,
     heterogeneity_adjusted,
+    tau2_information_size,
 )
 
 __all__ = ["trial_sequential_analysis"]
@@ -53,7 +54,8 @@ def _design_root(timing: np.ndarray, alpha: float, beta: float, sides: int, spen
     if futility == "none":
         b = alpha_boundaries(timing, alpha, sides, spending)
         return design_inflation(timing, b.upper, b.lower, alpha, beta, sides)
-    return futility_boundaries(timing, alpha, beta, sides, spending, beta_spending).inflation
+    return futility_boundaries(timing, alpha, beta, sides, spending, beta_spending,
+                               futility == "binding").inflation
 
 
 def _keep(tau: np.ndarray, min_increment: float) -> np.ndarray:
@@ -122,10 +124,15 @@ def trial_sequential_analysis(
         Standard error of the pooled estimate (``"hksj"`` as RTSA's ``DL_HKSJ``).
     spending, beta_spending : {"obf", "pocock"}
         Alpha- and beta-spending functions.
-    futility : {"none", "non-binding"}
-        Beta-spending futility boundaries (inner wedge).
-    heterogeneity : {"D2", "I2", "none"}
-        Correction of the RIS (ignored for ``method="FE"``).
+    futility : {"none", "non-binding", "binding"}
+        Beta-spending futility boundaries (inner wedge); ``"binding"`` lowers the alpha
+        boundaries for the paths the futility region stops (``futility_boundaries``).
+    heterogeneity : {"D2", "I2", "tau2", "none"}
+        Correction of the RIS (ignored for ``method="FE"``). ``"tau2"`` (RTSA's default
+        ``random_adj``): the participants so far plus those of the fewest new trials that,
+        with the final meta-analysis' tau² and information :math:`1/SE^2`, reach the power
+        (:func:`~analysis.sequential.information.tau2_information_size`); needs the RIS
+        inputs, not ``information_size``.
     d2, i2 : float, optional
         Proportions to use instead of those of the final meta-analysis.
     information_size : float, optional
@@ -145,9 +152,12 @@ def trial_sequential_analysis(
     check_choice("measure", measure, RIS_MEASURES)
     check_choice("spending", spending, SPENDING_FUNCTIONS)
     check_choice("beta_spending", beta_spending, SPENDING_FUNCTIONS)
-    check_choice("futility", futility, ("none", "non-binding"))
-    check_choice("heterogeneity", heterogeneity, ("D2", "I2", "none"))
+    check_choice("futility", futility, ("none", "non-binding", "binding"))
+    check_choice("heterogeneity", heterogeneity, ("D2", "I2", "tau2", "none"))
     check_choice("ci", ci, ("z", "hksj"))
+    if heterogeneity == "tau2" and information_size is not None:
+        raise ValueError("heterogeneity='tau2' computes the RIS from 'effect' and "
+                         "'control_rate'/'sd'; do not give 'information_size'")
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     size = np.asarray(n, dtype=float).ravel()
@@ -194,6 +204,11 @@ def trial_sequential_analysis(
             raise ValueError(f"argument 'information_size' = {information_size!r} must be > 0")
     if not random or heterogeneity == "none" or float(fits.tau2[-1]) == 0.0:
         ris = nf
+    elif heterogeneity == "tau2":
+        extra = tau2_information_size(
+            measure, effect, float(fits.tau2[-1]), control_rate=control_rate, sd=sd,
+            alpha=alpha, beta=beta, sides=sides, information=1.0 / float(fits.se[-1]) ** 2)[2]
+        ris = float(np.sum(size) + extra)
     elif heterogeneity == "D2":
         ris = float(np.ceil(heterogeneity_adjusted(nf, d2=d2_used) - 1e-9))
     else:
@@ -222,11 +237,13 @@ def trial_sequential_analysis(
     upper, spent = _alpha_bounds(times, alpha, sides, spending, times / root)
     fut = np.full(times.size, np.nan)
     beta_spent = np.zeros(times.size)
-    if futility == "non-binding":
+    if futility != "none":
         from scipy import stats
 
         drift = float(stats.norm.isf(alpha / sides) + stats.norm.isf(beta))
-        raw, beta_spent = _beta_bounds(times, times / root, upper, drift, beta, beta_spending, 0)
+        rule = (alpha, sides, spending) if futility == "binding" else None
+        raw, beta_spent, upper = _beta_bounds(times, times / root, upper, drift, beta,
+                                              beta_spending, 0, rule)
         raw[-1] = min(raw[-1], upper[-1])
         fut = np.where(raw < 0, np.nan, raw)
 
