@@ -68,6 +68,17 @@ def check_level(level: Any) -> float:
     return lev
 
 
+def check_probability(name: str, value: Any) -> float:
+    """Return ``value`` as a float strictly between 0 and 1, or raise a ValueError naming it."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"argument {name!r} = {value!r} must be a number in (0, 1)") from None
+    if not 0.0 < x < 1.0:
+        raise ValueError(f"argument {name!r} = {value!r} must lie strictly between 0 and 1")
+    return x
+
+
 def check_positive_int(name: str, value: Any) -> int:
     """Check that ``value`` is an integer >= 1 and return it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from analysis._checks import check_choice
+from analysis._checks import check_choice, check_probability
 
 __all__ = [
     "SPENDING_FUNCTIONS",
@@ -98,16 +98,6 @@ class SequentialBoundaries:
     inflation: float
 
 
-def _check_probability(name: str, value: Any) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"argument {name!r} = {value!r} must be a number in (0, 1)") from None
-    if not 0.0 < x < 1.0:
-        raise ValueError(f"argument {name!r} = {value!r} must lie strictly between 0 and 1")
-    return x
-
-
 def _check_sides(sides: Any) -> int:
     if sides not in (1, 2) or isinstance(sides, bool):
         raise ValueError(f"argument 'sides' = {sides!r} must be 1 or 2")
@@ -140,7 +130,7 @@ def spending(fraction: Any, alpha: float, function: str = "obf") -> np.ndarray:
         Pocock type :math:`\\alpha \\log(1 + (e - 1) t)`.
     """
     check_choice("function", function, SPENDING_FUNCTIONS)
-    a = _check_probability("alpha", alpha)
+    a = check_probability("alpha", alpha)
     t = np.clip(np.asarray(fraction, dtype=float), 0.0, 1.0)
     if function == "obf":
         with np.errstate(divide="ignore"):
@@ -302,7 +292,7 @@ def alpha_boundaries(timing: Any, alpha: float = 0.05, sides: int = 2,
         Without futility boundaries (``futility`` NaN, ``inflation`` 1).
     """
     t = check_timing(timing)
-    a = _check_probability("alpha", alpha)
+    a = check_probability("alpha", alpha)
     s = _check_sides(sides)
     check_choice("spending_function", spending_function, SPENDING_FUNCTIONS)
     upper, spent = _alpha_bounds(t, a, s, spending_function, t)
@@ -418,8 +408,8 @@ def futility_boundaries(timing: Any, alpha: float = 0.05, beta: float = 0.2, sid
         ``futility`` holds :math:`l_k` (NaN where there is none); ``inflation`` is R.
     """
     t = check_timing(timing)
-    a = _check_probability("alpha", alpha)
-    b = _check_probability("beta", beta)
+    a = check_probability("alpha", alpha)
+    b = check_probability("beta", beta)
     s = _check_sides(sides)
     check_choice("spending_function", spending_function, SPENDING_FUNCTIONS)
     check_choice("beta_spending", beta_spending, SPENDING_FUNCTIONS)
@@ -436,8 +426,11 @@ def futility_boundaries(timing: Any, alpha: float = 0.05, beta: float = 0.2, sid
 def _futility_fit(t: np.ndarray, fraction: np.ndarray, upper: np.ndarray, drift: float,
                   beta: float, function: str, binding: tuple[float, int, str] | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Futility boundaries, beta spent, the inflation R at which the last futility boundary
-    meets the last alpha boundary, and the alpha boundaries (changed when ``binding``).
+    """Fit the futility boundaries and the inflation R of the design.
+
+    Returns the futility boundaries, the beta spent, the inflation R at which the last
+    futility boundary meets the last alpha boundary, and the alpha boundaries (changed
+    when ``binding``).
     """
     def gap(r: float, skip: int) -> float:
         fut, _, up = _beta_bounds(t * r, fraction, upper, drift, beta, function, skip, binding)

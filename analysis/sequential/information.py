@@ -30,12 +30,10 @@ Checked against RTSA 0.2.2 ``ris()`` (``tests/reference/tsa_rtsa.json``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy import stats
 
-from analysis._checks import check_choice
+from analysis._checks import check_choice, check_probability
 
 __all__ = [
     "RIS_MEASURES",
@@ -49,22 +47,12 @@ __all__ = [
 RIS_MEASURES = ("RR", "OR", "RD", "MD")
 
 
-def _probability(name: str, value: Any) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"argument {name!r} = {value!r} must be a number in (0, 1)") from None
-    if not 0.0 < x < 1.0:
-        raise ValueError(f"argument {name!r} = {value!r} must lie strictly between 0 and 1")
-    return x
-
-
 def _anticipated(measure: str, effect: float, control_rate: float | None, sd: float | None,
                  alpha: float, beta: float, sides: int) -> tuple[float, float, float, float, float]:
     """``(var, delta, z, theta, c)``: the pieces of both RIS formulas (module docstring)."""
     check_choice("measure", measure, RIS_MEASURES)
-    a = _probability("alpha", alpha)
-    b = _probability("beta", beta)
+    a = check_probability("alpha", alpha)
+    b = check_probability("beta", beta)
     if sides not in (1, 2) or isinstance(sides, bool):
         raise ValueError(f"argument 'sides' = {sides!r} must be 1 or 2")
     try:
@@ -77,7 +65,7 @@ def _anticipated(measure: str, effect: float, control_rate: float | None, sd: fl
                              f"than 1 for measure {measure!r}")
         if control_rate is None:
             raise ValueError(f"argument 'control_rate' is required for measure {measure!r}")
-        pc = _probability("control_rate", control_rate)
+        pc = check_probability("control_rate", control_rate)
         if measure == "RR":
             pe = pc * eff
         else:
@@ -97,7 +85,7 @@ def _anticipated(measure: str, effect: float, control_rate: float | None, sd: fl
     elif measure == "RD":
         if control_rate is None:
             raise ValueError("argument 'control_rate' is required for measure 'RD'")
-        pc = _probability("control_rate", control_rate)
+        pc = check_probability("control_rate", control_rate)
         pe = pc + eff
         if not (np.isfinite(eff) and eff != 0 and 0 < pe < 1):
             raise ValueError(f"argument 'effect' = {effect!r} must be a non-zero risk "
