@@ -252,3 +252,22 @@ def test_write_table_writes_docx(tmp_path: Path) -> None:
     assert docx.Document(str(tmp_path / "pooled.docx")).tables
     with pytest.raises(ValueError, match="formats"):
         output.write_table(WIDE, tmp_path / "x", caption="c", formats=("pdf",))
+
+
+def test_methods_name_the_further_analyses_exactly_when_planned() -> None:
+    # the methods paragraph named none of the GOSH, small-study, Bayesian, TSA and
+    # multiverse analyses the report shows
+    from dataclasses import replace
+
+    from analysis.report.html import methods_text
+    from analysis.report.plan import read_plan
+
+    plan = read_plan(Path(__file__).parents[1] / "analysis_plan.toml")
+    text = methods_text(plan)
+    for phrase in ("GOSH plots", "Egger's regression", "Bayesian random-effects",
+                   "half-normal(0.5) prior for tau", "Turner et al. 2015",
+                   "Trial sequential analysis", "O'Brien-Fleming", "specification curve"):
+        assert phrase in text
+    bare = replace(plan, gosh=False, bayes_analyses=(), tsa_analyses=(), multiverse=())
+    for phrase in ("GOSH", "Bayesian", "Trial sequential", "specification curve"):
+        assert phrase not in methods_text(bare)

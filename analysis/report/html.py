@@ -83,9 +83,46 @@ def methods_text(plan: Plan) -> str:
         + ("; with a risk-of-bias table, the studies at low risk of bias or with some "
            "concerns only (RoB 2 overall judgement)" if plan.risk_of_bias else "")
         + ". Subgroups: separate tau^2 per subgroup "
-        "and the Q test between subgroup estimates. Every estimator is checked against "
-        "R's metafor in the test suite."
+        "and the Q test between subgroup estimates." + _further_methods(plan)
+        + " Every estimator is checked against R's metafor (or the reference package named "
+        "in the test suite)."
     )
+
+
+def _further_methods(plan: Plan) -> str:
+    """Describe the robustness, Bayesian, sequential and multiverse analyses of the plan."""
+    from analysis.report.captions import prior_label
+
+    parts = []
+    if plan.gosh:
+        parts.append(f" Robustness: GOSH plots (the pooled estimate of every subset of the "
+                     f"comparisons, from {plan.gosh_min_k} comparisons) and small-study tests "
+                     "(Egger's regression, Begg's rank correlation, Harbord's and Peters' tests "
+                     "for odds ratios, trim-and-fill, PET-PEESE, fail-safe N), interpretable "
+                     "only from 10 studies.")
+    if plan.bayes_analyses:
+        priors = " and ".join(prior_label(p) for p in plan.bayes_sensitivity_priors)
+        parts.append(f" Bayesian random-effects meta-analysis (bayesmeta's numerical "
+                     f"integration, flat prior for the overall effect) with a "
+                     f"{prior_label(plan.bayes_tau_prior)} "
+                     f"prior for tau" + (f" and, as sensitivity analyses, {priors}" if priors
+                                         else "") + "; a multi-arm trial enters once, its "
+                     "treatment arms combined.")
+    if plan.tsa_analyses:
+        spending = {"obf": "O'Brien-Fleming", "pocock": "Pocock"}.get(plan.tsa_spending,
+                                                                     plan.tsa_spending)
+        parts.append(f" Trial sequential analysis: Lan-DeMets {spending} alpha-spending "
+                     f"boundaries (two-sided alpha {plan.tsa_alpha:g}, power "
+                     f"{100 * (1 - plan.tsa_beta):g}%), {plan.tsa_method} random-effects "
+                     f"Z-curve, required information size adjusted by "
+                     f"{plan.tsa_heterogeneity}; the anticipated effects are assumptions of the "
+                     "plan.")
+    if plan.multiverse:
+        parts.append(" Multiverse: every combination of the plan's choices (outcome "
+                     "definition, time point, analysis set, derived numbers, published "
+                     "estimates, population, dose, measure, tau^2 estimator, CI method) is "
+                     "fitted and shown as a specification curve.")
+    return "".join(parts)
 
 
 def png_width_cm(png: bytes) -> float | None:
