@@ -9,8 +9,9 @@ The CSV files were exported from R by ``tests/reference/make_classic_reference.R
 classic ones) and ``tests/reference/export_datasets_16.R`` (``pritz1997``, ``molloy2014``,
 ``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``, ``konstantopoulos2011``,
 ``berkey1998``) at full precision (every double reads back as the same double), so an
-analysis of the loaded frame agrees with metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py`` checks
-the files against the R data and the analyses against metafor.
+analysis of the loaded frame agrees with metafor's analysis of ``dat.<name>`` to rounding;
+``tests/test_classic_datasets.py`` checks the files against the R data and the analyses
+against metafor.
 
 Examples
 --------
