@@ -2,7 +2,7 @@
 
 Reference: R 4.2.2, metafor 3.8-1 (data from metadat 1.2-0), tests/reference/
 make_classic_reference.R -> tests/reference/classic_reference.json; each case records its R
-call. The six data sets added for issue 16 (tests/reference/export_datasets_16.R ->
+call. The eight data sets added for issue 16 (tests/reference/export_datasets_16.R ->
 datasets_16_reference.json) are checked as data only. The data are loaded with
 analysis.datasets.load (the CSVs are checked value by value against the fixture's copy of the
 R data), then analysed with today's API.
@@ -54,7 +54,7 @@ def _close(ours: Any, theirs: Any, what: str, rtol: float = ITERATIVE,
 
 def test_names_and_unknown_name() -> None:
     assert datasets.names() == sorted(d["name"] for d in RECORDS)
-    with pytest.raises(ValueError, match=r"'nosuch'.*available: bcg, collins1985b"):
+    with pytest.raises(ValueError, match=r"'nosuch'.*available: bcg, berkey1998, collins1985b"):
         datasets.load("nosuch")
     pd.testing.assert_frame_equal(datasets.load("dat.bcg"), datasets.load("bcg"))
 

@@ -1,24 +1,25 @@
 """Classic meta-analysis data sets, as R's metafor ships them (``dat.bcg`` and others).
 
-Twelve small example data sets that metafor 3.8-1 distributes (through its ``metadat``
+Fourteen small example data sets that metafor 3.8-1 distributes (through its ``metadat``
 dependency) and that its help pages analyse: :func:`names` lists them, :func:`load` returns
 one as a :class:`pandas.DataFrame` with metafor's column names, and :func:`describe` gives its
 title, column descriptions and original publication (with DOI).
 
 The CSV files were exported from R by ``tests/reference/make_classic_reference.R`` (the six
 classic ones) and ``tests/reference/export_datasets_16.R`` (``pritz1997``, ``molloy2014``,
-``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``) at full precision (every
-double reads back as the same double), so an analysis of the loaded frame agrees with
-metafor's analysis of ``dat.<name>`` to rounding; ``tests/test_classic_datasets.py`` checks
-the files against the R data and the analyses against metafor.
+``hart1999``, ``curtis1998``, ``nielweise2007``, ``senn2013``, ``konstantopoulos2011``,
+``berkey1998``) at full precision (every double reads back as the same double), so an
+analysis of the loaded frame agrees with metafor's analysis of ``dat.<name>`` to rounding;
+``tests/test_classic_datasets.py`` checks the files against the R data and the analyses
+against metafor.
 
 Examples
 --------
 >>> from analysis import datasets
 >>> datasets.names()[:4]
-['bcg', 'collins1985b', 'curtis1998', 'hackshaw1998']
+['bcg', 'berkey1998', 'collins1985b', 'curtis1998']
 >>> len(datasets.names())
-12
+14
 >>> bcg = datasets.load("bcg")
 >>> bcg.shape
 (13, 9)
