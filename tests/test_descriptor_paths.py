@@ -264,3 +264,21 @@ def test_a_core_enum_holding_a_list_is_a_located_problem(tmp_path: Path) -> None
     with pytest.raises(DataValidationError) as caught:
         validate_trials(trials)
     assert "must allow only values" in str(caught.value) or "enum" in str(caught.value)
+
+
+def test_a_within_if_rule_with_list_values_is_a_located_problem(tmp_path: Path) -> None:
+    # fuzz finding: "in": [[]] reached pandas' isin and raised "truth value of an empty array"
+    trials = tmp_path / "trials"
+    shutil.copytree(Path(__file__).parents[1] / "trials", trials)
+    descriptor = json.loads((trials / "datapackage.json").read_text(encoding="utf-8"))
+    edited = 0
+    for resource in descriptor["resources"]:
+        for rule in resource["schema"].get("rules", []):
+            if rule.get("rule") == "within_if":
+                rule["if"]["in"] = [[]]
+                edited += 1
+    assert edited
+    (trials / "datapackage.json").write_text(json.dumps(descriptor), encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
+        validate_trials(trials)
+    assert "within_if" in str(caught.value) and "strings or numbers" in str(caught.value)

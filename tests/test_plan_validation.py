@@ -219,3 +219,15 @@ def test_labels_use_the_plans_level(tmp_path: Path) -> None:
     assert "effect (90% CI)" in tables.pooled_table(runs).columns
     assert "intervals at 90%" in methods_text(plan)
     assert "95%" not in methods_text(plan).replace("published estimate and its 95% CI", "")
+
+
+def test_subgroup_columns_must_be_columns_of_the_trials(tmp_path: Path) -> None:
+    # fuzz finding: dose_column = "" passed validation and `tables` died with KeyError: ''
+    error = problems_of(write(tmp_path, plan_text(
+        extra='[subgroups]\ncolumns = ["dose_class", "no_such_column"]\ndose_column = ""\n')))
+    keys = [(p.column, p.value) for p in error.problems]
+    assert ("[subgroups].dose_column", '""') in keys
+    assert ("[subgroups].columns", '"no_such_column"') in keys
+    plan = read_plan(write(tmp_path, plan_text(
+        extra='[subgroups]\ncolumns = ["dose_class"]\ndose_column = "dose_target_mg_day"\n')))
+    assert plan.dose_column == "dose_target_mg_day"

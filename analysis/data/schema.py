@@ -452,12 +452,15 @@ def _check_rules_declared(
                 if (kinds[field] not in _NUMERIC or not isinstance(condition, dict)
                         or condition.get("field") not in kinds
                         or not isinstance(condition.get("in"), list)
+                        or not all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                                   for v in condition["in"])
                         or not all(isinstance(b, int | float) and not isinstance(b, bool)
                                    for b in bounds)):
                     problems.append(Problem(name, None, field, str(rule),
                                             f"within_if {where} needs a numeric \"field\", "
                                             "numbers \"minimum\" and \"maximum\" and \"if\": "
-                                            "{\"field\": a column, \"in\": [values]}"))
+                                            "{\"field\": a column, \"in\": [strings or "
+                                            "numbers]}"))
                     usable = False
             else:
                 than = rule.get("than")

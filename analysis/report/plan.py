@@ -452,7 +452,21 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
     choice(sequential, "method", TSA_METHODS)
     choice(sequential, "heterogeneity", ("D2", "I2", "none"))
     choice(sequential, "spending", ("obf", "pocock"))
-    choice(sequential, "futility", ("none", "non-binding"))
+    choice(sequential, "futility", ("none", "non-binding", "binding"))
+
+    subgroups_key = "[subgroups]"
+    study_columns = _csv_header(trials_dir / "studies.csv")
+    arm_columns = _csv_header(trials_dir / "arms.csv")
+    dose_column = value_of(subgroups_key, "dose_column")
+    if isinstance(dose_column, str) and arm_columns is not None and (
+            dose_column not in arm_columns):
+        add(f"{subgroups_key}.dose_column", f"must be a column of {trials_dir / 'arms.csv'}",
+            dose_column)
+    for column in value_of(subgroups_key, "columns") or ():
+        if (isinstance(column, str) and column != "dose_class" and study_columns is not None
+                and column not in study_columns):
+            add(f"{subgroups_key}.columns",
+                f"must be 'dose_class' or a column of {trials_dir / 'studies.csv'}", column)
 
     narrative = "[narrative]"
     studies_file = trials_dir / "studies.csv"
@@ -478,6 +492,20 @@ def _dose_class_labels(cuts: Sequence[float] | None, labels: Sequence[str] | Non
         return tuple(str(x) for x in dose_classes(edges, cuts, labels or None))
     except ValueError:
         return ()
+
+
+def _csv_header(path: Path) -> set[str] | None:
+    """Return the column names of a CSV file, or None when it cannot be read.
+
+    Validating the trials then says why it cannot be read.
+    """
+    import csv
+
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return set(next(csv.reader(handle), []))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _study_ids(studies_file: Path) -> set[str] | None:
