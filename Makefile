@@ -114,7 +114,7 @@ lint: | $(ENV_STAMP) ## ruff on the whole project, mypy on the package (it ships
 	$(VENV)/bin/mypy analysis
 
 test: lint | $(ENV_STAMP) ## lint, then the whole test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: | $(ENV_STAMP) ## the test suite without the slow tests (Make runs, browser, notebooks, wheel install)
 	$(PY) -m pytest -q -m "not slow"
