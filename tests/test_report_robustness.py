@@ -123,7 +123,7 @@ def test_bad_priors_are_located(tmp_path: Path) -> None:
 def test_bad_sequential_settings_are_located(tmp_path: Path) -> None:
     found = _problems(tmp_path, '[sequential]\nanalyses = ["abstinence", "pda"]\n'
                                 'effects = { abstinence = 1.0, other = 2 }\nalpha = 0.7\n'
-                                'method = "REML"\nfutility = "binding"\n')
+                                'method = "REML"\nfutility = "sometimes"\n')
     columns = {column for column, _, _ in found}
     assert columns == {"[sequential].analyses", "[sequential].effects.abstinence",
                        "[sequential].effects.other", "[sequential].alpha",
