@@ -107,21 +107,32 @@ def _timepoint_label(value: str | float) -> str:
 
 def _selection(trials: pd.DataFrame, codes: tuple[str, ...], measure: str,
                timepoint: str | float, analysis_set: str, derived: bool, reported: bool,
-               options: Mapping[str, Any]) -> pd.DataFrame | str:
-    """Return the estimable comparisons of one data selection, or why there are none."""
+               options: Mapping[str, Any],
+               cache: dict[tuple[Any, ...], pd.DataFrame | str]) -> pd.DataFrame | str:
+    """Return the estimable comparisons of one data selection, or why there are none.
+
+    ``cache`` keeps each outcome code's :func:`analysis.contrasts` result (or its error)
+    for the other selections that use it (an outcome tried first, then a fallback).
+    """
     sets = ANALYSIS_SET_PREFERENCE if analysis_set == "any" else (analysis_set,)
     effect = {"drop00": True} if measure in _DROP00 else {}
     parts: list[pd.DataFrame] = []
     covered: set[str] = set()
     reasons = []
     for code in codes:
-        try:
-            frame = contrasts(trials, outcome=code, measure=measure, timepoint=timepoint,
-                              analysis_sets=sets, include_derived=derived,
-                              use_reported_estimates=reported, **options,
-                              **effect)  # type: ignore[arg-type]
-        except ValueError as exc:
-            reasons.append(str(exc))
+        key = (code, measure, timepoint, sets, derived, reported)
+        if key not in cache:
+            try:
+                cache[key] = contrasts(trials, outcome=code, measure=measure,
+                                       timepoint=timepoint, analysis_sets=sets,
+                                       include_derived=derived,
+                                       use_reported_estimates=reported, **options,
+                                       **effect)  # type: ignore[arg-type]
+            except ValueError as exc:
+                cache[key] = str(exc)
+        frame = cache[key]
+        if isinstance(frame, str):
+            reasons.append(frame)
             continue
         if frame.empty:
             continue
@@ -149,12 +160,15 @@ def _filtered(frame: pd.DataFrame, exclude: Mapping[str, tuple[str, ...]],
 
 
 def _fit_chunk(trials: pd.DataFrame, keys: list[tuple[Any, ...]],
-               filters: list[tuple[tuple[bool, ...], str]], setup: dict[str, Any]
+               filters: list[tuple[tuple[bool, ...], str]], setup: dict[str, Any],
+               cache: dict[tuple[Any, ...], pd.DataFrame | str]
                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[pd.DataFrame]]:
     """Select the data of ``keys`` x ``filters``, fit the feasible ones with every estimator.
 
     Returns the feasible rows, the infeasible rows and the distinct data sets (in order of
-    first use; each row's ``dataset`` indexes this chunk's list).
+    first use; each row's ``dataset`` indexes this chunk's list). ``cache`` is
+    :func:`_selection`'s: shared by the chunks run in this process (a worker of an
+    executor gets its own copy), so the result never depends on where a chunk ran.
     """
     feasible: list[dict[str, Any]] = []
     infeasible: list[dict[str, Any]] = []
@@ -164,7 +178,7 @@ def _fit_chunk(trials: pd.DataFrame, keys: list[tuple[Any, ...]],
     estimators = list(itertools.product(setup["methods"], setup["ci"]))
     for codes, measure, timepoint, analysis_set, derived, reported in keys:
         selected = _selection(trials, codes, measure, timepoint, analysis_set, derived,
-                              reported, setup["options"])
+                              reported, setup["options"], cache)
         base = {"outcome": setup["outcome_labels"][codes], "measure": measure,
                 "timepoint": _timepoint_label(timepoint),
                 "analysis_set": "any (ITT first)" if analysis_set == "any"
@@ -398,7 +412,8 @@ def multiverse(
     codes_used = sorted({code for codes in outcome_levels for code in codes})
     subset = trials[trials["outcome"].isin(codes_used)].reset_index(drop=True)
     subset.attrs = dict(trials.attrs)
-    tasks = [(subset, keys[start:start + CHUNK_SIZE], filters, setup)
+    cache: dict[tuple[Any, ...], pd.DataFrame | str] = {}
+    tasks = [(subset, keys[start:start + CHUNK_SIZE], filters, setup, cache)
              for start in range(0, len(keys), CHUNK_SIZE)]
     parts = run_chunks(_fit_chunk, tasks, executor=executor, progress=progress,
                        desc="multiverse")

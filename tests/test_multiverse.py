@@ -165,3 +165,26 @@ def test_plan_validation_locates_problems(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(PlanError, match=r"\[multiverse.abstinence\].dose = \"tiny\""):
         read_plan(plan)
+
+
+def test_each_outcome_selection_computed_once(trials: pd.DataFrame,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outcome used by several outcome definitions (tried first, then a fallback) is
+    selected once per (measure, time point, set, derived, reported), not once per use."""
+    import importlib
+
+    mv = importlib.import_module("analysis.multiverse")  # ``analysis.multiverse`` is the function
+    calls: list[tuple[object, ...]] = []
+    real = mv.contrasts
+
+    def counting(frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+        calls.append((kwargs["outcome"], kwargs["measure"], kwargs["timepoint"],
+                      kwargs["analysis_sets"], kwargs["include_derived"],
+                      kwargs["use_reported_estimates"]))
+        return real(frame, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mv, "contrasts", counting)
+    cached = _small(trials)
+    assert len(calls) == len(set(calls)) == 2 * 2 * 2 * 2 * 2  # 2 codes x the other levels
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(cached.table, _small(trials).table)
