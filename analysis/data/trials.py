@@ -36,8 +36,10 @@ Semantic rules (on top of the schema's types, allowed values and keys):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -355,13 +357,57 @@ def validate_trials(path: str | Path | None = None) -> dict[str, pd.DataFrame]:
     if problems:
         raise DataValidationError(problems, str(directory))
     tables = {name: item.typed for name, item in checked.items()}
-    tables["outcomes"].attrs["outcome_vocabulary"] = _outcome_vocabulary(
+    tables["outcomes"].attrs["outcome_vocabulary"] = FrozenTuple(_outcome_vocabulary(
         checked["outcomes"].schema, tables["outcomes"]
-    )
-    tables["outcomes"].attrs["field_titles"] = {
+    ))
+    tables["outcomes"].attrs["field_titles"] = FrozenMapping({
         str(f["name"]): str(f["title"]) for item in checked.values()
-        for f in item.schema.fields if f.get("title")}
+        for f in item.schema.fields if f.get("title")})
     return tables
+
+
+class FrozenTuple(tuple[str, ...]):
+    """An immutable tuple that :func:`copy.deepcopy` returns as itself.
+
+    pandas deep-copies a frame's ``attrs`` after every operation; the outcome vocabulary
+    kept there is immutable, so copying it element by element is wasted time.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTuple:
+        return self
+
+
+class FrozenMapping(Mapping[str, str]):
+    """A read-only ``str -> str`` mapping that :func:`copy.deepcopy` returns as itself.
+
+    For the field titles a frame keeps in its ``attrs`` (see :class:`FrozenTuple`); it
+    compares equal to a ``dict`` with the same items and pickles as one.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._items!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenMapping:
+        return self
+
+    def __reduce__(self) -> tuple[type[FrozenMapping], tuple[dict[str, str]]]:
+        return (FrozenMapping, (self._items,))
 
 
 def _outcome_vocabulary(schema: ResourceSchema, outcomes: pd.DataFrame) -> tuple[str, ...]:
