@@ -309,3 +309,12 @@ def test_infinite_or_all_missing_values_are_refused() -> None:
         ma.rma_mv("yi", np.where(np.arange(len(frame)) == 2, np.inf, frame["vi"]), data=frame)
     with pytest.raises(ValueError, match=r"no row has yi, V and every moderator"):
         ma.rma_mv(np.full(len(frame), np.nan), "vi", random="~ 1 | district", data=frame)
+
+
+def test_study_labels_name_the_omitted_rows() -> None:
+    frame = konstantopoulos()
+    frame.loc[[0, 5], "yi"] = np.nan
+    labels = [f"school {d}-{s}" for d, s in zip(frame["district"], frame["school"], strict=True)]
+    with pytest.warns(ma.AnalysisWarning, match=r": school 11-1, school 12-2$"):
+        res = ma.rma_mv("yi", "vi", random="~ 1 | district/school", data=frame, study=labels)
+    assert res.k == len(frame) - 2
