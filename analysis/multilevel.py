@@ -14,11 +14,14 @@ The estimation (REML or ML, global search then Fisher scoring) is the one multiv
 fitter of the package, :func:`analysis.dose._engine.fit_mixed`, which the dose-response
 models (:func:`analysis.dose.dose_response`) use too. Fit statistics count
 :math:`p` coefficients plus the covariance parameters; the ML deviance removes the saturated
-model's log-likelihood :math:`-\frac k2\log 2\pi - \frac12\log|V|` (metafor).
+model's log-likelihood :math:`-\frac k2\log 2\pi - \frac12\log|V|` (metafor). Rows with a
+missing ``yi``, ``V`` or moderator value are omitted with a warning naming them, as metafor's
+default ``na.action``; a missing grouping value of ``random`` is an error, as in metafor.
 
 Checked against metafor 3.8-1 ``rma.mv`` on ``dat.konstantopoulos2011`` (nested) and
 ``dat.berkey1998`` (known V, ``struct = "UN"``), REML and ML, with and without moderators,
-z and t tests (``tests/reference/rma_mv_reference.json``).
+z and t tests (``tests/reference/rma_mv_reference.json``), and with missing values
+(``tests/reference/rma_mv_na_reference.json``).
 
 References
 ----------
@@ -39,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._checks import check_choice, check_level
+from analysis._inputs import omit_missing, study_labels
 from analysis.dose._engine import CovarianceTerm, fit_mixed, psi_from_theta
 from analysis.formula import FormulaDesign, FrameDesign
 from analysis.model_comparison import FitStatistics
@@ -63,20 +67,29 @@ def _column(name: str, value: Any, data: pd.DataFrame | None, k: int | None) -> 
     return arr
 
 
-def _covariance(V: Any, data: pd.DataFrame | None, k: int) -> np.ndarray:
+def _covariance(V: Any, data: pd.DataFrame | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the k x k covariance and the rows it leaves missing (metafor's rule).
+
+    A row is missing when its variance is NaN, or when it has a NaN covariance with a row
+    whose variance is given (metafor 3.8-1 ``.anyNAv``: both rows of a NaN covariance go).
+    """
     arr = np.asarray(_column("V", V, data, k), dtype=float)
     if arr.ndim == 1:
         arr = np.diag(arr)
     if arr.shape != (k, k):
         raise ValueError(f"argument 'V' has shape {arr.shape}; give {k} variances or a "
                          f"({k}, {k}) matrix")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("argument 'V' has missing or infinite values")
-    if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, float(np.abs(arr).max()))):
+    if np.any(np.isinf(arr)):
+        raise ValueError("argument 'V' has infinite values; use NaN for missing")
+    given = ~np.isnan(np.diag(arr))
+    missing = ~given | np.isnan(arr[:, given]).any(axis=1)
+    sub = arr[np.ix_(~missing, ~missing)]
+    scale = max(1.0, float(np.abs(sub).max(initial=0.0)))
+    if not np.allclose(sub, sub.T, rtol=0, atol=1e-12 * scale):
         raise ValueError("argument 'V' must be a symmetric matrix")
-    if np.any(np.diag(arr) <= 0):
+    if np.any(np.diag(sub) <= 0):
         raise ValueError("argument 'V' has sampling variances <= 0")
-    return arr
+    return arr, missing
 
 
 def _design(mods: Any, data: pd.DataFrame | None, k: int,
@@ -108,8 +121,19 @@ def _design(mods: Any, data: pd.DataFrame | None, k: int,
 
 
 def _labels(columns: Sequence[str], data: pd.DataFrame | None, k: int) -> np.ndarray:
-    """One label per row: the interaction of the named columns."""
-    parts = [_column("random", c, data, k).astype(str) for c in columns]
+    """One label per row: the interaction of the named columns (none may be missing).
+
+    As metafor 3.8-1 ("No NAs allowed in variables specified in the 'random' argument"), a
+    missing grouping value is an error, naming the column and rows (1-based).
+    """
+    raw = [_column("random", c, data, k) for c in columns]
+    for c, values in zip(columns, raw, strict=True):
+        gone = np.flatnonzero(pd.isna(values))
+        if gone.size:
+            raise ValueError(f"argument 'random': column {c!r} has missing values in rows "
+                             + ", ".join(str(i + 1) for i in gone)
+                             + " (1-based); give every row a group or drop those rows")
+    parts = [values.astype(str) for values in raw]
     out = parts[0].astype(object)
     for p in parts[1:]:
         out = out + "/" + p.astype(object)
@@ -123,7 +147,7 @@ def _terms(random: Any, struct: str, data: pd.DataFrame | None,
         un = _UN_FORMULA.match(random)
         if un and un.group(1) != "1":
             check_choice("struct", struct, ("UN",))
-            inner = _column("random", un.group(1), data, k).astype(str)
+            inner = _labels([un.group(1)], data, k)
             levels = sorted(set(inner.tolist()))
             z = np.column_stack([(inner == lv).astype(float) for lv in levels])
             groups = _labels([un.group(2)], data, k)
@@ -167,7 +191,7 @@ def _wald(beta: np.ndarray, vb: np.ndarray, idx: list[int],
 def rma_mv(yi: Any, V: Any, mods: Any = None, *, random: Any = "~ 1 | study",
            struct: str = "UN", method: str = "REML", data: pd.DataFrame | None = None,
            level: float = 0.95, test: str = "z", intercept: bool = True,
-           measure: str | None = None) -> MultilevelResult:
+           measure: str | None = None, study: Any = None) -> MultilevelResult:
     r"""Fit a multilevel or multivariate meta-analysis (metafor ``rma.mv``).
 
     Parameters
@@ -203,10 +227,29 @@ def rma_mv(yi: Any, V: Any, mods: Any = None, *, random: Any = "~ 1 | study",
         Add an intercept to a moderator frame or array (formulas say it themselves).
     measure : str, optional
         The effect measure, for display.
+    study : array_like or str, optional
+        Row labels (metafor ``slab``) naming omitted rows; default a ``study``, ``label`` or
+        ``slab`` column of ``data``, else the 1-based row numbers.
 
     Returns
     -------
     MultilevelResult
+        Fitted to the complete rows; its ``data`` holds those rows of ``data`` (their
+        original index), so ``robust(cluster=...)`` finds the clusters of the rows used.
+
+    Warns
+    -----
+    AnalysisWarning
+        Rows with a missing (NaN) ``yi``, ``V`` or moderator value are omitted, as metafor's
+        "Rows with NAs omitted from model fitting."; the warning names them. A row's ``V`` is
+        missing when its variance is, or a covariance with a row whose variance is given
+        (both rows of such a covariance go, metafor 3.8-1's rule).
+
+    Raises
+    ------
+    ValueError
+        Infinite ``yi`` or ``V``; a missing value in a column of ``random`` (metafor refuses
+        these too); no complete row; and the argument checks.
 
     Notes
     -----
@@ -220,18 +263,28 @@ def rma_mv(yi: Any, V: Any, mods: Any = None, *, random: Any = "~ 1 | study",
     level = check_level(level)
     y = np.asarray(_column("yi", yi, data, None), dtype=float).reshape(-1)
     k = y.size
-    if not np.all(np.isfinite(y)):
-        raise ValueError("argument 'yi' has missing or infinite values")
-    Vm = _covariance(V, data, k)
+    if np.any(np.isinf(y)):
+        raise ValueError("argument 'yi' has infinite values; use NaN for missing")
+    Vm, v_missing = _covariance(V, data, k)
     X_frame, coding = _design(mods, data, k, intercept)
+    terms, random_text, inner_levels = _terms(random, struct, data, k)
+    keep = ~np.isnan(y) & ~v_missing & np.isfinite(X_frame.to_numpy(dtype=float)).all(axis=1)
+    if not keep.any():
+        raise ValueError("no row has yi, V and every moderator available (k = 0)")
+    omit_missing(keep, study_labels(None, study, k, data), values="yi, V or moderator values",
+                 analysis="the multilevel model")
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        y, Vm = y[rows], Vm[np.ix_(rows, rows)]
+        X_frame = X_frame.iloc[rows].reset_index(drop=True)
+        data = data.iloc[rows] if data is not None else None
+        terms, random_text, inner_levels = _terms(random, struct, data, rows.size)
+        k = rows.size
     X = X_frame.to_numpy(dtype=float)
-    if not np.all(np.isfinite(X)):
-        raise ValueError("argument 'mods' has missing values")
     p = X.shape[1]
     if np.linalg.matrix_rank(X) < p:
         raise ValueError(f"the design of 'mods' ({list(X_frame.columns)}) is not of full "
                          "column rank")
-    terms, random_text, inner_levels = _terms(random, struct, data, k)
     if k <= p:
         raise ValueError(f"{k} estimates cannot fit {p} coefficients and random effects")
     fit = fit_mixed(y, X, Vm, terms, method)

@@ -13,18 +13,23 @@ shared fixture set. R calls, per record ``<dataset>__<sm>__<method.tau>``:
 - ``decomp.design(net)``, ``netrank(net, small.values = "desirable"|"undesirable")``,
   ``netsplit(net)``.
 
+Each record is refitted as netmeta fitted it: the call's ``reference.group`` is passed as
+``reference``, and the REML multi-arm covariance is ``"implied"`` for ``pairwise()`` input
+(netmeta builds it from the arm-level data) and ``"diagonal"`` for ``TE``/``seTE`` input
+(netmeta's ``rma.mv`` then gets ``V = seTE^2`` of the contrasts against the reference).
+
 Tolerances: ``CLOSED`` = 1e-10 absolute for closed-form quantities (graph-theoretical
 estimates, standard errors, Q and its decomposition, DL tau², P-scores, back-calculated node
 splitting; observed agreement ~1e-13); ``ITERATIVE`` = 5e-6 relative for REML tau² and what
-follows from it (netmeta's rma.mv stops at its own optimiser tolerance; observed 1.1e-6).
-Senn2013 REML is a known gap (strict xfail): netmeta's treatment of the inconsistent contrast
-variances of the three-arm Willms1999 in rma.mv is not reproduced (1.1% difference in tau²).
+follows from it (netmeta's rma.mv stops at its own optimiser tolerance; observed 1.1e-6 on
+smokingcessation, 1.5e-9 on Senn2013).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +61,16 @@ def _mat(m: dict[str, Any]) -> np.ndarray:
     return np.array([_arr(r) for r in m["values"]])
 
 
-def _fit(key: str) -> Any:
+def _fit(key: str, **kwargs: Any) -> Any:
     r = RECORDS[key]
     inp = r["input"]
+    ref = re.search(r'reference\.group = "([^"]+)"', r["call"])
+    options: dict[str, Any] = {"reference": ref.group(1) if ref else None,
+                               "ml_covariance": "implied" if r["prep_call"] else "diagonal"}
+    options.update(kwargs)
     return network_meta_analysis(inp["TE"], inp["seTE"], inp["treat1"], inp["treat2"],
-                                 inp["studlab"], method_tau=r["method.tau"], measure=r["sm"])
+                                 inp["studlab"], method_tau=r["method.tau"], measure=r["sm"],
+                                 **options)
 
 
 def _close(mine: Any, ref: Any, tol: float, rel: bool = False) -> None:
@@ -72,7 +82,7 @@ def _close(mine: Any, ref: Any, tol: float, rel: bool = False) -> None:
 
 
 DL = ["Senn2013__MD__DL", "smokingcessation__OR__DL"]
-ALL = [*DL, "smokingcessation__OR__REML"]
+ALL = [*DL, "Senn2013__MD__REML", "smokingcessation__OR__REML"]
 
 
 @pytest.mark.parametrize("key", ALL)
@@ -102,12 +112,34 @@ def test_heterogeneity_matches_netmeta(key: str) -> None:
         assert mine / 100 == pytest.approx(h[name], abs=CLOSED)
 
 
-@pytest.mark.xfail(strict=True, reason="Senn2013 REML: Willms1999's contrast variances are "
-                   "inconsistent; netmeta's rma.mv covariance for it is not reproduced")
-def test_senn_reml_tau2() -> None:
-    res = _fit("Senn2013__MD__REML")
-    assert res.tau2 == pytest.approx(RECORDS["Senn2013__MD__REML"]["heterogeneity"]["tau2"],
-                                     rel=ITERATIVE)
+def test_senn_reml_needs_netmeta_contrast_covariance() -> None:
+    # Willms1999 (acar, metf, plac) is the only multi-arm study; its contrast variances are
+    # inconsistent, so the two covariances differ (by 1.1% in tau²), and only netmeta's
+    # diagonal one with contrasts against plac gives netmeta's value.
+    want = RECORDS["Senn2013__MD__REML"]["heterogeneity"]["tau2"]
+    implied = _fit("Senn2013__MD__REML", ml_covariance="implied")
+    assert implied.tau2 == pytest.approx(want, rel=0.02)
+    assert implied.tau2 != pytest.approx(want, rel=1e-3)
+    assert "REML, diagonal multi-arm covariance" in str(_fit("Senn2013__MD__REML"))
+    # the diagonal covariance depends on the base arm; the implied one does not
+    metf = _fit("Senn2013__MD__REML", reference="metf")
+    assert metf.tau2 != pytest.approx(want, rel=1e-3)
+    assert _fit("Senn2013__MD__REML", ml_covariance="implied", reference="metf").tau2 == \
+        pytest.approx(implied.tau2, rel=1e-10)
+
+
+def test_ml_covariance_does_not_matter_without_multiarm_studies() -> None:
+    inp = RECORDS["Senn2013__MD__REML"]["input"]
+    two = [i for i, s in enumerate(inp["studlab"]) if s != "Willms1999"]
+    args = [[inp[c][i] for i in two] for c in ("TE", "seTE", "treat1", "treat2", "studlab")]
+    fits = [network_meta_analysis(*args, method_tau=m, ml_covariance=c, reference=r)
+            for m in ("REML", "ML") for c in ("implied", "diagonal") for r in ("plac", "metf")]
+    assert fits[0].tau2 > 0
+    for m in (0, 4):
+        for f in fits[m + 1:m + 4]:
+            assert f.tau2 == pytest.approx(fits[m].tau2, rel=1e-10)
+    assert fits[4].tau2 < fits[0].tau2
+    assert "multi-arm" not in str(fits[0])
 
 
 def _design_key(design: str) -> str:
@@ -279,6 +311,7 @@ def test_disconnected_network_names_sub_networks() -> None:
     ({"treat2": ["B", "C", "A"]}, r"treat1 equals treat2 in rows 3"),
     ({"studlab": ["s1", "s2"]}, r"equal lengths; got .*studlab=2"),
     ({"method_tau": "PM"}, r"argument 'method_tau' = 'PM'"),
+    ({"ml_covariance": "full"}, r"argument 'ml_covariance' = 'full'"),
 ])
 def test_bad_input_is_named(kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"te": [0.1, 0.2, 0.3], "sete": [0.1, 0.1, 0.1],

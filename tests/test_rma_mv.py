@@ -230,3 +230,91 @@ def test_dose_response_is_one_use_of_the_same_fitter() -> None:
     np.testing.assert_allclose(mv.sigma2, dose.sigma2, rtol=1e-10)
     np.testing.assert_allclose(mv.loglik, dose.loglik, rtol=1e-12)
     close(mv.sigma2, case["expected"]["sigma2"])
+
+
+# --- missing values ------------------------------------------------------------------------
+# tests/reference/rma_mv_na_reference.json, from tests/reference/make_rma_mv_na_reference.R
+# (metafor 3.8-1 rma.mv with its default na.action "na.omit"): konstantopoulos with yi[3],
+# vi[10] and year[20] missing; berkey with V[4, 4] and V[9, 10] = V[10, 9] missing (metafor
+# refitted with bobyqa to converge; see the script). Tolerance ITERATIVE throughout.
+NA_FIX = json.loads((HERE / "reference" / "rma_mv_na_reference.json").read_text())
+
+
+def fit_na_case(case: dict[str, Any]) -> ma.MultilevelResult:
+    if case["dataset"] == "kon":
+        frame = pd.DataFrame(NA_FIX["kon"]).astype({"study": int})
+        frame["year_c"] = frame["year"] - 1990
+        return ma.rma_mv("yi", "vi", "~ year_c", random="~ 1 | district/school",
+                         method=case["method"], data=frame)
+    b = NA_FIX["ber"]
+    frame = pd.DataFrame({k: b[k] for k in ("yi", "trial", "outcome")})
+    return ma.rma_mv("yi", arr(b["V"]).reshape(len(frame), -1), "~ outcome - 1",
+                     random="~ outcome | trial", struct="UN", method=case["method"], data=frame)
+
+
+@pytest.mark.parametrize("case", NA_FIX["fits"], ids=[f["id"] for f in NA_FIX["fits"]])
+def test_missing_values_are_omitted_as_metafor(case: dict[str, Any]) -> None:
+    assert case["warning"] == "Rows with NAs omitted from model fitting."
+    dropped = [i for i, used in enumerate(case["not_na"]) if not used]
+    if case["dataset"] == "kon":  # named by the data's study column
+        names = [str(int(NA_FIX["kon"]["study"][i])) for i in dropped]
+    else:  # no label column: 1-based row numbers, as metafor's slab
+        names = [str(i + 1) for i in dropped]
+    with pytest.warns(ma.AnalysisWarning, match=rf"^{len(dropped)} stud\(y/ies\) with missing "
+                      rf"yi, V or moderator values omitted from the multilevel model: "
+                      rf"{', '.join(names)}$"):
+        res = fit_na_case(case)
+    assert res.k == case["k"] == len(res.yi) == len(res.data)
+    assert list(res.data.index) == [i for i, used in enumerate(case["not_na"]) if used]
+    close(res.coef, case["coef"])
+    close(res.se, case["se"])
+    if res.psi is None:
+        close(res.sigma2, case["sigma2"])
+    else:
+        close(res.tau2, case["tau2"])
+        close(res.rho, case["rho"])
+    close(res.qe, case["QE"], rtol=1e-10)
+    assert res.qe_df == case["QEdf"]
+    close(res.qm, case["QM"])
+    close(res.loglik, case["loglik"])
+
+
+@pytest.mark.parametrize("case", NA_FIX["robust"], ids=[r["id"] for r in NA_FIX["robust"]])
+def test_robust_after_omitted_rows_matches_metafor(case: dict[str, Any]) -> None:
+    with pytest.warns(ma.AnalysisWarning):
+        model = fit_na_case(next(f for f in NA_FIX["fits"] if f["id"] == case["fit"]))
+    rob = ma.robust(model, "district")  # the clusters of the rows used
+    close(rob.se, case["se"])
+    close(rob.df, np.broadcast_to(arr(case["df"]), rob.df.shape))
+    close(rob.pvalue, case["pval"])
+
+
+def test_missing_grouping_value_is_refused_by_column_and_row() -> None:
+    # as metafor 3.8-1: "No NAs allowed in variables specified in the 'random' argument."
+    frame = konstantopoulos().astype({"school": float})
+    frame.loc[[4, 7], "school"] = np.nan
+    with pytest.raises(ValueError, match=r"column 'school' has missing values in rows 5, 8 "):
+        ma.rma_mv("yi", "vi", random="~ 1 | district/school", data=frame)
+    b_frame, V = berkey()
+    b_frame.loc[2, "outcome"] = None
+    with pytest.raises(ValueError, match=r"column 'outcome' has missing values in rows 3 "):
+        ma.rma_mv("yi", V, "~ outcome - 1", random="~ outcome | trial", data=b_frame)
+
+
+def test_infinite_or_all_missing_values_are_refused() -> None:
+    frame = konstantopoulos()
+    with pytest.raises(ValueError, match=r"argument 'yi' has infinite values"):
+        ma.rma_mv(frame["yi"].replace(frame["yi"].iloc[0], np.inf), "vi", data=frame)
+    with pytest.raises(ValueError, match=r"argument 'V' has infinite values"):
+        ma.rma_mv("yi", np.where(np.arange(len(frame)) == 2, np.inf, frame["vi"]), data=frame)
+    with pytest.raises(ValueError, match=r"no row has yi, V and every moderator"):
+        ma.rma_mv(np.full(len(frame), np.nan), "vi", random="~ 1 | district", data=frame)
+
+
+def test_study_labels_name_the_omitted_rows() -> None:
+    frame = konstantopoulos()
+    frame.loc[[0, 5], "yi"] = np.nan
+    labels = [f"school {d}-{s}" for d, s in zip(frame["district"], frame["school"], strict=True)]
+    with pytest.warns(ma.AnalysisWarning, match=r": school 11-1, school 12-2$"):
+        res = ma.rma_mv("yi", "vi", random="~ 1 | district/school", data=frame, study=labels)
+    assert res.k == len(frame) - 2

@@ -1,12 +1,24 @@
 r"""REML / ML heterogeneity variance of the contrast-based network model (netmeta via rma.mv).
 
-Each study contributes its basic contrasts (every arm against its first arm, in treatment
-order), with known covariance from the contrast variances (:math:`\operatorname{Cov}
-(y_{bk}, y_{bl}) = (V_{bk} + V_{bl} - V_{kl})/2`, the variance of the baseline arm) and
-random effects of variance :math:`\tau^2` and within-study covariance :math:`\tau^2/2`
-(consistency of a homogeneous network, netmeta's ``rma.mv(..., rho = 0.5)``). The
-(restricted) likelihood in :math:`\tau^2` is maximised by the multivariate fitter of
-:mod:`analysis.dose._engine` (global grid search, Brent, then Fisher scoring).
+As netmeta's ``netmeta(..., method.tau = "REML")``, each study contributes its basic
+contrasts: every arm against the study's base arm, which is the reference treatment if the
+study has it and otherwise the study's last treatment in sorted order. Their known covariance
+is either
+
+- ``"implied"``: :math:`\operatorname{Cov}(y_{kb}, y_{lb}) = (V_{bk} + V_{bl} - V_{kl})/2`,
+  the variance of the base arm implied by the contrast variances (what netmeta's ``calcV``
+  computes from arm-level data, netmeta's call on ``pairwise()`` output), or
+- ``"diagonal"``: the basic contrasts taken as independent, ``V = seTE^2`` (netmeta's call on
+  contrast-level ``TE``/``seTE`` only, where it has no arm-level data).
+
+Both agree on two-arm studies. ``"implied"`` does not depend on the base arm (changing it is a
+linear map of the contrasts that carries the implied covariance along, whether or not the
+contrast variances are consistent); ``"diagonal"`` does, which is why the base arm follows
+netmeta's rule. Random effects have variance :math:`\tau^2` and
+within-study covariance :math:`\tau^2/2` (consistency of a homogeneous network, netmeta's
+``rma.mv(random = ~ factor(comparison) | studlab, rho = 0.5)``). The (restricted) likelihood
+in :math:`\tau^2` is maximised by the multivariate fitter of :mod:`analysis.dose._engine`
+(global grid search, Brent, then Fisher scoring).
 """
 
 from __future__ import annotations
@@ -16,13 +28,19 @@ import numpy as np
 from analysis.dose._engine import _Eval, _OneVariance, _scalar_search
 from analysis.network.data import NetworkData
 
-__all__ = ["basic_contrasts", "ml_tau2"]
+__all__ = ["COVARIANCES", "basic_contrasts", "ml_tau2"]
+
+COVARIANCES = ("implied", "diagonal")
 
 
-def basic_contrasts(data: NetworkData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def basic_contrasts(data: NetworkData, *, reference: int = 0, covariance: str = "implied",
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return the basic contrasts ``y``, design ``X``, known ``V`` and structure ``G``.
 
-    ``X`` has columns for treatments 2..n; ``G`` is 1 on the diagonal, 1/2 within a study.
+    ``reference`` indexes ``data.treatments``: the base arm of every study that has it (else
+    the study's last treatment). ``covariance`` is ``"implied"`` or ``"diagonal"`` (see the
+    module notes). ``X`` has columns for treatments 2..n; ``G`` is 1 on the diagonal, 1/2
+    within a study.
     """
     n = len(data.treatments)
     lab = np.asarray(data.studlab)
@@ -38,13 +56,15 @@ def basic_contrasts(data: NetworkData) -> tuple[np.ndarray, np.ndarray, np.ndarr
             a, b = int(data.a[k]), int(data.b[k])
             var[(a, b)] = var[(b, a)] = float(data.sete[k] ** 2)
             eff[(a, b)], eff[(b, a)] = float(data.te[k]), -float(data.te[k])
-        base, others = arms[0], arms[1:]
+        base = reference if reference in arms else arms[-1]
+        others = [o for o in arms if o != base]
         for o in others:
             ys.append(eff[(o, base)])
             x = np.zeros(n)
             x[o], x[base] = 1.0, -1.0
             xs.append(x)
         v = np.array([[var[(base, k)] if k == m else
+                       0.0 if covariance == "diagonal" else
                        (var[(base, k)] + var[(base, m)] - var[(k, m)]) / 2.0
                        for m in others] for k in others])
         blocks_v.append(v)
@@ -60,12 +80,15 @@ def basic_contrasts(data: NetworkData) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.array(ys), np.array(xs)[:, 1:], V, G
 
 
-def ml_tau2(data: NetworkData, *, reml: bool = True) -> float:
+def ml_tau2(data: NetworkData, *, reml: bool = True, reference: int = 0,
+            covariance: str = "implied") -> float:
     r"""(Restricted) maximum-likelihood :math:`\tau^2` of the network (>= 0).
 
-    Checked against netmeta 2.9-0 ``method.tau = "REML"`` (Senn2013, smokingcessation) to 1e-6.
+    ``reference`` and ``covariance`` as :func:`basic_contrasts`. Checked against netmeta
+    2.9-0 ``method.tau = "REML"`` to 1e-6: smokingcessation (``pairwise()`` input,
+    ``"implied"``) and Senn2013 (``TE``/``seTE`` input, ``"diagonal"``, reference ``plac``).
     """
-    y, X, V, G = basic_contrasts(data)
+    y, X, V, G = basic_contrasts(data, reference=reference, covariance=covariance)
     if y.size <= X.shape[1]:
         return float("nan")
     t = float(_scalar_search(_OneVariance(y, X, V, G, reml))[0])

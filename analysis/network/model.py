@@ -19,6 +19,7 @@ from scipy import stats
 from analysis._checks import check_choice, check_level
 from analysis.network.data import NetworkData, network_data
 from analysis.network.graph import GraphFit, dl_tau2, fit_graph, reduced_weights
+from analysis.network.likelihood import COVARIANCES, ml_tau2
 from analysis.network.results import NetworkFit, NetworkResult
 
 __all__ = ["edge_weights", "network_meta_analysis"]
@@ -120,7 +121,8 @@ def network_meta_analysis(te: Any = "TE", sete: Any = "seTE", treat1: Any = "tre
                           treat2: Any = "treat2", studlab: Any = "studlab",
                           data: pd.DataFrame | None = None, *, measure: str | None = None,
                           method_tau: str = "DL", level: float = 0.95,
-                          reference: str | None = None) -> NetworkResult:
+                          reference: str | None = None,
+                          ml_covariance: str = "implied") -> NetworkResult:
     r"""Fit common- and random-effects network meta-analysis (netmeta's ``netmeta``).
 
     Parameters
@@ -142,7 +144,18 @@ def network_meta_analysis(te: Any = "TE", sete: Any = "seTE", treat1: Any = "tre
     level : float
         Confidence level.
     reference : str, optional
-        Treatment the summary compares against (the estimates do not depend on it).
+        Treatment the summary compares against (netmeta's ``reference.group``; default the
+        first treatment). The estimates do not depend on it, except the REML/ML
+        :math:`\tau^2` with ``ml_covariance="diagonal"``, whose basic contrasts are taken
+        against it.
+    ml_covariance : {"implied", "diagonal"}
+        Within-study covariance of a multi-arm study's contrasts in the REML/ML likelihood
+        (ignored by DL; two-arm studies are unaffected). ``"implied"``: the covariance the
+        contrast variances imply (netmeta's, from arm-level data, when it is given
+        ``pairwise()`` output). ``"diagonal"``: the contrasts against the reference arm
+        taken as independent (netmeta's when it is given only ``TE`` and ``seTE``, as in
+        ``netmeta(TE, seTE, treat1, treat2, studlab)``); it ignores a real correlation and
+        is there to reproduce netmeta. See :mod:`analysis.network.likelihood`.
 
     Returns
     -------
@@ -155,9 +168,12 @@ def network_meta_analysis(te: Any = "TE", sete: Any = "seTE", treat1: Any = "tre
     :math:`\hat\tau^2 = \max\{0, (Q - df)/\operatorname{tr}[(I - H)(BB^\top\circ E/2)W]\}`.
     Checked against netmeta 2.9-0 on Senn2013 and smokingcessation
     (``tests/reference/netmeta.json``): estimates, standard errors, Q and DL
-    :math:`\tau^2` to 1e-10, REML :math:`\tau^2` to 1e-6.
+    :math:`\tau^2` to 1e-10, REML :math:`\tau^2` to 1e-6 (smokingcessation from
+    ``pairwise()`` with ``"implied"``; Senn2013 from ``TE``/``seTE`` with ``"diagonal"`` and
+    reference ``plac``).
     """
     check_choice("method_tau", method_tau, ("DL", "REML", "ML"))
+    check_choice("ml_covariance", ml_covariance, COVARIANCES)
     level = check_level(level)
     if measure is None and data is not None and "measure" in data.columns:
         values = pd.unique(data["measure"])
@@ -171,12 +187,12 @@ def network_meta_analysis(te: Any = "TE", sete: Any = "seTE", treat1: Any = "tre
     if method_tau == "DL":
         tau2 = dl_tau2(g, common.weights, np.asarray(d.studlab))
     else:
-        from analysis.network.likelihood import ml_tau2
-
-        tau2 = ml_tau2(d, reml=method_tau == "REML")
+        base = d.treatments.index(reference) if reference is not None else 0
+        tau2 = ml_tau2(d, reml=method_tau == "REML", reference=base, covariance=ml_covariance)
     random, _ = _model(d, "random", 0.0 if not np.isfinite(tau2) else tau2, level)
     i2, lo, hi = i2_interval(g.q, g.df, level)
     return NetworkResult(data=d, common=common, random=random, tau2=tau2, q=g.q, df=g.df,
                          pvalue=float(stats.chi2.sf(g.q, g.df)) if g.df > 0 else float("nan"),
                          i2=i2, i2_ci_low=lo, i2_ci_high=hi, method_tau=method_tau,
-                         measure=measure, level=level, reference=reference)
+                         measure=measure, level=level, reference=reference,
+                         ml_covariance=ml_covariance)

@@ -81,7 +81,8 @@ class NetworkResult:
 
     ``q``/``df``/``pvalue`` are the total Q of the common-effects model with its degrees of
     freedom (independent contrasts minus treatments plus one); ``i2`` (percent) with the
-    interval of meta's ``calcH``; ``tau2`` by ``method_tau``.
+    interval of meta's ``calcH``; ``tau2`` by ``method_tau`` (REML/ML with the multi-arm
+    covariance ``ml_covariance``).
     """
 
     data: NetworkData
@@ -98,6 +99,7 @@ class NetworkResult:
     measure: str | None
     level: float
     reference: str | None
+    ml_covariance: str = "implied"
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -144,7 +146,7 @@ class NetworkResult:
         lines = [f"Network meta-analysis (graph-theoretical method), measure {self.measure or '-'}",
                  f"studies k = {len(d.studies)}, comparisons m = {d.te.size}, "
                  f"treatments n = {len(d.treatments)}, designs = {len(set(d.design))}",
-                 f"tau^2 = {_fmt(self.tau2)} ({self.method_tau}), I^2 = {self.i2:.1f}% "
+                 f"tau^2 = {_fmt(self.tau2)} ({self._tau_method()}), I^2 = {self.i2:.1f}% "
                  f"[{self.i2_ci_low:.1f}%; {self.i2_ci_high:.1f}%]",
                  f"Q = {self.q:.2f}, df = {self.df}, p {_p_eq(self.pvalue)}", ""]
         pct = f"{100 * self.level:g}%"
@@ -158,6 +160,11 @@ class NetworkResult:
                 lines.append(f"  {r.treatment:<12} {_fmt(r.estimate)} [{_fmt(r.ci_low)}; "
                              f"{_fmt(r.ci_high)}]  p {_p_eq(r.pvalue)}")
         return "\n".join(lines)
+
+    def _tau_method(self) -> str:
+        if self.method_tau == "DL" or max(self.data.n_arms.values()) < 3:
+            return self.method_tau
+        return f"{self.method_tau}, {self.ml_covariance} multi-arm covariance"
 
     def __str__(self) -> str:
         return self.summary()
