@@ -63,11 +63,20 @@ _MEASURE_NAMES = {"odds ratio": "OR", "peto odds ratio": "OR", "peto_or": "OR",
                   "std. mean difference": "SMD", "hazard ratio": "HR"}
 _METHODS = {"MH": "MH", "IV": "Inverse", "PETO": "Peto"}
 RATIO_MEASURES = ("OR", "RR", "HR")
+#: Stored totals of an outcome or subgroup: meta column -> attribute. In real files the
+#: heterogeneity test is ``CHI2``/``P_CHI2`` (with ``I2``); ``Q``/``P_Q``/``I2_Q`` hold the test
+#: for subgroup differences (``Q="0.0"`` without subgroups); ``Z`` is stored as ``|z|``.
 _TOTALS = {"TE.pooled": "EFFECT_SIZE", "lower.pooled": "CI_START", "upper.pooled": "CI_END",
-           "weight.pooled": "WEIGHT", "Z.pooled": "Z", "pval.TE.pooled": "P_Z", "Q": "Q",
-           "pval.Q": "P_Q", "I2": "I2", "tau2": "TAU2", "df": "DF",
+           "weight.pooled": "WEIGHT", "Z.pooled": "Z", "pval.TE.pooled": "P_Z", "Q": "CHI2",
+           "pval.Q": "P_CHI2", "I2": "I2", "tau2": "TAU2", "df": "DF", "studies": "STUDIES",
+           "Q.b": "Q", "pval.Q.b": "P_Q", "I2.b": "I2_Q",
            "event.e.pooled": "EVENTS_1", "n.e.pooled": "TOTAL_1",
            "event.c.pooled": "EVENTS_2", "n.c.pooled": "TOTAL_2"}
+#: Java's spellings of non-finite numbers, which RevMan writes where it could not compute a
+#: total (e.g. ``TAU2="NaN"``, ``LOG_EFFECT_SIZE="-Infinity"`` when no study is estimable).
+_NONFINITE = ("NaN", "Infinity", "-Infinity")
+#: RevMan 5's ``_xHHHH_`` escapes of characters not allowed in an ID (``STD-ISIS_x002d_2``).
+_ID_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 #: Data attributes per type: (meta column, attribute, integer, minimum, exclusive minimum).
 _DATA_FIELDS: dict[str, tuple[tuple[str, str, bool, float, bool], ...]] = {
     "DICH": (("event.e", "EVENTS_1", True, 0, False), ("n.e", "TOTAL_1", True, 1, False),
@@ -97,14 +106,40 @@ class _Node:
         return "".join(found[0].text).strip() if found else None
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _cp1252(match: re.Match[str]) -> str:
+    try:
+        return bytes([ord(match.group())]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: undefined in Windows-1252
+        return match.group()
+
+
+def _text(value: str, latin1: bool) -> str:
+    """Undo Windows-1252 bytes read as ISO-8859-1 C1 controls (RevMan writes both)."""
+    return _C1.sub(_cp1252, value) if latin1 else value
+
+
 def _parse(path: Path, name: str) -> _Node:
-    """Parse the XML into nodes that know their line and XPath (expat, no entity expansion)."""
+    """Parse the XML into nodes that know their line and XPath (expat, no entity expansion).
+
+    RevMan 5 declares ``encoding="ISO-8859-1"`` (checked: both real files cited in the module
+    docstring) but may write Windows-1252 bytes 0x80-0x9F (curly quotes, dashes; R meta's
+    ``oct2txt`` in read.rm5-internal.R maps them); expat decodes those as C1 control
+    characters, which this parser maps back to the Windows-1252 characters.
+    """
     parser = expat.ParserCreate()
     root = _Node("", {}, 0, "")
     stack = [root]
     counts: list[dict[str, int]] = [{}]
+    latin1 = [False]
+
+    def declaration(version: str, encoding: str | None, standalone: int) -> None:
+        latin1[0] = (encoding or "").strip().lower() in ("iso-8859-1", "latin-1", "latin1")
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        attrs = {key: _text(value, latin1[0]) for key, value in attrs.items()}
         parent = stack[-1]
         number = counts[-1].get(tag, 0) + 1
         counts[-1][tag] = number
@@ -118,11 +153,12 @@ def _parse(path: Path, name: str) -> _Node:
         counts.pop()
 
     def chars(data: str) -> None:
-        stack[-1].text.append(data)
+        stack[-1].text.append(_text(data, latin1[0]))
 
     def no_entities(*_: Any) -> None:
         raise ValueError("entity declarations are not allowed in a RevMan file")
 
+    parser.XmlDeclHandler = declaration
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
@@ -146,7 +182,14 @@ def _parse(path: Path, name: str) -> _Node:
         raise DataValidationError([Problem(
             name, root.children[0].line if root.children else None, None, tag,
             "the root element must be COCHRANE_REVIEW (a RevMan 5 review file)")])
-    return root.children[0]
+    review = root.children[0]
+    kind = review.attrs.get("TYPE", "INTERVENTION")
+    if kind != "INTERVENTION":
+        raise DataValidationError([Problem(
+            name, review.line, "TYPE", kind,
+            "element COCHRANE_REVIEW: only intervention reviews (TYPE='INTERVENTION') hold "
+            "the comparisons this reader reads")])
+    return review
 
 
 @dataclass(frozen=True)
@@ -204,12 +247,14 @@ class _Reader:
 
     def number(self, node: _Node, attribute: str, *, required: bool = False,
                integer: bool = False, minimum: float = -math.inf,
-               exclusive: bool = False) -> float:
+               exclusive: bool = False, nonfinite: bool = False) -> float:
         text = node.attrs.get(attribute)
         if text is None or text.strip() == "":
             if required:
                 self.problem(node, attribute, None, "the attribute is required")
             return math.nan
+        if nonfinite and text.strip() in _NONFINITE:
+            return math.nan  # a total RevMan could not compute
         try:
             value = float(text)
         except ValueError:
@@ -231,8 +276,17 @@ class _Reader:
             self.problem(node, None, None, "has no NAME child element (or it is empty)")
         return text or ""
 
-    def totals(self, node: _Node) -> dict[str, float]:
-        return {column: self.number(node, attribute) for column, attribute in _TOTALS.items()}
+    def yes_no(self, node: _Node, attribute: str, default: str) -> bool:
+        value = node.attrs.get(attribute, default)
+        if value not in ("YES", "NO"):
+            self.problem(node, attribute, value, "must be YES or NO")
+        return value != "NO"
+
+    def totals(self, node: _Node) -> dict[str, Any]:
+        values: dict[str, Any] = {column: self.number(node, attribute, nonfinite=True)
+                                  for column, attribute in _TOTALS.items()}
+        values["estimable"] = self.yes_no(node, "ESTIMABLE", "YES")
+        return values
 
     def settings(self, node: _Node, kind: str) -> dict[str, Any]:
         code = node.attrs.get("EFFECT_MEASURE")
@@ -256,8 +310,7 @@ class _Reader:
             self.problem(node, "METHOD", method_code, f"allowed: {sorted(_METHODS)}")
         method = forced or _METHODS.get(method_code, method_code)
         random_code = node.attrs.get("RANDOM", "NO")
-        if random_code not in ("YES", "NO"):
-            self.problem(node, "RANDOM", random_code, "must be YES or NO")
+        self.yes_no(node, "RANDOM", "NO")
         log_data = node.attrs.get("LOG_DATA")
         if kind == "IV" and sm in RATIO_MEASURES and log_data == "NO":
             self.problem(node, "LOG_DATA", log_data, "generic inverse-variance data of a ratio "
@@ -287,7 +340,12 @@ class _Reader:
         row: dict[str, Any] = {column: math.nan for column in (
             "event.e", "n.e", "event.c", "n.c", "mean.e", "sd.e", "mean.c", "sd.c", "TE",
             "seTE")}
+        # RevMan marks a datum it cannot use ESTIMABLE="NO" (a double-zero 2x2 table, or a row
+        # without data: zero totals, SD or SE), with weight 0; such rows may hold zeros.
+        estimable = self.yes_no(node, "ESTIMABLE", "YES")
         for column, attribute, integer, minimum, exclusive in _DATA_FIELDS[kind]:
+            if not estimable and (minimum > 0 or exclusive):
+                minimum, exclusive = 0, False
             row[column] = self.number(node, attribute, required=True, integer=integer,
                                       minimum=minimum, exclusive=exclusive)
         if kind == "DICH":
@@ -297,11 +355,14 @@ class _Reader:
                     self.problem(node, f"EVENTS_{group}", node.attrs.get(f"EVENTS_{group}"),
                                  f"more events than TOTAL_{group} ({total_text})")
         if kind == "IV":  # the optional group sizes of generic inverse-variance data
-            row["n.e"] = self.number(node, "TOTAL_1", integer=True, minimum=1)
-            row["n.c"] = self.number(node, "TOTAL_2", integer=True, minimum=1)
+            for column, attribute in (("n.e", "TOTAL_1"), ("n.c", "TOTAL_2")):
+                size = self.number(node, attribute, integer=True, minimum=0)
+                row[column] = math.nan if size == 0 else size  # 0: not entered
         info = studies.get(study or "", {})
         row.update({"id": study or "", "studlab": info.get("studlab", ""),
-                    "year": info.get("year", ""), "order": self.number(node, "ORDER"),
+                    "year": info.get("year", ""), "estimable": estimable,
+                    "weight": self.number(node, "WEIGHT", nonfinite=True),
+                    "order": self.number(node, "ORDER"),
                     "line": node.line, "xpath": node.path, "attributes": dict(node.attrs)})
         return row
 
@@ -444,7 +505,7 @@ class _Record:
 
 def _study_id(ident: str) -> str:
     """Turn a RevMan study ID (e.g. ``STD-Smith-2001``) into a study_id (``Smith2001``)."""
-    stem = ident.removeprefix("STD-")
+    stem = _ID_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), ident.removeprefix("STD-"))
     cleaned = _ID.sub("_", stem).strip("_").replace("_", "")
     return cleaned if cleaned[:1].isalpha() else f"S{cleaned}"
 
@@ -476,6 +537,19 @@ def _descriptor(review: Rm5Review) -> dict[str, Any]:
     return descriptor
 
 
+def _unusable(datum: dict[Any, Any], kind: str) -> str:
+    """Why a not-estimable datum cannot become a trials row ('' if it can)."""
+    if datum["estimable"]:
+        return ""
+    if kind == "I":
+        return "" if datum["seTE"] > 0 else "ESTIMABLE='NO' and SE not positive (no data)"
+    if min(datum["n.e"], datum["n.c"]) < 1:
+        return "ESTIMABLE='NO' and a group total of 0 (no data entered)"
+    if kind == "C" and min(datum["sd.e"], datum["sd.c"]) <= 0:
+        return "ESTIMABLE='NO' and an SD of 0 (no data entered)"
+    return ""
+
+
 def rm5_to_trials(
     review: Rm5Review, *, timepoint_weeks: float = 0.0, treatment_weeks: float = 0.0
 ) -> dict[str, Any]:
@@ -503,8 +577,12 @@ def rm5_to_trials(
     -------
     dict
         ``"studies"``, ``"arms"``, ``"outcomes"`` (DataFrames of strings, as the CSV files
-        hold them) and ``"datapackage"`` (the descriptor: the core schema plus the added
-        outcome fields).
+        hold them), ``"datapackage"`` (the descriptor: the core schema plus the added
+        outcome fields) and ``"skipped"``: the data rows left out, with ``study_id``,
+        ``outcome``, ``source_location`` and ``reason`` -- only rows RevMan marked
+        ``ESTIMABLE="NO"`` whose numbers the trials layout cannot hold (a group total of 0,
+        an SD or SE of 0: no data entered). A not-estimable row with real counts (a
+        double-zero 2x2 table) is kept, its ``notes`` saying RevMan gave it no weight.
 
     Raises
     ------
@@ -528,9 +606,10 @@ def rm5_to_trials(
                                     f"{seen[study_id.lower()]!r}"))
         seen[study_id.lower()] = str(row.id)
         ids[str(row.id)] = study_id
-        year = str(row.year).strip()
+        written = str(row.year).strip()
+        year = written.removesuffix(".")  # RevMan files hold e.g. YEAR="2006." too
         if not re.fullmatch(r"[0-9]{4}", year):
-            problems.append(Problem(review.path, int(row.line), "YEAR", year or None,
+            problems.append(Problem(review.path, int(row.line), "YEAR", written or None,
                                     f"{where}: a four-digit year is required by the trials "
                                     "layout"))
         name = str(row.studlab).strip() or str(row.id)
@@ -541,7 +620,9 @@ def rm5_to_trials(
             "citation": f"{name}, as listed in {source}",
             "source_location": f"{file_name} line {row.line}: {row.xpath} (attributes ID, NAME, "
                                "YEAR)",
-            "notes": f"RevMan study ID {row.id}; treatment_weeks {_number_text(treatment_weeks)} "
+            "notes": f"RevMan study ID {row.id}; "
+                     + (f"YEAR written {written!r}; " if written != year else "")
+                     + f"treatment_weeks {_number_text(treatment_weeks)} "
                      "stands for 'not recorded in the RevMan file'",
         })
     if problems:
@@ -551,6 +632,7 @@ def rm5_to_trials(
     complabs = {c["comp.no"]: c["complab"] for c in review.comparisons.to_dict("records")}
     arms: dict[tuple[str, str], dict[str, str]] = {}
     rows = []
+    skipped: list[dict[str, str]] = []
     note = (f"timepoint_weeks {_number_text(timepoint_weeks)} stands for 'not recorded in the "
             "RevMan file'")
     for datum in review.data.to_dict("records"):
@@ -558,6 +640,11 @@ def rm5_to_trials(
         comp, out = int(datum["comp.no"]), int(datum["outcome.no"])
         study_id = ids[datum["id"]]
         where = f"{file_name} line {datum['line']}: {datum['xpath']}"
+        reason = _unusable(datum, outcome["type"])
+        if reason:
+            skipped.append({"study_id": study_id, "outcome": f"rm5_{comp}_{out}",
+                            "source_location": where, "reason": reason})
+            continue
         for group, role, label_key in (("experimental", "treatment", "label.e"),
                                        ("control", "control", "label.c")):
             key = (study_id, f"c{comp}_{group}")
@@ -581,7 +668,9 @@ def rm5_to_trials(
                 f" [subgroup: {datum['grplab']}]" if subgroup else ""),
             "timepoint_weeks": _number_text(timepoint_weeks), "analysis_set": "other",
             "analysis_set_note": "as analysed in the RevMan review (not recorded in the file)",
-            "source": source, "notes": note,
+            "source": source,
+            "notes": note if datum["estimable"] else (
+                f"{note}; RevMan marked this datum not estimable (ESTIMABLE='NO', weight 0)"),
             "comparison": f"{comp} {complabs.get(datum['comp.no'], '')}",
             "outcome_name": f"{comp}.{out} {outcome['outclab']}", "subgroup": subgroup,
             "effect_measure": outcome["sm"], "model": outcome["model"].lower(),
@@ -628,7 +717,9 @@ def rm5_to_trials(
 
     arm_rows = sorted(arms.values(), key=lambda a: (a["study_id"], a["arm_id"]))
     return {"studies": frame(studies, "studies"), "arms": frame(arm_rows, "arms"),
-            "outcomes": frame(rows, "outcomes"), "datapackage": descriptor}
+            "outcomes": frame(rows, "outcomes"), "datapackage": descriptor,
+            "skipped": pd.DataFrame(skipped, columns=["study_id", "outcome", "source_location",
+                                                      "reason"], dtype=object)}
 
 
 def trials_files(trials: dict[str, Any]) -> dict[str, bytes]:
