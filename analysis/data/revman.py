@@ -1,25 +1,55 @@
 """Read a RevMan 5 review file (``.rm5``, XML) and convert its data into the trials layout.
 
 :func:`read_rm5` reads the analysis data of a Cochrane intervention review as R meta's
-``read.rm5`` does (meta's ``R/read.rm5.R`` and ``R/read.rm5-internal.R``; no published XML
-schema of the RM5 format was found, so meta's reader and the Review Manager 5.4 user guide,
-chapter "Data and analyses", are the references): the included studies
+``read.rm5`` does. No published XML schema of the RM5 format was found; the element and
+attribute names were checked against (1) meta's reader, ``R/read.rm5.R`` and
+``R/read.rm5-internal.R`` of github.com/guido-s/meta at commit
+025947fa1b5adc595f6b7eeae56315016f4b8101, and (2) two real RevMan 5 files: meta's
+``inst/extdata/Fleiss1993.rm5`` (commit 6f708f262e815d85d2178a7007c5953553e741e2, RevMan
+5.0.23; an excerpt is ``tests/fixtures/revman/fleiss1993_excerpt.rm5``) and the Cochrane
+review CD000023 "Antibiotics for sore throat" (RevMan 5.2.11), stored as
+``test/data/antibiotics-for-sore-throat.rm5`` of github.com/IEBH/revman-replicant (commit
+4bc542dbd65913fcb25a0b8ef8c5a51620d8752d). Read are: the included studies
 (``STUDIES_AND_REFERENCES/STUDIES/INCLUDED_STUDIES/STUDY``: ``ID``, ``NAME``, ``YEAR``), the
-comparisons (``ANALYSES_AND_DATA/COMPARISON``: ``NO`` and ``NAME``), their outcomes
-(``DICH_OUTCOME``, ``CONT_OUTCOME``, ``IV_OUTCOME``: ``NO``, ``NAME``, ``EFFECT_MEASURE``,
-``METHOD``, ``RANDOM``, ``GROUP_LABEL_1/2``, ``GRAPH_LABEL_1/2`` and the totals RevMan
-stored, ``EFFECT_SIZE``, ``CI_START``, ``CI_END``, ``Z``, ``P_Z``, ``Q``, ``P_Q``, ``I2``,
-``TAU2``, ``DF``), their subgroups (``DICH_SUBGROUP``, ``CONT_SUBGROUP``, ``IV_SUBGROUP``,
-with totals of their own) and one row per study datum (``DICH_DATA``: ``EVENTS_1``,
-``TOTAL_1``, ``EVENTS_2``, ``TOTAL_2``; ``CONT_DATA``: ``MEAN_1``, ``SD_1``, ``TOTAL_1``,
-``MEAN_2``, ``SD_2``, ``TOTAL_2``; ``IV_DATA``: ``EFFECT_SIZE``, ``SE``). Group 1 is the
-experimental group, group 2 the control group (meta's ``.e`` and ``.c``). Column names are
-meta's (``comp.no``, ``outcome.no``, ``group.no``, ``studlab``, ``event.e``, ``n.e``, ...,
-``TE.pooled``, ``lower.pooled``, ``upper.pooled``); every row also keeps the XML path and line
-of its element. Ratio measures' stored totals are on the natural scale (as RevMan shows them);
-generic inverse-variance data (``IV_DATA``) are on the analysis scale (log for ratio
-measures: ``LOG_DATA="YES"``, RevMan's entry of log estimates and their SE; a file with
-``LOG_DATA="NO"`` and a ratio measure is refused rather than guessed at).
+comparisons (``ANALYSES_AND_DATA/COMPARISON``: ``NO`` and child ``NAME``), their outcomes
+(``DICH_OUTCOME``, ``CONT_OUTCOME``, ``IV_OUTCOME``: ``NO``, ``NAME``, ``EFFECT_MEASURE`` --
+an attribute for dichotomous and continuous outcomes, a child element for generic inverse
+variance --, ``METHOD`` (absent: inverse variance), ``RANDOM``, ``GROUP_LABEL_1/2``,
+``GRAPH_LABEL_1/2`` and the totals RevMan stored: ``EFFECT_SIZE``, ``CI_START``, ``CI_END``,
+``Z``, ``P_Z``, the heterogeneity ``CHI2``, ``P_CHI2``, ``I2``, ``TAU2``, ``DF``, the test
+for subgroup differences ``Q``, ``P_Q``, ``I2_Q``, ``STUDIES``, ``ESTIMABLE``), their
+subgroups (``DICH_SUBGROUP``, ``CONT_SUBGROUP``, ``IV_SUBGROUP``, with totals of their own)
+and one row per study datum (``DICH_DATA``: ``EVENTS_1``, ``TOTAL_1``, ``EVENTS_2``,
+``TOTAL_2``; ``CONT_DATA``: ``MEAN_1``, ``SD_1``, ``TOTAL_1``, ``MEAN_2``, ``SD_2``,
+``TOTAL_2``; ``IV_DATA``: ``EFFECT_SIZE``, ``SE``; all: ``STUDY_ID``, ``ORDER``,
+``WEIGHT``, ``ESTIMABLE``). Group 1 is the experimental group, group 2 the control group
+(meta's ``.e`` and ``.c``). Column names are meta's (``comp.no``, ``outcome.no``,
+``group.no``, ``studlab``, ``event.e``, ``n.e``, ..., ``TE.pooled``, ``lower.pooled``,
+``upper.pooled``); every row also keeps the XML path and line of its element.
+
+What the real files showed (and the synthetic ``tests/fixtures/revman/example.rm5`` now
+follows):
+
+* the heterogeneity test is ``CHI2``/``P_CHI2``; the attributes ``Q``/``P_Q``/``I2_Q`` hold
+  the test for subgroup differences (``Q="0.0"`` without subgroups). meta's reader (commit
+  above) reads ``Q`` into its column ``Q``; here ``Q``/``pval.Q`` come from ``CHI2``/``P_CHI2``
+  and the subgroup test is ``Q.b``/``pval.Q.b``/``I2.b``;
+* ``Z`` is stored as ``|z|``; ratio measures' ``EFFECT_SIZE``, ``CI_START``, ``CI_END`` are
+  on the natural scale and the ``LOG_EFFECT_SIZE``, ``LOG_CI_START``, ``LOG_CI_END``
+  attributes are base-10 logs (not read); every number is a Java double, and a total RevMan
+  could not compute is ``NaN``, ``-Infinity`` or ``""`` (read as NaN);
+* a datum RevMan cannot use (a double-zero 2x2 table, a row without data) has
+  ``ESTIMABLE="NO"`` and ``WEIGHT="0.0"``; such rows may hold zero totals or SDs;
+* files declare ``encoding="ISO-8859-1"`` (Windows-1252 bytes 0x80-0x9F are mapped to their
+  characters, as meta's ``oct2txt`` does); study IDs escape characters as ``_xHHHH_``
+  (``STD-ISIS_x002d_2`` for ISIS-2); ``COCHRANE_REVIEW/@TYPE`` is ``INTERVENTION`` (other
+  review types are refused).
+
+Generic inverse-variance data (``IV_DATA``) are taken to be on the analysis scale (log for
+ratio measures: ``LOG_DATA="YES"``, RevMan's entry of log estimates and their SE; a file with
+``LOG_DATA="NO"`` and a ratio measure is refused rather than guessed at). Neither real file
+has an ``IV_OUTCOME``, so this part, ``LOG_DATA`` and the ``IV_SUBGROUP`` name follow meta's
+reader and the synthetic example only.
 
 :func:`rm5_to_trials` turns a review into the trials layout (studies, arms, outcomes) with a
 data-package descriptor that keeps the core schema and adds the RevMan names (comparison,
@@ -212,17 +242,20 @@ class Rm5Review:
         (D, C, I), ``method`` (MH, Inverse, Peto), ``sm``, ``model`` (Fixed, Random),
         ``common``, ``random``, ``overall``, ``test.subgroup``, ``label.e``, ``label.c``,
         ``label.left``, ``label.right``, ``logscale``, ``swap.events``, the stored totals
-        (``TE.pooled``, ``lower.pooled``, ``upper.pooled``, ``weight.pooled``, ``Z.pooled``,
-        ``pval.TE.pooled``, ``Q``, ``pval.Q``, ``I2``, ``tau2``, ``df``, ``event.e.pooled``,
-        ``n.e.pooled``, ``event.c.pooled``, ``n.c.pooled``; NaN when absent), ``line``,
-        ``xpath``.
+        (``TE.pooled``, ``lower.pooled``, ``upper.pooled``, ``weight.pooled``, ``Z.pooled``
+        (``|z|``), ``pval.TE.pooled``, ``Q``, ``pval.Q``, ``I2`` (heterogeneity: ``CHI2``,
+        ``P_CHI2``, ``I2``), ``tau2``, ``df``, ``studies``, ``Q.b``, ``pval.Q.b``, ``I2.b``
+        (test for subgroup differences: ``Q``, ``P_Q``, ``I2_Q``), ``event.e.pooled``,
+        ``n.e.pooled``, ``event.c.pooled``, ``n.c.pooled``; NaN when absent or not finite),
+        ``estimable``, ``line``, ``xpath``.
     subgroups : pandas.DataFrame
         One row per subgroup: ``comp.no``, ``outcome.no``, ``group.no``, ``grplab``, the
         subgroup's stored totals (same names), ``line``, ``xpath``.
     data : pandas.DataFrame
         One row per study datum: ``comp.no``, ``outcome.no``, ``group.no`` (NaN without
         subgroups), ``id``, ``studlab``, ``year``, ``event.e``, ``n.e``, ``event.c``,
-        ``n.c``, ``mean.e``, ``sd.e``, ``mean.c``, ``sd.c``, ``TE``, ``seTE``, ``order``,
+        ``n.c``, ``mean.e``, ``sd.e``, ``mean.c``, ``sd.c``, ``TE``, ``seTE``,
+        ``estimable`` (False for ``ESTIMABLE="NO"``), ``weight`` (RevMan's percent), ``order``,
         ``grplab``, ``type``, ``method``, ``sm``, ``model``, ``outclab``, ``complab``,
         ``line``, ``xpath``, and ``attributes`` (the attributes as written).
     """
