@@ -26,6 +26,7 @@ __all__ = ["reanalyse_rm5"]
 
 
 def _fit(rows: pd.DataFrame, outcome: dict[Any, Any]) -> dict[str, float]:
+    rows = rows[rows["estimable"].astype(bool)]  # RevMan gives ESTIMABLE="NO" rows no weight
     sm, method, random = outcome["sm"], outcome["method"], bool(outcome["random"])
     counts: dict[str, Any] = {
         "events_t": rows["event.e"].to_numpy(float), "n_t": rows["n.e"].to_numpy(float),
@@ -70,7 +71,7 @@ def _stored(totals: dict[Any, Any], sm: str) -> dict[str, float]:
             else math.nan
 
     return {"revman_estimate": scaled("TE.pooled"), "revman_ci_low": scaled("lower.pooled"),
-            "revman_ci_high": scaled("upper.pooled"), "revman_z": float(totals["Z.pooled"]),
+            "revman_ci_high": scaled("upper.pooled"), "revman_z": abs(float(totals["Z.pooled"])),
             "revman_p_z": float(totals["pval.TE.pooled"]), "revman_q": float(totals["Q"]),
             "revman_i2": float(totals["I2"]), "revman_tau2": float(totals["tau2"])}
 
@@ -91,14 +92,18 @@ def reanalyse_rm5(review: Rm5Review | str | Path) -> pd.DataFrame:
         ``method``, ``model``, ``k``, our ``estimate``, ``ci_low``, ``ci_high`` (analysis
         scale: log for OR, RR, HR), ``z``, ``p_z``, ``q``, ``i2`` (percent), ``tau2``, and
         RevMan's stored values on the same scale (``revman_estimate``, ``revman_ci_low``,
-        ``revman_ci_high``, ``revman_z``, ``revman_p_z``, ``revman_q``, ``revman_i2``,
-        ``revman_tau2``; NaN where the file has none).
+        ``revman_ci_high``, ``revman_z`` (``|z|``: RevMan stores the absolute value),
+        ``revman_p_z``, ``revman_q`` (the heterogeneity Chi², attribute ``CHI2``),
+        ``revman_i2``, ``revman_tau2``; NaN where the file has none).
 
     Notes
     -----
-    Checked against the totals of the synthetic file ``tests/fixtures/revman/example.rm5``,
-    computed with metafor 3.8.1 as RevMan 5 computes them
-    (``tests/reference/make_revman_reference.R``).
+    Data rows RevMan marked ``ESTIMABLE="NO"`` are left out (RevMan gives them weight 0), so
+    ``k`` is RevMan's ``DF + 1``; an outcome or subgroup without an estimable row gets no row.
+    Checked against the totals RevMan 5.0.23 stored in a real file (the excerpt
+    ``tests/fixtures/revman/fleiss1993_excerpt.rm5`` of R meta's ``Fleiss1993.rm5``) and
+    against metafor 3.8.1 computing as RevMan 5 does, on that file and on the synthetic
+    ``tests/fixtures/revman/example.rm5`` (``tests/reference/make_revman_reference.R``).
     """
     if not isinstance(review, Rm5Review):
         review = read_rm5(review)
@@ -114,8 +119,8 @@ def reanalyse_rm5(review: Rm5Review | str | Path) -> pd.DataFrame:
             parts += [("subgroup", group, data[data["group.no"] == group["group.no"]])
                       for group in mine.to_dict("records")]
         for scope, totals, subset in parts:
-            if subset.empty:
-                continue
+            if not subset["estimable"].astype(bool).any():
+                continue  # nothing RevMan could pool (its totals are 0, NaN or -Infinity)
             rows.append({"scope": scope, "comp.no": outcome["comp.no"],
                          "outcome.no": outcome["outcome.no"],
                          "group.no": totals.get("group.no", math.nan),

@@ -1,25 +1,55 @@
 """Read a RevMan 5 review file (``.rm5``, XML) and convert its data into the trials layout.
 
 :func:`read_rm5` reads the analysis data of a Cochrane intervention review as R meta's
-``read.rm5`` does (meta's ``R/read.rm5.R`` and ``R/read.rm5-internal.R``; no published XML
-schema of the RM5 format was found, so meta's reader and the Review Manager 5.4 user guide,
-chapter "Data and analyses", are the references): the included studies
+``read.rm5`` does. No published XML schema of the RM5 format was found; the element and
+attribute names were checked against (1) meta's reader, ``R/read.rm5.R`` and
+``R/read.rm5-internal.R`` of github.com/guido-s/meta at commit
+025947fa1b5adc595f6b7eeae56315016f4b8101, and (2) two real RevMan 5 files: meta's
+``inst/extdata/Fleiss1993.rm5`` (commit 6f708f262e815d85d2178a7007c5953553e741e2, RevMan
+5.0.23; an excerpt is ``tests/fixtures/revman/fleiss1993_excerpt.rm5``) and the Cochrane
+review CD000023 "Antibiotics for sore throat" (RevMan 5.2.11), stored as
+``test/data/antibiotics-for-sore-throat.rm5`` of github.com/IEBH/revman-replicant (commit
+4bc542dbd65913fcb25a0b8ef8c5a51620d8752d). Read are: the included studies
 (``STUDIES_AND_REFERENCES/STUDIES/INCLUDED_STUDIES/STUDY``: ``ID``, ``NAME``, ``YEAR``), the
-comparisons (``ANALYSES_AND_DATA/COMPARISON``: ``NO`` and ``NAME``), their outcomes
-(``DICH_OUTCOME``, ``CONT_OUTCOME``, ``IV_OUTCOME``: ``NO``, ``NAME``, ``EFFECT_MEASURE``,
-``METHOD``, ``RANDOM``, ``GROUP_LABEL_1/2``, ``GRAPH_LABEL_1/2`` and the totals RevMan
-stored, ``EFFECT_SIZE``, ``CI_START``, ``CI_END``, ``Z``, ``P_Z``, ``Q``, ``P_Q``, ``I2``,
-``TAU2``, ``DF``), their subgroups (``DICH_SUBGROUP``, ``CONT_SUBGROUP``, ``IV_SUBGROUP``,
-with totals of their own) and one row per study datum (``DICH_DATA``: ``EVENTS_1``,
-``TOTAL_1``, ``EVENTS_2``, ``TOTAL_2``; ``CONT_DATA``: ``MEAN_1``, ``SD_1``, ``TOTAL_1``,
-``MEAN_2``, ``SD_2``, ``TOTAL_2``; ``IV_DATA``: ``EFFECT_SIZE``, ``SE``). Group 1 is the
-experimental group, group 2 the control group (meta's ``.e`` and ``.c``). Column names are
-meta's (``comp.no``, ``outcome.no``, ``group.no``, ``studlab``, ``event.e``, ``n.e``, ...,
-``TE.pooled``, ``lower.pooled``, ``upper.pooled``); every row also keeps the XML path and line
-of its element. Ratio measures' stored totals are on the natural scale (as RevMan shows them);
-generic inverse-variance data (``IV_DATA``) are on the analysis scale (log for ratio
-measures: ``LOG_DATA="YES"``, RevMan's entry of log estimates and their SE; a file with
-``LOG_DATA="NO"`` and a ratio measure is refused rather than guessed at).
+comparisons (``ANALYSES_AND_DATA/COMPARISON``: ``NO`` and child ``NAME``), their outcomes
+(``DICH_OUTCOME``, ``CONT_OUTCOME``, ``IV_OUTCOME``: ``NO``, ``NAME``, ``EFFECT_MEASURE`` --
+an attribute for dichotomous and continuous outcomes, a child element for generic inverse
+variance --, ``METHOD`` (absent: inverse variance), ``RANDOM``, ``GROUP_LABEL_1/2``,
+``GRAPH_LABEL_1/2`` and the totals RevMan stored: ``EFFECT_SIZE``, ``CI_START``, ``CI_END``,
+``Z``, ``P_Z``, the heterogeneity ``CHI2``, ``P_CHI2``, ``I2``, ``TAU2``, ``DF``, the test
+for subgroup differences ``Q``, ``P_Q``, ``I2_Q``, ``STUDIES``, ``ESTIMABLE``), their
+subgroups (``DICH_SUBGROUP``, ``CONT_SUBGROUP``, ``IV_SUBGROUP``, with totals of their own)
+and one row per study datum (``DICH_DATA``: ``EVENTS_1``, ``TOTAL_1``, ``EVENTS_2``,
+``TOTAL_2``; ``CONT_DATA``: ``MEAN_1``, ``SD_1``, ``TOTAL_1``, ``MEAN_2``, ``SD_2``,
+``TOTAL_2``; ``IV_DATA``: ``EFFECT_SIZE``, ``SE``; all: ``STUDY_ID``, ``ORDER``,
+``WEIGHT``, ``ESTIMABLE``). Group 1 is the experimental group, group 2 the control group
+(meta's ``.e`` and ``.c``). Column names are meta's (``comp.no``, ``outcome.no``,
+``group.no``, ``studlab``, ``event.e``, ``n.e``, ..., ``TE.pooled``, ``lower.pooled``,
+``upper.pooled``); every row also keeps the XML path and line of its element.
+
+What the real files showed (and the synthetic ``tests/fixtures/revman/example.rm5`` now
+follows):
+
+* the heterogeneity test is ``CHI2``/``P_CHI2``; the attributes ``Q``/``P_Q``/``I2_Q`` hold
+  the test for subgroup differences (``Q="0.0"`` without subgroups). meta's reader (commit
+  above) reads ``Q`` into its column ``Q``; here ``Q``/``pval.Q`` come from ``CHI2``/``P_CHI2``
+  and the subgroup test is ``Q.b``/``pval.Q.b``/``I2.b``;
+* ``Z`` is stored as ``|z|``; ratio measures' ``EFFECT_SIZE``, ``CI_START``, ``CI_END`` are
+  on the natural scale and the ``LOG_EFFECT_SIZE``, ``LOG_CI_START``, ``LOG_CI_END``
+  attributes are base-10 logs (not read); every number is a Java double, and a total RevMan
+  could not compute is ``NaN``, ``-Infinity`` or ``""`` (read as NaN);
+* a datum RevMan cannot use (a double-zero 2x2 table, a row without data) has
+  ``ESTIMABLE="NO"`` and ``WEIGHT="0.0"``; such rows may hold zero totals or SDs;
+* files declare ``encoding="ISO-8859-1"`` (Windows-1252 bytes 0x80-0x9F are mapped to their
+  characters, as meta's ``oct2txt`` does); study IDs escape characters as ``_xHHHH_``
+  (``STD-ISIS_x002d_2`` for ISIS-2); ``COCHRANE_REVIEW/@TYPE`` is ``INTERVENTION`` (other
+  review types are refused).
+
+Generic inverse-variance data (``IV_DATA``) are taken to be on the analysis scale (log for
+ratio measures: ``LOG_DATA="YES"``, RevMan's entry of log estimates and their SE; a file with
+``LOG_DATA="NO"`` and a ratio measure is refused rather than guessed at). Neither real file
+has an ``IV_OUTCOME``, so this part, ``LOG_DATA`` and the ``IV_SUBGROUP`` name follow meta's
+reader and the synthetic example only.
 
 :func:`rm5_to_trials` turns a review into the trials layout (studies, arms, outcomes) with a
 data-package descriptor that keeps the core schema and adds the RevMan names (comparison,
@@ -63,11 +93,20 @@ _MEASURE_NAMES = {"odds ratio": "OR", "peto odds ratio": "OR", "peto_or": "OR",
                   "std. mean difference": "SMD", "hazard ratio": "HR"}
 _METHODS = {"MH": "MH", "IV": "Inverse", "PETO": "Peto"}
 RATIO_MEASURES = ("OR", "RR", "HR")
+#: Stored totals of an outcome or subgroup: meta column -> attribute. In real files the
+#: heterogeneity test is ``CHI2``/``P_CHI2`` (with ``I2``); ``Q``/``P_Q``/``I2_Q`` hold the test
+#: for subgroup differences (``Q="0.0"`` without subgroups); ``Z`` is stored as ``|z|``.
 _TOTALS = {"TE.pooled": "EFFECT_SIZE", "lower.pooled": "CI_START", "upper.pooled": "CI_END",
-           "weight.pooled": "WEIGHT", "Z.pooled": "Z", "pval.TE.pooled": "P_Z", "Q": "Q",
-           "pval.Q": "P_Q", "I2": "I2", "tau2": "TAU2", "df": "DF",
+           "weight.pooled": "WEIGHT", "Z.pooled": "Z", "pval.TE.pooled": "P_Z", "Q": "CHI2",
+           "pval.Q": "P_CHI2", "I2": "I2", "tau2": "TAU2", "df": "DF", "studies": "STUDIES",
+           "Q.b": "Q", "pval.Q.b": "P_Q", "I2.b": "I2_Q",
            "event.e.pooled": "EVENTS_1", "n.e.pooled": "TOTAL_1",
            "event.c.pooled": "EVENTS_2", "n.c.pooled": "TOTAL_2"}
+#: Java's spellings of non-finite numbers, which RevMan writes where it could not compute a
+#: total (e.g. ``TAU2="NaN"``, ``LOG_EFFECT_SIZE="-Infinity"`` when no study is estimable).
+_NONFINITE = ("NaN", "Infinity", "-Infinity")
+#: RevMan 5's ``_xHHHH_`` escapes of characters not allowed in an ID (``STD-ISIS_x002d_2``).
+_ID_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 #: Data attributes per type: (meta column, attribute, integer, minimum, exclusive minimum).
 _DATA_FIELDS: dict[str, tuple[tuple[str, str, bool, float, bool], ...]] = {
     "DICH": (("event.e", "EVENTS_1", True, 0, False), ("n.e", "TOTAL_1", True, 1, False),
@@ -97,14 +136,40 @@ class _Node:
         return "".join(found[0].text).strip() if found else None
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _cp1252(match: re.Match[str]) -> str:
+    try:
+        return bytes([ord(match.group())]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: undefined in Windows-1252
+        return match.group()
+
+
+def _text(value: str, latin1: bool) -> str:
+    """Undo Windows-1252 bytes read as ISO-8859-1 C1 controls (RevMan writes both)."""
+    return _C1.sub(_cp1252, value) if latin1 else value
+
+
 def _parse(path: Path, name: str) -> _Node:
-    """Parse the XML into nodes that know their line and XPath (expat, no entity expansion)."""
+    """Parse the XML into nodes that know their line and XPath (expat, no entity expansion).
+
+    RevMan 5 declares ``encoding="ISO-8859-1"`` (checked: both real files cited in the module
+    docstring) but may write Windows-1252 bytes 0x80-0x9F (curly quotes, dashes; R meta's
+    ``oct2txt`` in read.rm5-internal.R maps them); expat decodes those as C1 control
+    characters, which this parser maps back to the Windows-1252 characters.
+    """
     parser = expat.ParserCreate()
     root = _Node("", {}, 0, "")
     stack = [root]
     counts: list[dict[str, int]] = [{}]
+    latin1 = [False]
+
+    def declaration(version: str, encoding: str | None, standalone: int) -> None:
+        latin1[0] = (encoding or "").strip().lower() in ("iso-8859-1", "latin-1", "latin1")
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        attrs = {key: _text(value, latin1[0]) for key, value in attrs.items()}
         parent = stack[-1]
         number = counts[-1].get(tag, 0) + 1
         counts[-1][tag] = number
@@ -118,11 +183,12 @@ def _parse(path: Path, name: str) -> _Node:
         counts.pop()
 
     def chars(data: str) -> None:
-        stack[-1].text.append(data)
+        stack[-1].text.append(_text(data, latin1[0]))
 
     def no_entities(*_: Any) -> None:
         raise ValueError("entity declarations are not allowed in a RevMan file")
 
+    parser.XmlDeclHandler = declaration
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
@@ -146,7 +212,14 @@ def _parse(path: Path, name: str) -> _Node:
         raise DataValidationError([Problem(
             name, root.children[0].line if root.children else None, None, tag,
             "the root element must be COCHRANE_REVIEW (a RevMan 5 review file)")])
-    return root.children[0]
+    review = root.children[0]
+    kind = review.attrs.get("TYPE", "INTERVENTION")
+    if kind != "INTERVENTION":
+        raise DataValidationError([Problem(
+            name, review.line, "TYPE", kind,
+            "element COCHRANE_REVIEW: only intervention reviews (TYPE='INTERVENTION') hold "
+            "the comparisons this reader reads")])
+    return review
 
 
 @dataclass(frozen=True)
@@ -169,17 +242,20 @@ class Rm5Review:
         (D, C, I), ``method`` (MH, Inverse, Peto), ``sm``, ``model`` (Fixed, Random),
         ``common``, ``random``, ``overall``, ``test.subgroup``, ``label.e``, ``label.c``,
         ``label.left``, ``label.right``, ``logscale``, ``swap.events``, the stored totals
-        (``TE.pooled``, ``lower.pooled``, ``upper.pooled``, ``weight.pooled``, ``Z.pooled``,
-        ``pval.TE.pooled``, ``Q``, ``pval.Q``, ``I2``, ``tau2``, ``df``, ``event.e.pooled``,
-        ``n.e.pooled``, ``event.c.pooled``, ``n.c.pooled``; NaN when absent), ``line``,
-        ``xpath``.
+        (``TE.pooled``, ``lower.pooled``, ``upper.pooled``, ``weight.pooled``, ``Z.pooled``
+        (``|z|``), ``pval.TE.pooled``, ``Q``, ``pval.Q``, ``I2`` (heterogeneity: ``CHI2``,
+        ``P_CHI2``, ``I2``), ``tau2``, ``df``, ``studies``, ``Q.b``, ``pval.Q.b``, ``I2.b``
+        (test for subgroup differences: ``Q``, ``P_Q``, ``I2_Q``), ``event.e.pooled``,
+        ``n.e.pooled``, ``event.c.pooled``, ``n.c.pooled``; NaN when absent or not finite),
+        ``estimable``, ``line``, ``xpath``.
     subgroups : pandas.DataFrame
         One row per subgroup: ``comp.no``, ``outcome.no``, ``group.no``, ``grplab``, the
         subgroup's stored totals (same names), ``line``, ``xpath``.
     data : pandas.DataFrame
         One row per study datum: ``comp.no``, ``outcome.no``, ``group.no`` (NaN without
         subgroups), ``id``, ``studlab``, ``year``, ``event.e``, ``n.e``, ``event.c``,
-        ``n.c``, ``mean.e``, ``sd.e``, ``mean.c``, ``sd.c``, ``TE``, ``seTE``, ``order``,
+        ``n.c``, ``mean.e``, ``sd.e``, ``mean.c``, ``sd.c``, ``TE``, ``seTE``,
+        ``estimable`` (False for ``ESTIMABLE="NO"``), ``weight`` (RevMan's percent), ``order``,
         ``grplab``, ``type``, ``method``, ``sm``, ``model``, ``outclab``, ``complab``,
         ``line``, ``xpath``, and ``attributes`` (the attributes as written).
     """
@@ -204,12 +280,14 @@ class _Reader:
 
     def number(self, node: _Node, attribute: str, *, required: bool = False,
                integer: bool = False, minimum: float = -math.inf,
-               exclusive: bool = False) -> float:
+               exclusive: bool = False, nonfinite: bool = False) -> float:
         text = node.attrs.get(attribute)
         if text is None or text.strip() == "":
             if required:
                 self.problem(node, attribute, None, "the attribute is required")
             return math.nan
+        if nonfinite and text.strip() in _NONFINITE:
+            return math.nan  # a total RevMan could not compute
         try:
             value = float(text)
         except ValueError:
@@ -231,8 +309,17 @@ class _Reader:
             self.problem(node, None, None, "has no NAME child element (or it is empty)")
         return text or ""
 
-    def totals(self, node: _Node) -> dict[str, float]:
-        return {column: self.number(node, attribute) for column, attribute in _TOTALS.items()}
+    def yes_no(self, node: _Node, attribute: str, default: str) -> bool:
+        value = node.attrs.get(attribute, default)
+        if value not in ("YES", "NO"):
+            self.problem(node, attribute, value, "must be YES or NO")
+        return value != "NO"
+
+    def totals(self, node: _Node) -> dict[str, Any]:
+        values: dict[str, Any] = {column: self.number(node, attribute, nonfinite=True)
+                                  for column, attribute in _TOTALS.items()}
+        values["estimable"] = self.yes_no(node, "ESTIMABLE", "YES")
+        return values
 
     def settings(self, node: _Node, kind: str) -> dict[str, Any]:
         code = node.attrs.get("EFFECT_MEASURE")
@@ -256,8 +343,7 @@ class _Reader:
             self.problem(node, "METHOD", method_code, f"allowed: {sorted(_METHODS)}")
         method = forced or _METHODS.get(method_code, method_code)
         random_code = node.attrs.get("RANDOM", "NO")
-        if random_code not in ("YES", "NO"):
-            self.problem(node, "RANDOM", random_code, "must be YES or NO")
+        self.yes_no(node, "RANDOM", "NO")
         log_data = node.attrs.get("LOG_DATA")
         if kind == "IV" and sm in RATIO_MEASURES and log_data == "NO":
             self.problem(node, "LOG_DATA", log_data, "generic inverse-variance data of a ratio "
@@ -287,7 +373,12 @@ class _Reader:
         row: dict[str, Any] = {column: math.nan for column in (
             "event.e", "n.e", "event.c", "n.c", "mean.e", "sd.e", "mean.c", "sd.c", "TE",
             "seTE")}
+        # RevMan marks a datum it cannot use ESTIMABLE="NO" (a double-zero 2x2 table, or a row
+        # without data: zero totals, SD or SE), with weight 0; such rows may hold zeros.
+        estimable = self.yes_no(node, "ESTIMABLE", "YES")
         for column, attribute, integer, minimum, exclusive in _DATA_FIELDS[kind]:
+            if not estimable and (minimum > 0 or exclusive):
+                minimum, exclusive = 0, False
             row[column] = self.number(node, attribute, required=True, integer=integer,
                                       minimum=minimum, exclusive=exclusive)
         if kind == "DICH":
@@ -297,11 +388,14 @@ class _Reader:
                     self.problem(node, f"EVENTS_{group}", node.attrs.get(f"EVENTS_{group}"),
                                  f"more events than TOTAL_{group} ({total_text})")
         if kind == "IV":  # the optional group sizes of generic inverse-variance data
-            row["n.e"] = self.number(node, "TOTAL_1", integer=True, minimum=1)
-            row["n.c"] = self.number(node, "TOTAL_2", integer=True, minimum=1)
+            for column, attribute in (("n.e", "TOTAL_1"), ("n.c", "TOTAL_2")):
+                size = self.number(node, attribute, integer=True, minimum=0)
+                row[column] = math.nan if size == 0 else size  # 0: not entered
         info = studies.get(study or "", {})
         row.update({"id": study or "", "studlab": info.get("studlab", ""),
-                    "year": info.get("year", ""), "order": self.number(node, "ORDER"),
+                    "year": info.get("year", ""), "estimable": estimable,
+                    "weight": self.number(node, "WEIGHT", nonfinite=True),
+                    "order": self.number(node, "ORDER"),
                     "line": node.line, "xpath": node.path, "attributes": dict(node.attrs)})
         return row
 
@@ -444,7 +538,7 @@ class _Record:
 
 def _study_id(ident: str) -> str:
     """Turn a RevMan study ID (e.g. ``STD-Smith-2001``) into a study_id (``Smith2001``)."""
-    stem = ident.removeprefix("STD-")
+    stem = _ID_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), ident.removeprefix("STD-"))
     cleaned = _ID.sub("_", stem).strip("_").replace("_", "")
     return cleaned if cleaned[:1].isalpha() else f"S{cleaned}"
 
@@ -476,6 +570,19 @@ def _descriptor(review: Rm5Review) -> dict[str, Any]:
     return descriptor
 
 
+def _unusable(datum: dict[Any, Any], kind: str) -> str:
+    """Why a not-estimable datum cannot become a trials row ('' if it can)."""
+    if datum["estimable"]:
+        return ""
+    if kind == "I":
+        return "" if datum["seTE"] > 0 else "ESTIMABLE='NO' and SE not positive (no data)"
+    if min(datum["n.e"], datum["n.c"]) < 1:
+        return "ESTIMABLE='NO' and a group total of 0 (no data entered)"
+    if kind == "C" and min(datum["sd.e"], datum["sd.c"]) <= 0:
+        return "ESTIMABLE='NO' and an SD of 0 (no data entered)"
+    return ""
+
+
 def rm5_to_trials(
     review: Rm5Review, *, timepoint_weeks: float = 0.0, treatment_weeks: float = 0.0
 ) -> dict[str, Any]:
@@ -503,8 +610,12 @@ def rm5_to_trials(
     -------
     dict
         ``"studies"``, ``"arms"``, ``"outcomes"`` (DataFrames of strings, as the CSV files
-        hold them) and ``"datapackage"`` (the descriptor: the core schema plus the added
-        outcome fields).
+        hold them), ``"datapackage"`` (the descriptor: the core schema plus the added
+        outcome fields) and ``"skipped"``: the data rows left out, with ``study_id``,
+        ``outcome``, ``source_location`` and ``reason`` -- only rows RevMan marked
+        ``ESTIMABLE="NO"`` whose numbers the trials layout cannot hold (a group total of 0,
+        an SD or SE of 0: no data entered). A not-estimable row with real counts (a
+        double-zero 2x2 table) is kept, its ``notes`` saying RevMan gave it no weight.
 
     Raises
     ------
@@ -528,9 +639,10 @@ def rm5_to_trials(
                                     f"{seen[study_id.lower()]!r}"))
         seen[study_id.lower()] = str(row.id)
         ids[str(row.id)] = study_id
-        year = str(row.year).strip()
+        written = str(row.year).strip()
+        year = written.removesuffix(".")  # RevMan files hold e.g. YEAR="2006." too
         if not re.fullmatch(r"[0-9]{4}", year):
-            problems.append(Problem(review.path, int(row.line), "YEAR", year or None,
+            problems.append(Problem(review.path, int(row.line), "YEAR", written or None,
                                     f"{where}: a four-digit year is required by the trials "
                                     "layout"))
         name = str(row.studlab).strip() or str(row.id)
@@ -541,7 +653,9 @@ def rm5_to_trials(
             "citation": f"{name}, as listed in {source}",
             "source_location": f"{file_name} line {row.line}: {row.xpath} (attributes ID, NAME, "
                                "YEAR)",
-            "notes": f"RevMan study ID {row.id}; treatment_weeks {_number_text(treatment_weeks)} "
+            "notes": f"RevMan study ID {row.id}; "
+                     + (f"YEAR written {written!r}; " if written != year else "")
+                     + f"treatment_weeks {_number_text(treatment_weeks)} "
                      "stands for 'not recorded in the RevMan file'",
         })
     if problems:
@@ -551,6 +665,7 @@ def rm5_to_trials(
     complabs = {c["comp.no"]: c["complab"] for c in review.comparisons.to_dict("records")}
     arms: dict[tuple[str, str], dict[str, str]] = {}
     rows = []
+    skipped: list[dict[str, str]] = []
     note = (f"timepoint_weeks {_number_text(timepoint_weeks)} stands for 'not recorded in the "
             "RevMan file'")
     for datum in review.data.to_dict("records"):
@@ -558,6 +673,11 @@ def rm5_to_trials(
         comp, out = int(datum["comp.no"]), int(datum["outcome.no"])
         study_id = ids[datum["id"]]
         where = f"{file_name} line {datum['line']}: {datum['xpath']}"
+        reason = _unusable(datum, outcome["type"])
+        if reason:
+            skipped.append({"study_id": study_id, "outcome": f"rm5_{comp}_{out}",
+                            "source_location": where, "reason": reason})
+            continue
         for group, role, label_key in (("experimental", "treatment", "label.e"),
                                        ("control", "control", "label.c")):
             key = (study_id, f"c{comp}_{group}")
@@ -581,7 +701,9 @@ def rm5_to_trials(
                 f" [subgroup: {datum['grplab']}]" if subgroup else ""),
             "timepoint_weeks": _number_text(timepoint_weeks), "analysis_set": "other",
             "analysis_set_note": "as analysed in the RevMan review (not recorded in the file)",
-            "source": source, "notes": note,
+            "source": source,
+            "notes": note if datum["estimable"] else (
+                f"{note}; RevMan marked this datum not estimable (ESTIMABLE='NO', weight 0)"),
             "comparison": f"{comp} {complabs.get(datum['comp.no'], '')}",
             "outcome_name": f"{comp}.{out} {outcome['outclab']}", "subgroup": subgroup,
             "effect_measure": outcome["sm"], "model": outcome["model"].lower(),
@@ -628,7 +750,9 @@ def rm5_to_trials(
 
     arm_rows = sorted(arms.values(), key=lambda a: (a["study_id"], a["arm_id"]))
     return {"studies": frame(studies, "studies"), "arms": frame(arm_rows, "arms"),
-            "outcomes": frame(rows, "outcomes"), "datapackage": descriptor}
+            "outcomes": frame(rows, "outcomes"), "datapackage": descriptor,
+            "skipped": pd.DataFrame(skipped, columns=["study_id", "outcome", "source_location",
+                                                      "reason"], dtype=object)}
 
 
 def trials_files(trials: dict[str, Any]) -> dict[str, bytes]:

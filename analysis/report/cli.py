@@ -101,7 +101,11 @@ def _import_rm5(args: argparse.Namespace) -> int:
     from analysis.data.revman import read_rm5, rm5_to_trials, trials_files
     from analysis.report.output import write_directory_atomic
 
-    files = trials_files(rm5_to_trials(read_rm5(args.file)))  # errors: main prints them
+    trials = rm5_to_trials(read_rm5(args.file))  # errors: main prints them
+    files = trials_files(trials)
+    for row in trials["skipped"].to_dict("records"):
+        print(f"left out {row['study_id']} {row['outcome']} ({row['source_location']}): "
+              f"{row['reason']}", file=sys.stderr)
     try:
         write_directory_atomic(Path(args.out), files, check=validate_trials)
     except FileExistsError as exc:

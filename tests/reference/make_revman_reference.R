@@ -1,5 +1,6 @@
 # make_revman_reference.R -- the pooled totals of the synthetic RevMan 5 file
-# tests/fixtures/revman/example.rm5, computed with metafor as RevMan 5 computes them, for
+# tests/fixtures/revman/example.rm5 and of the real file fleiss1993_excerpt.rm5 (see the
+# second part), computed with metafor as RevMan 5 computes them, for
 # tests/test_revman.py (the reanalysis of every outcome is compared with these numbers, and
 # the same numbers are written by hand into the totals attributes of the .rm5 file).
 #
@@ -85,6 +86,15 @@ d21 <- data.frame(study = c("STD-Alpha-2001", "STD-Delta-2015"), ai = c(9, 14),
                   n1i = c(50, 60), ci = c(5, 13), n2i = c(49, 61))
 o21 <- with(d21, mh_total(ai, n1i, ci, n2i, "RR", TRUE))
 
+# Test for subgroup differences (RevMan's Q, P_Q, I2_Q of the outcome): the inverse-variance
+# heterogeneity of the subgroup estimates, Q_b = sum w_g (theta_g - theta_bar)^2, w_g = 1/se_g^2.
+q_between <- function(groups) {
+  est <- sapply(groups, `[[`, "estimate"); w <- 1 / sapply(groups, `[[`, "se")^2
+  q <- sum(w * (est - sum(w * est) / sum(w))^2); df <- length(groups) - 1
+  list(q = q, df = df, p_q = pchisq(q, df, lower.tail = FALSE), i2 = i2(q, df))
+}
+o11$between <- q_between(s11)
+
 cases <- list(
   list(id = "1.1", measure = "OR", method = "MH", random = FALSE, total = o11,
        subgroups = list(s11[[1]], s11[[2]]),
@@ -96,7 +106,39 @@ cases <- list(
   list(id = "2.1", measure = "RR", method = "MH", random = TRUE, total = o21,
        call = "DL tau2 from rma.mh(measure = 'RR')$QE, then rma(yi, vi, tau2 = tau2)")
 )
+# --- A REAL RevMan 5 file: tests/fixtures/revman/fleiss1993_excerpt.rm5, an excerpt of
+# inst/extdata/Fleiss1993.rm5 of R meta (github.com/guido-s/meta, commit
+# 6f708f262e815d85d2178a7007c5953553e741e2), written by RevMan 5.0.23. Its numbers are
+# repeated here from the file (DICH_DATA / CONT_DATA attributes).
+# Outcome 1.1: aspirin after myocardial infarction, odds ratio, MH, fixed effect (no zero cells).
+f11 <- data.frame(study = c("MRC-1", "CDP", "MRC-2", "GASP", "PARIS", "AMIS", "ISIS-2"),
+                  ai = c(49, 44, 102, 32, 85, 246, 1570), n1i = c(615, 758, 832, 317, 810, 2267, 8587),
+                  ci = c(67, 64, 126, 38, 52, 219, 1720), n2i = c(624, 771, 850, 309, 406, 2257, 8600))
+r11 <- with(f11, mh_total(ai, n1i, ci, n2i, "OR", FALSE))
+# Outcome 1.2: mental health treatment, SMD (RevMan 5: Hedges' g with J = 1 - 3/(4N - 9) and
+# v = N/(n1 n2) + g^2/(2(N - 3.94))), inverse variance, fixed effect. RevMan left this
+# outcome's totals empty in the file, so metafor's rma(method = "FE") is the only reference.
+f12 <- data.frame(study = c("Davis", "Florell", "Gruen", "Hart", "Wilson"),
+                  m1i = c(5.0, 4.9, 22.5, 12.5, 6.5), sd1i = c(4.7, 1.71, 3.44, 1.47, 0.76),
+                  n1i = c(13, 30, 35, 20, 8), m2i = c(6.5, 6.1, 24.9, 12.3, 7.38),
+                  sd2i = c(3.8, 2.3, 10.65, 1.66, 1.41), n2i = c(13, 50, 35, 20, 8))
+f12 <- within(f12, {
+  N <- n1i + n2i
+  sp <- sqrt(((n1i - 1) * sd1i^2 + (n2i - 1) * sd2i^2) / (N - 2))
+  g <- (1 - 3 / (4 * N - 9)) * (m1i - m2i) / sp
+  v <- N / (n1i * n2i) + g^2 / (2 * (N - 3.94))
+})
+r12 <- iv_total(rma(f12$g, f12$v, method = "FE"))
+real_cases <- list(
+  list(id = "1.1", measure = "OR", method = "MH", random = FALSE, total = r11,
+       call = "rma.mh(measure = 'OR') on the seven 2x2 tables (no zero cells)"),
+  list(id = "1.2", measure = "SMD", method = "IV", random = FALSE, total = r12,
+       call = "rma(g, v, method = 'FE') with RevMan 5's g and v")
+)
+
 write_fixture(OUT, list(script = "tests/reference/make_revman_reference.R",
                         R = R.version.string, metafor = as.character(packageVersion("metafor")),
-                        note = "synthetic RevMan 5 format example; estimates on the log scale for OR, RR and HR"),
-              arrays = list(cases = cases))
+                        note = paste("cases: synthetic RevMan 5 format example; real_cases: the",
+                                     "real file fleiss1993_excerpt.rm5; estimates on the log",
+                                     "scale for OR, RR and HR")),
+              arrays = list(cases = cases, real_cases = real_cases))
