@@ -28,10 +28,25 @@ Heterogeneity tests, as metafor reports them: the likelihood-ratio test of the E
 against the saturated model (one log odds ratio per study) and the Wald test of the saturated
 model's study deviations; a study whose saturated estimate is infinite (a zero cell) adds
 nothing to the Wald statistic (metafor's value differs from that limit only by where its
-optimiser stopped; below 1e-6 on the fixtures).
+optimiser stopped; below 1e-6 on the fixtures). For CM.EL the Wald test uses the exact
+information of each table's conditional MLE (the non-central hypergeometric variance), so it
+is ``sum w_i (theta_i - theta_w)²``; metafor parametrises the saturated model as an intercept
+plus k - 1 study contrasts and takes the Schur complement of its Hessian, the same statistic
+(a Wald test of a linear hypothesis does not depend on the parametrisation; tested).
 
-Checked against metafor 3.8-1 with lme4 1.1-31 and BiasedUrn 2.0.9 on dat.bcg and
-dat.nielweise2007 (``tests/reference/make_glmm_reference.R``).
+metafor's printed CM.EL ``QE.Wld`` is not copied: rma.glmm's default ``hessianCtrl =
+list(r = 16)`` has numDeriv extrapolate over 16 central differences from a step of 0.1|x|,
+halving each time, and the last steps (0.1|x| / 2^15) are where the log-pmf's rounding
+swamps the second differences. On dat.bcg, whose Madras trial has 176,782 patients, the
+Hessian's intercept entry is then 55,572 where the exact information is 559.9, and
+``QE.Wld`` is 268.61 (184.03 at r = 12, 163.195 at r = 8, 163.0900 at r = 4); here it is
+163.08948. With ``control = list(hessianCtrl = list(r = 4), dnchgcalc =
+"dnoncenhypergeom")`` metafor's ``QE.Wld`` agrees with ours to 1e-7 on all three fixture data
+sets (dat.collins1985b: 27.10303, metafor's default 26.947). The CM.EL EE standard error
+moves the same way (dat.bcg: 0.0412232 at r = 16, 0.0412290 at r = 4 and here).
+
+Checked against metafor 3.8-1 with lme4 1.1-31 and BiasedUrn 2.0.9 on dat.bcg,
+dat.nielweise2007 and dat.collins1985b (``tests/reference/make_glmm_reference.R``).
 
 References
 ----------
@@ -458,10 +473,14 @@ def glmm_or(ai: Any, bi: Any, ci: Any, di: Any, *, model: str = "UM.FS", method:
 
     Notes
     -----
-    Checked against metafor 3.8-1 (with lme4 1.1-31, BiasedUrn 2.0.9) on dat.bcg and
-    dat.nielweise2007: to 1e-6 for CM.EL and both EE fits; for UM.FS ML, lme4's optimiser
-    stops short of the maximum on sparse data, so the log-likelihood here is at least
-    metafor's and the estimates agree to 1e-4 (``tests/test_glmm.py``).
+    Checked against metafor 3.8-1 (with lme4 1.1-31, BiasedUrn 2.0.9) on dat.bcg,
+    dat.nielweise2007 and dat.collins1985b: to 1e-6 for CM.EL and both EE fits; for UM.FS ML,
+    lme4's optimiser stops short of the maximum on sparse data, so the log-likelihood here is
+    at least metafor's and the estimates agree to 1e-4 (``tests/test_glmm.py``). CM.EL's
+    ``q_wald`` and EE ``se`` use the exact information and match metafor run with
+    ``control = list(hessianCtrl = list(r = 4))``; metafor's default (``r = 16``) numerical
+    Hessian is dominated by rounding (dat.bcg ``QE.Wld``: 268.61 there, 163.0895 here; see
+    the module notes).
     """
     check_choice("model", model, ("UM.FS", "CM.EL"))
     check_choice("method", method, ("ML", "EE", "FE"))

@@ -1747,12 +1747,14 @@ class GlmmResult:
     ``tau2`` (0 under EE) with ``se_tau2`` (CM.EL ML only, metafor's delta-method SE; NaN
     otherwise, as metafor leaves it for UM.FS); ``i2``/``h2`` from metafor's typical
     within-study variance of escalc's log odds ratios. ``q_wald``/``q_lrt`` are metafor's
-    ``QE.Wld``/``QE.LRT`` heterogeneity tests on ``q_df = k - 1`` degrees of freedom.
-    ``loglik``, ``deviance``, ``aic``, ``bic``, ``aicc`` are metafor's ``fit.stats`` (ML
-    column); for UM.FS ML metafor's ``loglik`` is the binomial log-likelihood at the
-    conditional modes (the saturated log-likelihood less half of lme4's ``deviance()``), and
-    ``loglik_marginal`` is the maximised (quadrature) marginal log-likelihood, which equals
-    ``loglik`` for the other fits. ``k`` counts the studies fitted (double-zero tables,
+    ``QE.Wld``/``QE.LRT`` heterogeneity tests on ``q_df = k - 1`` degrees of freedom (for
+    CM.EL, ``q_wald`` uses the exact information, which metafor's default numerical Hessian
+    does not reproduce; see :mod:`analysis.glmm`). ``loglik``, ``deviance``, ``aic``,
+    ``bic``, ``aicc`` are metafor's ``fit.stats`` (ML column); for UM.FS ML metafor's
+    ``loglik`` is the binomial log-likelihood at the conditional modes (the saturated
+    log-likelihood less half of lme4's ``deviance()``), and ``loglik_marginal`` is the
+    maximised (quadrature) marginal log-likelihood, which equals ``loglik`` for the other
+    fits. ``k`` counts the studies fitted (double-zero tables,
     named in ``dropped``, are left out); ``ai``, ``bi``, ``ci``, ``di`` and ``study`` are
     the tables as given.
     """
