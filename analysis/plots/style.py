@@ -41,6 +41,8 @@ from matplotlib import style as mpl_style
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from analysis.plots.font_subsets import use_base_subsets
+
 __all__ = [
     "COLOURS",
     "DOUBLE_COLUMN_CM",
@@ -215,6 +217,7 @@ def lean_pdf_fonts() -> None:
 
 
 lean_pdf_fonts()
+use_base_subsets()  # after lean_pdf_fonts: the base subsets are made with its options
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
