@@ -117,3 +117,32 @@ def as_float_array(name: str, value: Any, *, ndim: tuple[int, ...] = (1,)) -> np
             + " or ".join(str(d) for d in ndim)
         )
     return arr
+
+
+def check_btt(btt: Any, names: list[str]) -> np.ndarray:
+    """Sorted 0-based positions of the coefficients ``btt`` names (names or positions)."""
+    items = [btt] if isinstance(btt, (str, int, np.integer)) else list(btt)
+    idx = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in names:
+                raise ValueError(
+                    f"argument 'btt' names the coefficient {item!r}, which the model does not "
+                    f"have; its coefficients are {names}"
+                )
+            idx.append(names.index(item))
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if not 0 <= int(item) < len(names):
+                raise ValueError(
+                    f"argument 'btt' has the position {item}; allowed are 0..{len(names) - 1} "
+                    f"(0-based, for {names})"
+                )
+            idx.append(int(item))
+        else:
+            raise ValueError(
+                f"argument 'btt' has the entry {item!r}; use coefficient names or 0-based "
+                "positions"
+            )
+    if not idx:
+        raise ValueError("argument 'btt' is empty; name at least one coefficient")
+    return np.array(sorted(set(idx)))

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from analysis._checks import check_btt
 from analysis.algebra import DesignRows, loglik
 from analysis.heterogeneity import wald
 from analysis.regression import wald_test
@@ -269,34 +270,6 @@ def _coefficients(model: Any) -> tuple[np.ndarray, np.ndarray, float, list[str]]
     )
 
 
-def _btt(btt: Any, names: list[str]) -> np.ndarray:
-    items = [btt] if isinstance(btt, (str, int, np.integer)) else list(btt)
-    idx = []
-    for item in items:
-        if isinstance(item, str):
-            if item not in names:
-                raise ValueError(
-                    f"argument 'btt' names the coefficient {item!r}, which the model does not "
-                    f"have; its coefficients are {names}"
-                )
-            idx.append(names.index(item))
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            if not 0 <= int(item) < len(names):
-                raise ValueError(
-                    f"argument 'btt' has the position {item}; allowed are 0..{len(names) - 1} "
-                    f"(0-based, for {names})"
-                )
-            idx.append(int(item))
-        else:
-            raise ValueError(
-                f"argument 'btt' has the entry {item!r}; use coefficient names or 0-based "
-                "positions"
-            )
-    if not idx:
-        raise ValueError("argument 'btt' is empty; name at least one coefficient")
-    return np.array(sorted(set(idx)))
-
-
 def _hypothesis(row: np.ndarray, names: list[str]) -> str:
     terms = []
     for coef, name in zip(row, names, strict=True):
@@ -317,7 +290,7 @@ def _wald_one(model: Any, btt: Any, L: Any) -> AnovaResult:
             has_int = names[0] == "intrcpt"
             idx = np.arange(1 if has_int and p > 1 else 0, p)
         else:
-            idx = _btt(btt, names)
+            idx = check_btt(btt, names)
         qm, qm_df, qm_p = wald_test(beta[idx], vb[np.ix_(idx, idx)], df)
         table = pd.DataFrame({"qm": [qm], "df1": [qm_df[0]],
                               "df2": [qm_df[1] if len(qm_df) > 1 else np.nan],

@@ -2100,9 +2100,10 @@ class RobustResult:
     ``vcov_type`` is ``"CR1"`` (metafor's default: the sandwich times n/(n - p), t tests on
     n - p df, n clusters) or ``"CR2"`` (clubSandwich's bias-reduced linearisation with
     Satterthwaite df per coefficient). ``df`` is a Series (one df per coefficient);
-    ``qm`` is the F test of the moderators (``qm_df = (m, df2)``; NaN under CR2 when more
-    than one coefficient is tested, whose HTZ test is not implemented). ``model`` is the
-    fitted model.
+    ``qm`` is the F test of the coefficients ``qm_coefficients`` (``qm_df = (q, df2)``):
+    under CR1 on (q, n - p), under CR2 clubSandwich's HTZ test (F = 0 and ``qm_pvalue`` NaN
+    when its df2 is not positive). ``model`` is the fitted model (rma_mv or
+    meta_regression).
     """
 
     coef: pd.Series
@@ -2119,7 +2120,8 @@ class RobustResult:
     n_clusters: int
     vcov_type: str
     level: float
-    model: MultilevelResult
+    model: MultilevelResult | MetaRegressionResult
+    qm_coefficients: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:

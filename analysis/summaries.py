@@ -442,11 +442,15 @@ def summarise_robust(res: Any) -> str:
     model = res.model
     how = ("CR2, Satterthwaite df (clubSandwich)" if res.vcov_type == "CR2"
            else "CR1, small-sample factor n/(n - p)")
-    lines = [f"Multivariate Meta-Analysis Model (k = {model.k}; method: {model.method})",
+    kind = ("Multivariate Meta-Analysis Model" if hasattr(model, "marginal")
+            else "Mixed-Effects Meta-Regression Model")
+    lines = [f"{kind} (k = {model.k}; method: {model.method})",
              "", f"Cluster-robust inference: {res.n_clusters} clusters; {how}", ""]
     if model.X.shape[1] > 1 or model.X.columns[0] != "intrcpt":
         dfs = ", ".join(_num(d, 2) for d in res.qm_df)
-        lines += [f"Test of Moderators: F(df = {dfs}) = {_num(res.qm)}, "
+        test = "HTZ F" if res.vcov_type == "CR2" and len(res.qm_coefficients) > 1 else "F"
+        which = ", ".join(res.qm_coefficients)
+        lines += [f"Test of Moderators ({which}): {test}(df = {dfs}) = {_num(res.qm)}, "
                   f"p-val {_p_text(res.qm_pvalue)}", ""]
     pct = f"{100 * res.level:g}%"
     lines += ["Model Results:", "",

@@ -58,6 +58,7 @@ def close(actual: Any, expected: Any, rtol: float = ITERATIVE, atol: float = 0.0
 def konstantopoulos() -> pd.DataFrame:
     frame = pd.DataFrame(FIX["konstantopoulos"])
     frame["year_c"] = frame["year"] - 1990
+    frame["year_c2"] = frame["year_c"] ** 2
     return frame
 
 
@@ -71,7 +72,8 @@ def berkey() -> tuple[pd.DataFrame, np.ndarray]:
 
 def fit_case(case: dict[str, Any]) -> ma.MultilevelResult:
     if case["dataset"] == "konstantopoulos":
-        mods = None if case["mods"] == "none" else "~ year_c"
+        mods = {"none": None, "year_c": "~ year_c",
+                "year_quad": "~ year_c + year_c2"}[case["mods"]]
         return ma.rma_mv("yi", "vi", mods, random="~ 1 | " + case["random"],
                          method=case["method"], test=case["test"], data=konstantopoulos())
     frame, V = berkey()
@@ -112,22 +114,68 @@ def test_matches_metafor_rma_mv(case: dict[str, Any]) -> None:
     close(res.qm_df, [d for d in case["QMdf"] if d is not None])
 
 
+def check_robust(rob: ma.RobustResult, case: dict[str, Any], rtol: float) -> None:
+    """Every number of a robust() record (metafor robust() / clubSandwich) to ``rtol``."""
+    assert rob.vcov_type == ("CR2" if case["clubsandwich"] else "CR1")
+    close(rob.se, case["se"], rtol=rtol)
+    close(rob.vcov, case["vcov"], rtol=rtol, atol=1e-12)
+    close(rob.df, np.broadcast_to(arr(case["df"]), rob.df.shape), rtol=rtol)  # CR1: one df
+    close(rob.tval, case["tval"], rtol=rtol)
+    close(rob.pvalue, case["pval"], rtol=rtol)
+    close(rob.ci_low, case["ci_lb"], rtol=rtol, atol=1e-9)
+    close(rob.ci_high, case["ci_ub"], rtol=rtol, atol=1e-9)
+    # QM: CR1 the F test on (m, n - p); CR2 clubSandwich's HTZ test (q = 1: t^2 on the
+    # Satterthwaite df), of the coefficients metafor's btt names
+    assert rob.qm_coefficients == tuple(case["tested"])
+    close(rob.qm, case["QM"], rtol=rtol)
+    close(rob.qm_df, case["QMdf"], rtol=rtol)
+    close(rob.qm_pvalue, case["QMp"], rtol=rtol)
+
+
 @pytest.mark.parametrize("case", FIX["robust"], ids=[r["id"] for r in FIX["robust"]])
 def test_robust_matches_metafor_and_clubsandwich(case: dict[str, Any]) -> None:
-    model = fit_case(FITS[case["fit"]])
-    rob = ma.robust(model, "district", clubsandwich=case["clubsandwich"])
-    assert rob.vcov_type == ("CR2" if case["clubsandwich"] else "CR1")
-    assert rob.n_clusters == 11
-    close(rob.se, case["se"])
-    close(rob.vcov, case["vcov"])
-    close(rob.df, np.broadcast_to(arr(case["df"]), rob.df.shape))  # CR1: one df for all
-    close(rob.tval, case["tval"])
-    close(rob.pvalue, case["pval"])
-    close(rob.ci_low, case["ci_lb"], atol=1e-9)
-    close(rob.ci_high, case["ci_ub"], atol=1e-9)
-    close(rob.qm, case["QM"])
-    close(rob.qm_df, case["QMdf"])
-    close(rob.qm_pvalue, case["QMp"])
+    fit = FITS[case["fit"]]
+    rob = ma.robust(fit_case(fit), case["cluster"], clubsandwich=case["clubsandwich"],
+                    btt=case["btt"])
+    assert rob.n_clusters == (5 if fit["dataset"] == "berkey" else 11)
+    check_robust(rob, case, tolerance(fit))
+
+
+def bcg() -> pd.DataFrame:
+    return pd.DataFrame(FIX["bcg"])
+
+
+@pytest.mark.parametrize("case", FIX["robust_uni"], ids=[r["id"] for r in FIX["robust_uni"]])
+def test_robust_of_meta_regression_matches_metafor(case: dict[str, Any]) -> None:
+    """robust(rma(mods = ~ ablat + year)) on dat.bcg, clustered by research group.
+
+    Under Knapp-Hartung metafor's CR1 keeps the fit's s^2-scaled bread; clubSandwich's CR2
+    does not (the z and knha CR2 records are equal), and neither does ours.
+    """
+    data = bcg()
+    model = ma.meta_regression(data["yi"], data["vi"], data[["ablat", "year"]],
+                               ci="z" if case["test"] == "z" else "hksj")
+    rob = ma.robust(model, data["group"].to_numpy(), clubsandwich=case["clubsandwich"],
+                    btt=case["btt"])
+    assert rob.n_clusters == 10
+    check_robust(rob, case, ITERATIVE)
+
+
+def test_robust_of_meta_regression_needs_clusters_as_values() -> None:
+    data = bcg()
+    model = ma.meta_regression(data["yi"], data["vi"], data[["ablat", "year"]])
+    with pytest.raises(ValueError, match="give the clusters as an array"):
+        ma.robust(model, "group")
+
+
+def test_robust_btt_names_and_positions_agree_and_unknown_names_are_refused() -> None:
+    model = fit_case(FITS["kon_REML_year_quad_z"])
+    by_name = ma.robust(model, "district", clubsandwich=True, btt=["intrcpt", "year_c2"])
+    by_pos = ma.robust(model, "district", clubsandwich=True, btt=[2, 0])
+    assert by_name.qm_coefficients == by_pos.qm_coefficients == ("intrcpt", "year_c2")
+    assert by_name.qm == by_pos.qm and by_name.qm_df == by_pos.qm_df
+    with pytest.raises(ValueError, match="argument 'btt' names the coefficient 'year'"):
+        ma.robust(model, "district", btt="year")
 
 
 def test_robust_cluster_as_array_equals_column_name() -> None:
@@ -145,7 +193,7 @@ def test_cr2_refuses_clusters_the_random_effects_are_not_nested_in() -> None:
 
 def test_robust_needs_a_multilevel_fit() -> None:
     res = ma.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03])
-    with pytest.raises(ValueError, match="takes a fit of rma_mv"):
+    with pytest.raises(ValueError, match="takes a fit of rma_mv\\(\\) or meta_regression"):
         ma.robust(res, [1, 2, 3])  # type: ignore[arg-type]
 
 
@@ -205,6 +253,14 @@ def test_summary_in_metafor_layout() -> None:
     assert "CR2, Satterthwaite df" in str(rob) and "11 clusters" in str(rob)
     frame = rob.to_frame()
     assert list(frame["term"]) == ["intrcpt", "year_c"] and "df" in frame.columns
+    joint = str(ma.robust(fit_case(FITS["kon_REML_year_quad_z"]), "district",
+                          clubsandwich=True))
+    assert "Test of Moderators (year_c, year_c2): HTZ F(df = 2.00, 3.28) = 0.1129" in joint
+    data = bcg()
+    uni = ma.robust(ma.meta_regression(data["yi"], data["vi"], data[["ablat", "year"]]),
+                    data["group"].to_numpy(), btt="year")
+    assert str(uni).startswith("Mixed-Effects Meta-Regression Model (k = 13; method: REML)")
+    assert "Test of Moderators (year): F(df = 1.00, 7.00)" in str(uni)
 
 
 @pytest.mark.parametrize("random, message", [("~ x", "is not allowed"),
