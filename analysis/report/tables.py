@@ -465,8 +465,11 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame,
         if footnote:  # the rare-events OR (when fitted) beside the main effect, marked
             shown = "; ".join(x for x in (relative, rare_events_effect(run)) if x)
             relative = f"{shown or 'not estimable'} {RARE_EVENTS_MARK}"
+            comments = str(row["comments"]).strip()
+            if comments and not comments.endswith("."):
+                comments += "."
             row["comments"] = " ".join(x for x in (
-                str(row["comments"]), f"{RARE_EVENTS_MARK} {footnote}") if x)
+                comments, f"{RARE_EVENTS_MARK} {footnote}") if x)
         row[f"relative effect ({ci})"] = relative
         if result is not None:
             participants = _participants(run.data)
