@@ -1047,7 +1047,7 @@ def _one_per_study(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan,
     23.3.4). ``data`` are the comparisons as the run selected them (all of them, estimable
     or not, with ``estimable_only=False``, which keeps the non-estimable rows too).
     """
-    if data["study_id"].is_unique or data.empty:
+    if data.empty or data["study_id"].is_unique:
         return data
     combined = plan_contrasts(trials, spec, plan, multiarm="combine")
     if not estimable_only:
