@@ -141,6 +141,7 @@ reference: | $(ENV_STAMP) ## regenerate the metafor fixtures in tests/reference/
 	Rscript tests/reference/make_measures_reference.R
 	Rscript tests/reference/make_selmodel_reference.R
 	Rscript tests/reference/make_glmm_reference.R
+	Rscript tests/reference/make_rare_events_reference.R
 	Rscript tests/reference/make_revman_reference.R
 	Rscript tests/reference/make_rma_mv_reference.R
 	@echo "Fixtures changed by this run (against the last commit):"

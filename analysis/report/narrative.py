@@ -38,6 +38,8 @@ from analysis.report.tables import (
     format_p_relation,
     format_subgroup_test,
     format_value,
+    rare_events_effect,
+    rare_events_footnote,
     runs_level,
     summary_of_findings,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "decision_paragraphs",
     "key_findings",
     "narrative",
+    "rare_events_sentence",
 ]
 
 #: Fewer studies than this: funnel plots and tests for small-study effects cannot be
@@ -140,7 +143,8 @@ def analysis_paragraphs(run: AnalysisRun, plan: Plan, certainty: str = "") -> li
     ci = ci_label(plan.level)
     if result is None:
         why = run.note or "no estimable comparison"
-        return [f"{spec.label}: not pooled; {why}. The data cannot answer this outcome."]
+        return ([f"{spec.label}: not pooled; {why}. The data cannot answer this outcome."]
+                + ([rare] if (rare := rare_events_sentence(run)) else []))
     studies, k = _n_studies(run), int(result.k)
     participants = _participants(run)
     who = _plural(studies, "study", "studies") + (
@@ -161,7 +165,28 @@ def analysis_paragraphs(run: AnalysisRun, plan: Plan, certainty: str = "") -> li
                 f"{pi_text}; I² = {result.i2:.1f}%, tau² = {result.tau2:.3f}; "
                 f"{_certainty_text(certainty)}.")
     return ([text] + ([" ".join(caveats)] if (caveats := _caveats(run, plan)) else [])
+            + ([rare] if (rare := rare_events_sentence(run)) else [])
             + decision_paragraphs(run, plan))
+
+
+def rare_events_sentence(run: AnalysisRun) -> str:
+    """Say what the run's rare-events model gives, as the summary of findings does.
+
+    The OR with its interval (:func:`~analysis.report.tables.rare_events_effect`) and the
+    footnote of :func:`~analysis.report.tables.rare_events_footnote` (the model, or why it
+    was not fitted); "" when the run has no rare-events model.
+    """
+    footnote = rare_events_footnote(run)
+    if not footnote:
+        return ""
+    effect = rare_events_effect(run)
+    if not effect:
+        return footnote
+    fit = run.rare_events
+    assert fit is not None and fit.result is not None
+    return (f"Rare-events sensitivity analysis (no continuity correction): {effect} "
+            f"({ci_label(fit.result.level)}), p {format_p_relation(fit.result.pvalue)}. "
+            f"{footnote}")
 
 
 def decision_paragraphs(run: AnalysisRun, plan: Plan) -> list[str]:

@@ -55,6 +55,7 @@ from analysis.report.multiverse_plan import (
     run_multiverse,
     validate_multiverse,
 )
+from analysis.report.rare_events import RARE_EVENTS_MODELS, RareEventsFit, fit_rare_events
 from analysis.results import (
     CumulativeResult,
     GoshResult,
@@ -104,13 +105,18 @@ NOT_REPORTED = "not reported"
 
 @dataclass(frozen=True, slots=True)
 class AnalysisSpec:
-    """One pooled analysis of the plan."""
+    """One pooled analysis of the plan.
+
+    ``rare_events`` names the rare-events model (``"CM.EL"``, ``"UM.FS"``) also fitted to
+    the 2x2 counts when a cell is zero (:mod:`analysis.report.rare_events`); None: none.
+    """
 
     id: str
     outcome: str
     measure: str
     label: str
     favours: tuple[str, str]
+    rare_events: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +243,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
                "ci": "str", "multiarm": "str", "level": "number",
                "timepoint_tolerance_weeks": "number"},
     "analysis": {"id": "str", "outcome": "str", "measure": "str", "label": "str",
-                 "favours": "str_list"},
+                 "favours": "str_list", "rare_events": "str"},
     "subgroups": {"columns": "str_list", "dose_column": "str", "dose_cuts": "number_list",
                   "dose_labels": "str_list", "min_studies_per_subgroup": "number"},
     "sensitivity": {"exclude_derived": "bool", "leave_one_out": "bool", "risk_of_bias": "bool",
@@ -346,6 +352,13 @@ def validate_plan(raw: Mapping[str, Any], path: Path) -> list[Problem]:
         if section != "analysis":
             continue
         choice(prefix, "measure", MEASURES)
+        choice(prefix, "rare_events", RARE_EVENTS_MODELS)
+        measure = value_of(prefix, "measure")
+        if (value_of(prefix, "rare_events") is not None and measure is not None
+                and measure not in BINARY_MEASURES):
+            add(f"{prefix}.rare_events", "needs a binary measure ("
+                + ", ".join(BINARY_MEASURES) + f") for 2x2 counts; this analysis has "
+                f"measure = {_toml_value(measure)}", value_of(prefix, "rare_events"))
         favours = value_of(prefix, "favours")
         if favours is not None and len(favours) != 2:
             add(f"{prefix}.favours", "needs two labels (left, right)", favours)
@@ -575,6 +588,7 @@ def read_plan(path: str | Path) -> Plan:
                 id=str(entry["id"]), outcome=str(entry["outcome"]), measure=measure,
                 label=str(entry.get("label", entry["outcome"])),
                 favours=(str(favours[0]), str(favours[1])),
+                rare_events=(str(entry["rare_events"]) if "rare_events" in entry else None),
             ))
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{path}: [[analysis]] number {index}: {exc}") from exc
@@ -652,6 +666,9 @@ class AnalysisRun:
     descriptor, else the column name humanised). ``rob_sensitivity`` (the
     analysis restricted to studies at low risk or with some concerns) and ``rob_grade``
     (GRADE's risk-of-bias domain) are set when the trials have a risk-of-bias table.
+    ``rare_events`` is the plan's rare-events model (:mod:`analysis.report.rare_events`),
+    fitted or with the reason it was not, when the analysis asks for one and a 2x2 cell is
+    zero; None otherwise.
     """
 
     spec: AnalysisSpec
@@ -682,6 +699,7 @@ class AnalysisRun:
     tsa_control_rate: float | None = None
     robustness_notes: dict[str, str] = field(default_factory=dict)
     multiverse: MultiverseResult | None = None
+    rare_events: RareEventsFit | None = None
 
     def comparisons(self) -> pd.DataFrame:
         """Every comparison, estimable or not, in the order of :func:`analysis.contrasts`."""
@@ -932,6 +950,7 @@ def run_analysis(
     # information on the ratio and is not estimable (RevMan's rule; metafor's drop00), so
     # it is excluded from pooling and named in the note, never shown as a pooled result.
     data = plan_contrasts(trials, spec, plan)
+    selected = data  # estimable or not: the rare-events model counts double zeros itself
     not_estimable = ""
     excluded = data.iloc[0:0]
     gaps = _gaps_note(trials, spec, data)  # studies without usable numbers at all
@@ -943,10 +962,13 @@ def run_analysis(
         data = data[ok].reset_index(drop=True)
     note = "; ".join(n for n in (gaps, not_estimable) if n)
     titles = {column: subgroup_title(column, trials, plan) for column in plan.subgroup_columns}
+    rare = (fit_rare_events(_one_per_study(trials, spec, plan, selected,
+                                           estimable_only=False),
+                            spec, plan) if spec.rare_events is not None else None)
     if data.empty:
         empty = pd.DataFrame()
         return AnalysisRun(spec, data, None, note or "no estimable comparison", empty,
-                           not_estimable=excluded, subgroup_titles=titles)
+                           not_estimable=excluded, subgroup_titles=titles, rare_events=rare)
     result = _pool(data, plan, plan.method, plan.ci)
     sensitivity = estimator_sensitivity(data, plan)
 
@@ -1011,21 +1033,25 @@ def run_analysis(
     run = AnalysisRun(spec, data, result, note, sensitivity, subgroups, subgroup_data, loo,
                       without, dose_table, dose_result, dose_points, cumulative_frame,
                       baujat_frame, regression, rob_sensitivity, rob_grade, subgroup_notes,
-                      excluded, titles, multiverse=universe)
+                      excluded, titles, multiverse=universe, rare_events=rare)
     return _with_robustness(run, plan, _one_per_study(trials, spec, plan, data))
 
 
 def _one_per_study(trials: pd.DataFrame, spec: AnalysisSpec, plan: Plan,
-                   data: pd.DataFrame) -> pd.DataFrame:
+                   data: pd.DataFrame, *, estimable_only: bool = True) -> pd.DataFrame:
     """Return the comparisons with each multi-arm trial's treatment arms combined into one.
 
-    The Bayesian model and the trial sequential analysis treat every row as an independent
-    trial; split comparisons of one trial share its control arm, so for them a multi-arm
-    trial enters once, its treatment arms combined (Cochrane Handbook 23.3.4).
+    The Bayesian model, the trial sequential analysis and the rare-events model treat every
+    row as an independent trial; split comparisons of one trial share its control arm, so
+    for them a multi-arm trial enters once, its treatment arms combined (Cochrane Handbook
+    23.3.4). ``data`` are the comparisons as the run selected them (all of them, estimable
+    or not, with ``estimable_only=False``, which keeps the non-estimable rows too).
     """
-    if data["study_id"].is_unique:
+    if data.empty or data["study_id"].is_unique:
         return data
     combined = plan_contrasts(trials, spec, plan, multiarm="combine")
+    if not estimable_only:
+        return combined
     ok = (np.isfinite(combined["yi"].astype(float))
           & np.isfinite(combined["vi"].astype(float)))
     return combined[ok].reset_index(drop=True)

@@ -32,6 +32,8 @@ __all__ = [
     "format_subgroup_test",
     "format_value",
     "pooled_table",
+    "rare_events_effect",
+    "rare_events_footnote",
     "runs_level",
     "study_table",
     "subgroup_table",
@@ -293,6 +295,59 @@ def _single_study_interval(run: AnalysisRun, record: Mapping[Any, Any]) -> tuple
     return float(interval["ci_low"]), float(interval["ci_high"])
 
 
+#: What each rare-events model is, for the footnote (:func:`rare_events_footnote`).
+RARE_EVENTS_DESCRIPTIONS = {
+    "CM.EL": "conditional logistic regression (non-central hypergeometric, exact likelihood)",
+    "UM.FS": ("binomial-normal model (logistic regression with fixed study intercepts, "
+              "binomial likelihood)"),
+}
+#: The marker linking the rare-events OR in the relative-effect cell to its footnote.
+RARE_EVENTS_MARK = "[a]"
+
+
+def rare_events_effect(run: AnalysisRun) -> str:
+    """Format the rare-events model's OR as ``"OR 1.23 (0.45 to 3.21)"`` ("" without a fit)."""
+    fit = run.rare_events
+    if fit is None or fit.result is None:
+        return ""
+    r = fit.result
+    return "OR " + format_effect(r.estimate, r.ci_low, r.ci_high, "OR")
+
+
+def rare_events_footnote(run: AnalysisRun) -> str:
+    """Describe the rare-events model of a run, or why it was not fitted ("" without one).
+
+    Names the model (``rma.glmm``'s code), says that no continuity correction is added,
+    gives the number of studies fitted and why double-zero studies are left out, and, when
+    the main analysis is not an OR, that the OR is a sensitivity check on another scale.
+    """
+    fit = run.rare_events
+    if fit is None:
+        return ""
+    name = f"Rare-events model {fit.model}"
+    if fit.result is None:
+        return f"{name} {fit.note}."
+    r = fit.result
+    text = (f"{name}: {RARE_EVENTS_DESCRIPTIONS[fit.model]}, random effects (tau² by maximum "
+            f"likelihood, {r.tau2:.3f}), no continuity correction; "
+            f"{r.k} stud{'y' if r.k == 1 else 'ies'}")
+    if r.dropped:
+        one = len(r.dropped) == 1
+        text += (f", {len(r.dropped)} double-zero stud{'y' if one else 'ies'} "
+                 f"({', '.join(r.dropped)}) excluded because "
+                 f"{'it carries' if one else 'they carry'} no information about the OR")
+    else:
+        text += " (double-zero studies would be excluded: they carry no information about the OR)"
+    if fit.without_counts:
+        text += (f"; {fit.without_counts} comparison(s) entered by a published estimate "
+                 "have no counts and are not in this model")
+    text += "."
+    if run.spec.measure != "OR":
+        text += (f" The main analysis estimates the {run.spec.measure}: this OR is a "
+                 "sensitivity check on a different scale, not the same effect.")
+    return text
+
+
 def _corresponding_risk(control_risk: float, effect: float, measure: str) -> float:
     if measure == "RR":
         return control_risk * float(np.exp(effect))
@@ -375,6 +430,11 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame,
         computed (:func:`analysis.grade.certainty`, starting at high for randomised
         trials) from the typed domains and the risk-of-bias domain of the run
         (``run.rob_grade``, read from the RoB 2 table); it is empty when either is missing.
+        An analysis with a rare-events model (``run.rare_events``, the plan's
+        ``rare_events``) shows its OR after the main effect (``"RR 1.20 (0.50 to 2.90); OR
+        1.30 (0.40 to 4.10) [a]"``, or ``"not estimable [a]"`` when neither exists), and the
+        comments end with the footnote ``[a]`` of :func:`rare_events_footnote` (the model,
+        or why it was not fitted).
     """
     ci = ci_label(runs_level(runs, level))
     judgements = (check_grade_judgements(certainty).set_index("analysis_id")
@@ -398,9 +458,20 @@ def summary_of_findings(runs: Sequence[AnalysisRun], certainty: pd.DataFrame,
             "reasons": "" if judged is None else str(judged["reasons"]),
             "comments": run.note if judged is None else str(judged["comments"]),
         }
+        relative = (f"{spec.measure} " + format_effect(
+            result.estimate, result.ci_low, result.ci_high, spec.measure)
+            if result is not None else "")
+        footnote = rare_events_footnote(run)
+        if footnote:  # the rare-events OR (when fitted) beside the main effect, marked
+            shown = "; ".join(x for x in (relative, rare_events_effect(run)) if x)
+            relative = f"{shown or 'not estimable'} {RARE_EVENTS_MARK}"
+            comments = str(row["comments"]).strip()
+            if comments and not comments.endswith("."):
+                comments += "."
+            row["comments"] = " ".join(x for x in (
+                comments, f"{RARE_EVENTS_MARK} {footnote}") if x)
+        row[f"relative effect ({ci})"] = relative
         if result is not None:
-            row[f"relative effect ({ci})"] = f"{spec.measure} " + format_effect(
-                result.estimate, result.ci_low, result.ci_high, spec.measure)
             participants = _participants(run.data)
             row["participants (studies)"] = (
                 f"{participants:.0f} ({run.data['study_id'].nunique()})"
