@@ -1,7 +1,7 @@
 # baclofen-meta: every output is a file target whose prerequisites are the data and the code
 # that makes it. `make help` lists the targets.
 SHELL := /bin/bash
-# Independent targets (one figure set per analysis, the tables) build in parallel.
+# Independent targets (the figure groups of build/plan.mk, the tables) build in parallel.
 MAKEFLAGS += --jobs=$(shell nproc 2>/dev/null || echo 2) --output-sync=target
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:

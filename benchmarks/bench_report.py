@@ -6,7 +6,8 @@ Each time is the median of several runs and is set beside a baseline measured in
 run, so that a loaded machine slows both: ``python -c pass`` for the import; for the
 from-clean build, ``python -c "import pandas, scipy.stats, matplotlib.pyplot"``, the
 libraries each figure command of the build loads before it does any work (the build runs
-about ten commands on two cores). That baseline does not depend on this package's code, so
+nine commands on two cores: the figures in three groups, see ``figure_groups`` in
+:mod:`analysis.report.cli`). That baseline does not depend on this package's code, so
 the ratio compares versions of the code; ``make --version`` (make's own start-up) for the
 no-op. The builds run in a temporary copy of the project that borrows this ``.venv``
 (``make clean && make report`` each time). The goal (issue 12) is a from-clean build under
