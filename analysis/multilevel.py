@@ -273,18 +273,27 @@ def rma_mv(yi: Any, V: Any, mods: Any = None, *, random: Any = "~ 1 | study",
         raise ValueError("no row has yi, V and every moderator available (k = 0)")
     omit_missing(keep, study_labels(None, study, k, data), values="yi, V or moderator values",
                  analysis="the multilevel model")
-    if not keep.all():
+    omitted = not keep.all()
+    if omitted:
         rows = np.flatnonzero(keep)
         y, Vm = y[rows], Vm[np.ix_(rows, rows)]
-        X_frame = X_frame.iloc[rows].reset_index(drop=True)
         data = data.iloc[rows] if data is not None else None
+        if isinstance(mods, str | pd.DataFrame | pd.Series):
+            # coded again from the rows kept: a factor level seen only in omitted rows
+            # gets no column (metafor drops it as a redundant predictor)
+            X_frame, coding = _design(
+                mods if isinstance(mods, str) else mods.iloc[rows],
+                None if data is None else data.reset_index(drop=True), rows.size, intercept)
+        else:
+            X_frame = X_frame.iloc[rows].reset_index(drop=True)
         terms, random_text, inner_levels = _terms(random, struct, data, rows.size)
         k = rows.size
     X = X_frame.to_numpy(dtype=float)
     p = X.shape[1]
     if np.linalg.matrix_rank(X) < p:
         raise ValueError(f"the design of 'mods' ({list(X_frame.columns)}) is not of full "
-                         "column rank")
+                         "column rank" + (" on the rows kept after omitting those with "
+                                          "missing values" if omitted else ""))
     if k <= p:
         raise ValueError(f"{k} estimates cannot fit {p} coefficients and random effects")
     fit = fit_mixed(y, X, Vm, terms, method)

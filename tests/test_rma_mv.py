@@ -316,7 +316,8 @@ def test_missing_values_are_omitted_as_metafor(case: dict[str, Any]) -> None:
         names = [str(int(NA_FIX["kon"]["study"][i])) for i in dropped]
     else:  # no label column: 1-based row numbers, as metafor's slab
         names = [str(i + 1) for i in dropped]
-    with pytest.warns(ma.AnalysisWarning, match=rf"^{len(dropped)} stud\(y/ies\) with missing "
+    noun = "study" if len(dropped) == 1 else "studies"
+    with pytest.warns(ma.AnalysisWarning, match=rf"^{len(dropped)} {noun} with missing "
                       rf"yi, V or moderator values omitted from the multilevel model: "
                       rf"{', '.join(names)}$"):
         res = fit_na_case(case)
@@ -374,3 +375,19 @@ def test_study_labels_name_the_omitted_rows() -> None:
     with pytest.warns(ma.AnalysisWarning, match=r": school 11-1, school 12-2$"):
         res = ma.rma_mv("yi", "vi", random="~ 1 | district/school", data=frame, study=labels)
     assert res.k == len(frame) - 2
+
+
+def test_factor_level_only_in_omitted_rows_gets_no_column() -> None:
+    """A moderator level present only in rows omitted for missing values is coded away, as
+    metafor drops the redundant predictor: the fit equals the fit on the rows kept."""
+    frame = pd.DataFrame({"yi": [0.1, 0.3, np.nan, 0.2, 0.5, 0.4, 0.35, 0.15],
+                          "vi": [0.02, 0.03, 0.04, 0.02, 0.05, 0.03, 0.02, 0.04],
+                          "g": ["a", "a", "c", "b", "b", "a", "b", "a"],
+                          "s": list(range(1, 9))})
+    with pytest.warns(ma.AnalysisWarning, match=r"^1 study with missing .*: 3$"):
+        fit = ma.rma_mv("yi", "vi", mods="~ g", random="~ 1 | s", data=frame, study="s")
+    kept = ma.rma_mv("yi", "vi", mods="~ g", random="~ 1 | s",
+                     data=frame.dropna().reset_index(drop=True), study="s")
+    assert list(fit.coef.index) == list(kept.coef.index) == ["intrcpt", "gb"]
+    np.testing.assert_allclose(fit.coef, kept.coef, rtol=1e-12)
+    np.testing.assert_allclose(fit.se, kept.se, rtol=1e-12)
