@@ -372,7 +372,8 @@ def omit_missing(keep: Any, labels: Sequence[Any] | np.ndarray | None, *, values
     if not mask.all():
         dropped = np.flatnonzero(~mask)
         warnings.warn(
-            f"{dropped.size} stud(y/ies) with missing {values} omitted from {analysis}: "
+            f"{dropped.size} {'study' if dropped.size == 1 else 'studies'} with missing "
+            f"{values} omitted from {analysis}: "
             + name_rows(dropped, labels, mask.size),
             AnalysisWarning, stacklevel=_caller_stacklevel(),
         )

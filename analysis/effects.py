@@ -165,7 +165,8 @@ def _continuous(
     if np.any(zero_sd):
         rows = np.flatnonzero(zero_sd).tolist()
         warnings.warn(
-            f"{len(rows)} stud(y/ies) with pooled SD = 0 (sd_t and sd_c both 0) have no "
+            f"{len(rows)} {'study' if len(rows) == 1 else 'studies'} with pooled SD = 0 "
+            "(sd_t and sd_c both 0) have no "
             f"estimable SMD; yi and vi set to NaN (rows {rows[:10]}), as metafor's escalc",
             UserWarning, stacklevel=3,
         )

@@ -97,7 +97,7 @@ def test_a_dropped_study_is_named_in_an_analysis_warning(name: str) -> None:
     omitted = [w for w in record if "omitted" in str(w.message)]
     assert len(omitted) == 1, [str(w.message) for w in record]
     message = str(omitted[0].message)
-    assert message.startswith("1 stud(y/ies) with missing ") and message.endswith(": " + named)
+    assert message.startswith("1 study with missing ") and message.endswith(": " + named)
     assert omitted[0].filename == __file__  # points at the caller's line, not the package
 
 

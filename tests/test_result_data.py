@@ -76,7 +76,7 @@ def test_pool_with_data_sei_and_study_columns(test):
 def test_pool_keeps_data_and_default_labels():
     yi, vi = [0.1, np.nan, 0.3, 0.5], [0.01, 0.02, 0.03, 0.04]
     with pytest.warns(ma.AnalysisWarning,
-                      match=r"1 stud\(y/ies\) with missing yi or vi omitted.*: 2$"):
+                      match=r"1 study with missing yi or vi omitted.*: 2$"):
         res = ma.pool(yi, vi)
     assert res.study == ("1", "2", "3", "4")
     np.testing.assert_array_equal(res.yi, yi)
