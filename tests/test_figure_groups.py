@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 import subprocess
 import sys
@@ -70,7 +71,13 @@ def test_frozen_attrs_copy_cheaply_and_behave_like_builtins() -> None:
     assert titles == dict(titles) and vocabulary == tuple(vocabulary)
     assert titles.get("no such field") is None
     with pytest.raises(TypeError):
-        titles["x"] = "y"  # type: ignore[index]
+        titles["x"] = "y"
+    with pytest.raises(TypeError, match="read-only"):
+        titles.update({"x": "y"})
     again = pickle.loads(pickle.dumps(trials))
     assert again.attrs["field_titles"] == titles
+    assert isinstance(again.attrs["field_titles"], FrozenMapping)
     assert again.attrs["outcome_vocabulary"] == vocabulary
+    # pandas' parquet writer and users' own code serialise attrs as JSON
+    assert json.loads(json.dumps(trials.attrs)) == {
+        "outcome_vocabulary": list(vocabulary), "field_titles": dict(titles)}

@@ -36,10 +36,9 @@ Semantic rules (on top of the schema's types, allowed values and keys):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -379,35 +378,32 @@ class FrozenTuple(tuple[str, ...]):
         return self
 
 
-class FrozenMapping(Mapping[str, str]):
-    """A read-only ``str -> str`` mapping that :func:`copy.deepcopy` returns as itself.
+class FrozenMapping(dict[str, str]):
+    """A read-only ``str -> str`` dict that :func:`copy.deepcopy` returns as itself.
 
-    For the field titles a frame keeps in its ``attrs`` (see :class:`FrozenTuple`); it
-    compares equal to a ``dict`` with the same items and pickles as one.
+    For the field titles a frame keeps in its ``attrs`` (see :class:`FrozenTuple`). It is a
+    ``dict`` (so ``json.dumps`` and pandas' writers that serialise ``attrs`` accept it, and
+    it compares equal to a dict with the same items); every method that would change it
+    raises ``TypeError``. It pickles and copies as a ``FrozenMapping``.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ()
 
-    def __init__(self, items: Mapping[str, str]) -> None:
-        self._items = dict(items)
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("the field titles in a trials frame's attrs are read-only; copy "
+                        "them with dict(...) to change them")
 
-    def __getitem__(self, key: str) -> str:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"FrozenMapping({self._items!r})"
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FrozenMapping:
         return self
 
+    def __copy__(self) -> FrozenMapping:
+        return self
+
     def __reduce__(self) -> tuple[type[FrozenMapping], tuple[dict[str, str]]]:
-        return (FrozenMapping, (self._items,))
+        return (FrozenMapping, (dict(self),))
 
 
 def _outcome_vocabulary(schema: ResourceSchema, outcomes: pd.DataFrame) -> tuple[str, ...]:
