@@ -363,3 +363,13 @@ def test_network_plots_draw() -> None:
     assert widths[-1] == pytest.approx(6.0)
     ax2 = ma.plots.netsplit_plot(netsplit(res))
     assert len(ax2.get_yticklabels()) == 6
+
+
+def test_basic_contrasts_refuses_an_unknown_covariance() -> None:
+    """The exported ML helpers check ``covariance`` themselves (a typo is not 'implied')."""
+    from analysis.network.likelihood import basic_contrasts, ml_tau2
+
+    fit = _fit("Senn2013__MD__REML")
+    for call in (basic_contrasts, ml_tau2):
+        with pytest.raises(ValueError, match="argument 'covariance' = 'diag' is not allowed"):
+            call(fit.data, covariance="diag")  # type: ignore[operator]

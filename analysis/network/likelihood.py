@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis._checks import check_choice
 from analysis.dose._engine import _Eval, _OneVariance, _scalar_search
 from analysis.network.data import NetworkData
 
@@ -42,6 +43,7 @@ def basic_contrasts(data: NetworkData, *, reference: int = 0, covariance: str = 
     module notes). ``X`` has columns for treatments 2..n; ``G`` is 1 on the diagonal, 1/2
     within a study.
     """
+    check_choice("covariance", covariance, COVARIANCES)
     n = len(data.treatments)
     lab = np.asarray(data.studlab)
     ys: list[float] = []
