@@ -167,8 +167,9 @@ def _fit_chunk(trials: pd.DataFrame, keys: list[tuple[Any, ...]],
 
     Returns the feasible rows, the infeasible rows and the distinct data sets (in order of
     first use; each row's ``dataset`` indexes this chunk's list). ``cache`` is
-    :func:`_selection`'s: shared by the chunks run in this process (a worker of an
-    executor gets its own copy), so the result never depends on where a chunk ran.
+    :func:`_selection`'s: shared by the chunks run in this process; each chunk sent to an
+    executor gets its own (empty) copy, so nothing is reused there. A cached selection is
+    exactly the one computed afresh, so the result never depends on where a chunk ran.
     """
     feasible: list[dict[str, Any]] = []
     infeasible: list[dict[str, Any]] = []

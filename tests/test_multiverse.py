@@ -187,4 +187,7 @@ def test_each_outcome_selection_computed_once(trials: pd.DataFrame,
     cached = _small(trials)
     assert len(calls) == len(set(calls)) == 2 * 2 * 2 * 2 * 2  # 2 codes x the other levels
     monkeypatch.undo()
+    # the same table as selecting every time afresh (a new cache for each selection)
+    selection = mv._selection
+    monkeypatch.setattr(mv, "_selection", lambda *args: selection(*args[:-1], {}))
     pd.testing.assert_frame_equal(cached.table, _small(trials).table)
