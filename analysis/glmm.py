@@ -67,7 +67,11 @@ from scipy import optimize, special, stats
 from analysis._checks import as_float_array, check_choice, check_level, check_positive_int
 from analysis.results import GlmmResult
 
-__all__ = ["cm_el_loglik", "glmm_or", "um_fs_loglik"]
+__all__ = ["MIN_INFORMATIVE", "cm_el_loglik", "glmm_or", "informative_tables", "um_fs_loglik"]
+
+#: Fewest informative (not double-zero) tables each ``method`` of :func:`glmm_or` needs: the
+#: random-effects fit (ML) estimates tau² as well (metafor's rma.glmm refuses fewer).
+MIN_INFORMATIVE = {"ML": 2, "EE": 1, "FE": 1}
 
 #: metafor's .dnchgi bounds the log odds ratio at +-log(1e12).
 _LOGOR_BOUND = float(np.log(1e12))
@@ -273,6 +277,17 @@ def um_fs_loglik(ai: Any, bi: Any, ci: Any, di: Any, alpha: Any, mu: float, tau2
 
 
 # -- fitting ----------------------------------------------------------------------------------
+
+def informative_tables(ai: Any, bi: Any, ci: Any, di: Any) -> np.ndarray:
+    """Return True for each 2x2 table that carries information about the OR.
+
+    A table with no events in both arms (``ai = ci = 0``) or only events in both arms
+    (``bi = di = 0``) is double-zero: its conditional likelihood is flat in the OR, and
+    :func:`glmm_or` drops it, as metafor's ``rma.glmm`` (``drop00``).
+    """
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (ai, bi, ci, di))
+    return ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+
 
 def _tables(ai: Any, bi: Any, ci: Any, di: Any) -> _Tables:
     arrays = [as_float_array(nm, v) for nm, v in zip("abcd", (ai, bi, ci, di), strict=True)]
@@ -492,10 +507,10 @@ def glmm_or(ai: Any, bi: Any, ci: Any, di: Any, *, model: str = "UM.FS", method:
               else tuple(str(i + 1) for i in range(k_all)))
     if len(labels) != k_all:
         raise ValueError(f"argument 'study' has {len(labels)} labels for {k_all} studies")
-    keep = ~(((full.ai == 0) & (full.ci == 0)) | ((full.bi == 0) & (full.di == 0)))
+    keep = informative_tables(full.ai, full.bi, full.ci, full.di)
     t = _Tables(full.ai[keep], full.bi[keep], full.ci[keep], full.di[keep])
     k = int(keep.sum())
-    if k < (1 if method != "ML" else 2):
+    if k < MIN_INFORMATIVE[method]:
         raise ValueError(f"{k} informative studies (after dropping double-zero tables) are "
                          f"too few for method {method!r}")
     random = method == "ML"

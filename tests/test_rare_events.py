@@ -208,6 +208,27 @@ def test_non_convergence_is_a_note_not_a_crash(monkeypatch, failure: str) -> Non
         assert "optimiser stopped after 4000 iterations" in fit.note
 
 
+def test_counts_that_are_not_whole_are_said_and_data_errors_are_not_convergence(
+        monkeypatch) -> None:
+    """Split or derived counts (e.g. 8.5 events) cannot enter the model: the note names the
+    studies; an input error of glmm_or is worded as such, not as non-convergence."""
+    case = CASES["synthetic_CM.EL"]
+    data = _contrasts(case)
+    data.loc[0, "events_c"] = data.loc[0, "events_c"] + 0.5
+    fit = rare_events.fit_rare_events(data, SPEC, _Plan())  # type: ignore[arg-type]
+    assert fit is not None and fit.result is None
+    assert fit.note == ("not fitted: the model needs whole counts; not whole in "
+                        f"{data.loc[0, 'label']}")
+
+    def refuses(*args, **kwargs):
+        raise ValueError("argument 'ai' must hold non-negative whole counts; got [-1.0]")
+
+    monkeypatch.setattr(rare_events, "glmm_or", refuses)
+    fit = rare_events.fit_rare_events(_contrasts(case), SPEC, _Plan())  # type: ignore[arg-type]
+    assert fit is not None and fit.note.startswith(
+        "not fitted: the CM.EL model cannot use these counts (argument 'ai'")
+
+
 def test_published_estimates_without_counts_are_left_out_and_said() -> None:
     data = _contrasts(CASES["synthetic_CM.EL"])
     extra = data.iloc[:1].assign(study_id="Eps", label="Eps", events_t=np.nan,

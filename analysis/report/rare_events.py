@@ -24,7 +24,7 @@ import pandas as pd
 
 from analysis.contrasts import BINARY_MEASURES
 from analysis.errors import ConvergenceError
-from analysis.glmm import glmm_or
+from analysis.glmm import MIN_INFORMATIVE, glmm_or, informative_tables
 from analysis.results import GlmmResult
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ __all__ = ["RARE_EVENTS_MODELS", "RareEventsFit", "fit_rare_events", "rare_event
 
 #: The models a plan may name in ``[[analysis]].rare_events`` (metafor's codes).
 RARE_EVENTS_MODELS = ("CM.EL", "UM.FS")
-#: metafor's rma.glmm with method = "ML" needs at least this many informative tables.
-MIN_INFORMATIVE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +64,8 @@ def rare_events_tables(data: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     Returns
     -------
     tables : pandas.DataFrame
-        One row per comparison with whole counts: ``study`` (its label), ``ai, bi, ci, di``.
+        One row per comparison with counts: ``study`` (its label), ``ai, bi, ci, di``
+        (derived counts need not be whole; :func:`fit_rare_events` says so).
     without_counts : int
         Comparisons without arm-level counts (entered by a published estimate).
     """
@@ -120,8 +119,9 @@ def fit_rare_events(data: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> RareE
     RareEventsFit or None
         None when the plan asks for no rare-events model, the measure is not binary or no
         comparison has a zero cell (nothing for the model to add). Otherwise the fit, or a
-        note saying why it was not fitted: no counts, every study double-zero, fewer than
-        :data:`MIN_INFORMATIVE` informative studies, no finite maximum of the likelihood,
+        note saying why it was not fitted: no counts, counts that are not whole numbers,
+        every study double-zero, fewer informative studies than the random-effects model
+        needs (:data:`analysis.glmm.MIN_INFORMATIVE`), no finite maximum of the likelihood,
         or an optimiser that did not converge.
     """
     model = spec.rare_events
@@ -131,29 +131,35 @@ def fit_rare_events(data: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> RareE
     cells = tables[["ai", "bi", "ci", "di"]].to_numpy(float)
     if not (cells == 0).any():
         return None
-    informative = ~(((tables["ai"] == 0) & (tables["ci"] == 0))
-                    | ((tables["bi"] == 0) & (tables["di"] == 0)))
+    informative = informative_tables(tables["ai"], tables["bi"], tables["ci"], tables["di"])
     k = int(informative.sum())
+    minimum = MIN_INFORMATIVE["ML"]
 
     def not_fitted(why: str) -> RareEventsFit:
         return RareEventsFit(model, None, tables, f"not fitted: {why}", without)
 
+    fractional = tables.loc[(cells != np.round(cells)).any(axis=1), "study"].tolist()
+    if fractional:
+        return not_fitted("the model needs whole counts; not whole in "
+                          + ", ".join(map(str, fractional)))
     if k == 0:
         who = (f"the only study ({tables['study'].iloc[0]}) has" if len(tables) == 1
                else f"all {len(tables)} studies have")
         return not_fitted(f"{who} no events, or only events, in both arms (double zero), "
                           "which carries no information about the OR")
-    if k < MIN_INFORMATIVE:
+    if k < minimum:
         return not_fitted(f"{k} informative study after excluding double-zero studies "
                           f"(no events, or only events, in both arms); the random-effects "
-                          f"model needs at least {MIN_INFORMATIVE}")
-    edge = _edge_of_support(tables[informative.to_numpy()])
+                          f"model needs at least {minimum}")
+    edge = _edge_of_support(tables[informative])
     if edge:
         return not_fitted(edge)
     try:
         result = glmm_or(tables["ai"], tables["bi"], tables["ci"], tables["di"], model=model,
                          method="ML", level=plan.level, study=tables["study"].tolist())
-    except (ConvergenceError, ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+    except ValueError as exc:  # the data checks of glmm_or
+        return not_fitted(f"the {model} model cannot use these counts ({exc})")
+    except (ConvergenceError, np.linalg.LinAlgError, FloatingPointError) as exc:
         return not_fitted(f"the {model} model did not converge ({exc})")
     if not (np.isfinite(result.estimate) and np.isfinite(result.se) and result.se > 0):
         return not_fitted(f"the {model} model did not converge (no finite estimate and "
