@@ -145,8 +145,12 @@ def fit_rare_events(data: pd.DataFrame, spec: AnalysisSpec, plan: Plan) -> RareE
     if k == 0:
         who = (f"the only study ({tables['study'].iloc[0]}) has" if len(tables) == 1
                else f"all {len(tables)} studies have")
-        return not_fitted(f"{who} no events, or only events, in both arms (double zero), "
-                          "which carries no information about the OR")
+        none = ((tables["ai"] == 0) & (tables["ci"] == 0)).all()
+        every = ((tables["bi"] == 0) & (tables["di"] == 0)).all()
+        what = ("no events in either arm" if none else "only events in both arms" if every
+                else "no events, or only events, in both arms")
+        return not_fitted(f"{who} {what} (double zero), which carries no information about "
+                          "the OR")
     if k < minimum:
         return not_fitted(f"{k} informative study after excluding double-zero studies "
                           f"(no events, or only events, in both arms); the random-effects "
