@@ -145,6 +145,18 @@ def metafor_frame(frame: pd.DataFrame, *, t: bool, exponentiate: bool = False,
     return out
 
 
+class _Printable:
+    """Results print as their :meth:`summary`: ``str(result) == result.summary()``."""
+
+    __slots__ = ()
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
 class _FitStatistics:
     """metafor's ``fitstats()`` as properties, for results that give ``_fit_statistics()``.
 
@@ -185,7 +197,7 @@ class _FitStatistics:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolResult(_FitStatistics):
+class PoolResult(_FitStatistics, _Printable):
     """Result of :func:`analysis.pooling.pool` (one meta-analysis).
 
     Attributes mirror metafor's ``rma.uni`` object, ``confint()`` (Q-profile) and
@@ -245,9 +257,6 @@ class PoolResult(_FitStatistics):
         from analysis.summaries import summarise_pool
 
         return summarise_pool(self)
-
-    def __str__(self) -> str:
-        return self.summary()
 
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame (without ``weights``).
@@ -318,7 +327,7 @@ class PoolResult(_FitStatistics):
 
 
 @dataclass(frozen=True, slots=True)
-class BatchPoolResult:
+class BatchPoolResult(_Printable):
     """Result of :func:`analysis.pooling.pool` on 2-D input: one array entry per analysis.
 
     Fields are the same as :class:`PoolResult`, each an array of length ``n_analyses``;
@@ -388,9 +397,6 @@ class BatchPoolResult:
         return (f"{len(self)} analyses; tau² estimator {self.method}; {self.ci_method} "
                 f"inference; {int((~self.converged).sum())} not converged\n{head}{more}")
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a tidy DataFrame with one row per analysis (without ``weights``).
 
@@ -410,7 +416,7 @@ class BatchPoolResult:
 
 
 @dataclass(frozen=True, slots=True)
-class MantelHaenszelResult:
+class MantelHaenszelResult(_Printable):
     """Result of :func:`analysis.pooling.mantel_haenszel` or :func:`analysis.pooling.peto`.
 
     ``estimate`` is on the log scale for OR and RR. ``mh_chisq``/``mh_pvalue`` (Cochran-
@@ -457,9 +463,6 @@ class MantelHaenszelResult:
 
         return summarise_pool(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame (without the study data).
 
@@ -471,7 +474,7 @@ class MantelHaenszelResult:
 
 
 @dataclass(frozen=True, slots=True)
-class MetaRegressionResult(_FitStatistics):
+class MetaRegressionResult(_FitStatistics, _Printable):
     """Result of :func:`analysis.regression.meta_regression` (metafor ``rma(mods=...)``).
 
     ``coef``, ``se``, ``zval``, ``pvalue``, ``ci_low``, ``ci_high`` are pandas Series indexed by
@@ -512,9 +515,6 @@ class MetaRegressionResult(_FitStatistics):
         from analysis.summaries import summarise_meta_regression
 
         return summarise_meta_regression(self)
-
-    def __str__(self) -> str:
-        return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per coefficient with the model-level statistics repeated.
@@ -647,7 +647,7 @@ class MetaRegressionResult(_FitStatistics):
 
 
 @dataclass(frozen=True, slots=True)
-class SubgroupResult:
+class SubgroupResult(_Printable):
     """Result of :func:`analysis.regression.subgroup_analysis`.
 
     ``subgroups`` is a DataFrame with one row per subgroup (``group, k, estimate, se, zval,
@@ -672,9 +672,6 @@ class SubgroupResult:
 
         return summarise_subgroups(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self) -> pd.DataFrame:
         """Return the per-subgroup table with the test columns repeated on every row.
 
@@ -694,7 +691,7 @@ class SubgroupResult:
 
 
 @dataclass(frozen=True, slots=True)
-class EggerResult:
+class EggerResult(_Printable):
     """Result of :func:`analysis.bias.egger_test` (metafor ``regtest``, predictor ``sei``).
 
     ``zval`` is a t statistic with ``df`` degrees of freedom for ``model="lm"`` (and for
@@ -730,9 +727,6 @@ class EggerResult:
 
         return summarise_egger(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame.
 
@@ -746,7 +740,7 @@ class EggerResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TrimFillResult:
+class TrimFillResult(_Printable):
     """Result of :func:`analysis.bias.trim_and_fill` (metafor ``trimfill``).
 
     ``k0`` studies were imputed on ``side``; ``result`` is the model refitted to the observed
@@ -784,9 +778,6 @@ class TrimFillResult:
 
         return summarise_trimfill(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return the filled model's one-row frame with ``k0``, ``se_k0`` and ``side``.
 
@@ -806,7 +797,7 @@ SEQUENTIAL_COLUMNS = ("study", "k", "estimate", "se", "zval", "pvalue", "ci_low"
 
 
 @dataclass(frozen=True, slots=True)
-class _SequentialFits:
+class _SequentialFits(_Printable):
     """Fits of subsets of one set of studies (leave-one-out, cumulative); see subclasses.
 
     One entry per fit in every array; ``study`` labels the fit (the study omitted or added).
@@ -864,9 +855,6 @@ class _SequentialFits:
 
         return summarise_sequential(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 @dataclass(frozen=True, slots=True)
 class LeaveOneOutResult(_SequentialFits):
@@ -913,7 +901,7 @@ TSA_CONCLUSIONS = {
 
 
 @dataclass(frozen=True, slots=True)
-class TrialSequentialResult:
+class TrialSequentialResult(_Printable):
     """Result of :func:`analysis.sequential.trial_sequential_analysis`.
 
     Per trial (in trial order): ``study``, ``n``, ``cumulative_n``, the cumulative pooled
@@ -1031,12 +1019,9 @@ class TrialSequentialResult:
         ]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 @dataclass(frozen=True, slots=True)
-class DoseResponseResult:
+class DoseResponseResult(_Printable):
     r"""A fitted dose-response model.
 
     Attributes
@@ -1177,9 +1162,6 @@ class DoseResponseResult:
 
         return summarise_dose_response(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient, with the model-level statistics repeated on each row."""
         frame = pd.DataFrame({
@@ -1201,7 +1183,7 @@ INFLUENCE_COLUMNS = ("study", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del
 
 
 @dataclass(frozen=True, slots=True)
-class InfluenceResult:
+class InfluenceResult(_Printable):
     r"""Result of :func:`analysis.sensitivity.influence` (metafor ``influence.rma.uni``).
 
     One value per study in every array (input order; NaN for a study with missing data or
@@ -1260,15 +1242,12 @@ class InfluenceResult:
 
         return summarise_influence(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 __all__ += ["INFLUENCE_COLUMNS", "InfluenceResult"]
 
 
 @dataclass(frozen=True, slots=True)
-class AnovaResult:
+class AnovaResult(_Printable):
     """Result of :func:`analysis.model_comparison.anova` (metafor ``anova.rma``).
 
     ``test`` is ``"LRT"`` (two models: ``table`` has rows ``full``, ``reduced`` and columns
@@ -1315,9 +1294,6 @@ class AnovaResult:
         body = self.table.to_string(float_format=lambda x: f"{x:.4f}", index=False)
         return f"Hypotheses (linear combinations):\n\n{body}\n\nOmnibus test: {omnibus}"
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 __all__ += ["AnovaResult"]
 
@@ -1361,7 +1337,7 @@ GOSH_COLUMNS = ("k", "q", "i2", "h2", "tau2", "estimate")
 
 
 @dataclass(frozen=True, slots=True)
-class GoshResult:
+class GoshResult(_Printable):
     """Result of :func:`analysis.gosh.gosh` (metafor ``gosh.rma``): one fit per subset.
 
     Arrays have one entry per subset: ``estimate``, ``tau2`` (0 for FE), ``i2`` (percent),
@@ -1411,12 +1387,9 @@ class GoshResult:
 
         return summarise_gosh(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 @dataclass(frozen=True, slots=True)
-class PermutationResult:
+class PermutationResult(_Printable):
     """Result of :func:`analysis.permutation.permutest` (metafor ``permutest.rma.uni``).
 
     ``estimate``, ``se``, ``zval`` (a t statistic under Knapp-Hartung), ``ci_low``,
@@ -1480,14 +1453,11 @@ class PermutationResult:
 
         return summarise_permutest(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 __all__ += ["GOSH_COLUMNS", "GoshResult", "PermutationResult"]
 
 
-class _BiasResult:
+class _BiasResult(_Printable):
     """Shared ``summary()``, ``__str__`` and ``to_frame()`` of the small-study results.
 
     ``summary()`` is the text of :mod:`analysis.bias_summaries` (layout of metafor's
@@ -1499,9 +1469,6 @@ class _BiasResult:
         from analysis.bias_summaries import summarise
 
         return summarise(self)
-
-    def __str__(self) -> str:
-        return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
         """Return a one-row tidy DataFrame of the scalar fields (arrays and data left out)."""
@@ -1740,7 +1707,7 @@ __all__ += ["BinaryBiasResult", "ExcessSignificanceResult", "FailSafeResult",
 
 
 @dataclass(frozen=True, slots=True)
-class GlmmResult:
+class GlmmResult(_Printable):
     """Result of :func:`analysis.glmm.glmm_or` (metafor's ``rma.glmm(measure="OR")``).
 
     ``estimate`` is the pooled log odds ratio with its Wald SE, ``zval``, ``pvalue`` and CI;
@@ -1805,10 +1772,6 @@ class GlmmResult:
 
         return summarise_glmm(self)
 
-
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self, *, exponentiate: bool = False) -> pd.DataFrame:
         """Return a one-row tidy DataFrame (without the tables).
 
@@ -1832,7 +1795,7 @@ MULTIVERSE_COLUMNS = ("k", "n_studies", "studies", "dataset", "estimate", "se", 
 
 
 @dataclass(frozen=True, slots=True)
-class MultiverseResult:
+class MultiverseResult(_Printable):
     """Result of :func:`analysis.multiverse.multiverse`: one row per specification.
 
     ``table`` holds the feasible specifications (one column per choice, then
@@ -1982,15 +1945,12 @@ class MultiverseResult:
                              f"{row['highest_median']:.3f})")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
 
 __all__ += ["MULTIVERSE_CHOICES", "MULTIVERSE_COLUMNS", "MultiverseResult"]
 
 
 @dataclass(frozen=True, slots=True)
-class MultilevelResult(_FitStatistics):
+class MultilevelResult(_FitStatistics, _Printable):
     r"""Result of :func:`analysis.multilevel.rma_mv` (metafor ``rma.mv``).
 
     ``coef``, ``se``, ``zval`` (a t statistic under ``test="t"``), ``pvalue``, ``ci_low``,
@@ -2073,9 +2033,6 @@ class MultilevelResult(_FitStatistics):
 
         return summarise_multilevel(self)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def to_frame(self) -> pd.DataFrame:
         """Return one row per coefficient (``tval`` and ``df`` under ``test="t"``)."""
         frame = pd.DataFrame({"term": self.coef.index.to_list(),
@@ -2094,7 +2051,7 @@ class MultilevelResult(_FitStatistics):
 
 
 @dataclass(frozen=True, slots=True)
-class RobustResult:
+class RobustResult(_Printable):
     """Result of :func:`analysis.robust.robust` (metafor ``robust(res, cluster=)``).
 
     ``vcov_type`` is ``"CR1"`` (metafor's default: the sandwich times n/(n - p), t tests on
@@ -2133,9 +2090,6 @@ class RobustResult:
         from analysis.summaries import summarise_robust
 
         return summarise_robust(self)
-
-    def __str__(self) -> str:
-        return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per coefficient: estimate, se, tval, df, pvalue, ci_low, ci_high."""
