@@ -21,31 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixture_plan import FIXTURE, fixture_plan
+
 from analysis.report.cli import main
 
-TESTS = Path(__file__).resolve().parent
-FIXTURE = TESTS / "fixtures" / "valid_trials"
-#: A small plan on the fixture (the one of tests/test_report.py, without subgroups).
-PLAN = """
-[report]
-title = "Fuzz report"
-trials = "trials"
-comparator = "placebo"
-method = "REML"
-
-[[analysis]]
-id = "abstinence"
-outcome = "abstinence"
-measure = "OR"
-label = "Abstinence"
-favours = ["Favours control", "Favours drug"]
-
-[[analysis]]
-id = "pda"
-outcome = "percent_days_abstinent"
-measure = "MD"
-label = "PDA"
-"""
+#: The small plan of tests/fixture_plan.py on the fixture, without subgroups.
+PLAN = fixture_plan("Fuzz report")
 #: A message that does not fit here is not "one screen" (one line per problem, values cut).
 LINE_CHARS = 1000  # a rule may list a whole vocabulary (~500 characters)
 SCREEN_LINES = 60

@@ -17,6 +17,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
+from fixture_plan import FIXTURE, fixture_plan
 from matplotlib.text import Text
 
 import analysis as ma
@@ -27,34 +28,14 @@ from analysis.report.figures import draw_figure, draw_rob_figure, figure_stems, 
 from analysis.report.plan import read_plan, run_analysis
 from analysis.report.render import neutralise_formula, to_csv
 
-FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
 CRASHES = r"Addo$\frac$lorato"  # mathtext: "\frac" is missing its arguments
 SUBSCRIPT = "Addo$x_1$lorato"  # mathtext: drawn as Addo, italic x, subscript 1, lorato
 FORMULAS = {"country": "=HYPERLINK(\"http://evil\",\"x\")"}  # a leading cell of a table
-PLAN = """
-[report]
-title = "Plain text"
-trials = "trials"
-comparator = "placebo"
-method = "REML"
-
-[[analysis]]
-id = "abstinence"
-outcome = "abstinence"
-measure = "OR"
-label = "Abstinence"
-favours = ["Favours control", "Favours drug"]
-
-[[analysis]]
-id = "pda"
-outcome = "percent_days_abstinent"
-measure = "MD"
-label = "PDA"
-
+PLAN = fixture_plan("Plain text", """
 [subgroups]
 columns = ["detoxified"]
 min_studies_per_subgroup = 1
-"""
+""")
 
 
 @pytest.fixture

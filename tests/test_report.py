@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixture_plan import FIXTURE, fixture_plan
 
 from analysis.data import load_trials
 from analysis.dose import dose_classes
@@ -22,29 +23,9 @@ from analysis.report import render as renderers
 from analysis.report.plan import read_plan, run_analysis
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "valid_trials"
 NASTY = "Evil <script>alert(1)</script> | A&B 100% $x_1$ {y} ~z^ #h \\end"
 
-PLAN = """
-[report]
-title = "Test report <b>"
-trials = "trials"
-comparator = "placebo"
-method = "REML"
-
-[[analysis]]
-id = "abstinence"
-outcome = "abstinence"
-measure = "OR"
-label = "Abstinence"
-favours = ["Favours control", "Favours drug"]
-
-[[analysis]]
-id = "pda"
-outcome = "percent_days_abstinent"
-measure = "MD"
-label = "PDA"
-
+PLAN = fixture_plan("Test report <b>", """
 [[analysis]]
 id = "craving"
 outcome = "craving"
@@ -56,7 +37,7 @@ columns = ["detoxified", "dose_class"]
 dose_cuts = [30, 80]
 dose_labels = ["low", "mid", "high"]
 min_studies_per_subgroup = 1  # the fixture's classes hold one study each
-"""
+""")
 
 
 @pytest.fixture
