@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis.summaries import format_p
+from analysis.summaries import format_p, regtest_model
 
 __all__ = ["summarise"]
 
@@ -40,12 +40,7 @@ def _rank(res: Any) -> list[str]:
 
 
 def _regtest(res: Any) -> list[str]:
-    if res.model == "lm":
-        model = "weighted regression with multiplicative dispersion"
-    elif res.method == "FE":
-        model = "fixed-effects meta-regression model"
-    else:
-        model = f"mixed-effects meta-regression model (tau² estimator: {res.method})"
+    model = regtest_model(res)
     stat = (f"t = {_n(res.zval)}, df = {int(res.df)}" if math.isfinite(res.df)
             else f"z = {_n(res.zval)}")
     return ["Regression test for funnel plot asymmetry (metafor regtest)", "",

@@ -17,6 +17,7 @@ import pandas as pd
 
 __all__ = [
     "format_p",
+    "regtest_model",
     "summarise_dose_response",
     "summarise_egger",
     "summarise_gosh",
@@ -208,14 +209,18 @@ def summarise_subgroups(res: Any) -> str:
     return "\n".join(lines)
 
 
+def regtest_model(res: Any) -> str:
+    """Name the model of a regression test for funnel-plot asymmetry (metafor ``regtest``)."""
+    if res.model == "lm":
+        return "weighted regression with multiplicative dispersion"
+    if res.method == "FE":
+        return "fixed-effects meta-regression model"
+    return f"mixed-effects meta-regression model (tau² estimator: {res.method})"
+
+
 def summarise_egger(res: Any) -> str:
     """Summary of an :class:`~analysis.results.EggerResult` (metafor ``print.regtest``)."""
-    if res.model == "lm":
-        model = "weighted regression with multiplicative dispersion"
-    elif res.method == "FE":
-        model = "fixed-effects meta-regression model"
-    else:
-        model = f"mixed-effects meta-regression model (tau² estimator: {res.method})"
+    model = regtest_model(res)
     measure = getattr(res, "measure", None)
     scale = "log scale" if measure in _RATIO else "analysis scale"
     stat = (f"t = {_num(res.zval)}, df = {int(res.df)}" if res.t_test and math.isfinite(res.df)
