@@ -106,6 +106,34 @@ def fit_statistics(yi: np.ndarray, vi: np.ndarray, x: np.ndarray, tau2: float,
 Model = PoolResult | MetaRegressionResult | MultilevelResult
 
 
+def _warn_reml_fixed_effects(method: str, x_full: np.ndarray, x_reduced: np.ndarray) -> None:
+    """Warn, as metafor's anova(), about REML likelihoods of different fixed effects."""
+    if method == "REML" and not (x_full.shape == x_reduced.shape
+                                 and np.array_equal(x_full, x_reduced)):
+        warnings.warn(
+            "REML comparisons are not meaningful for models with different fixed effects; "
+            "fit both models with method='ML' (as metafor's anova() warns)",
+            UserWarning, stacklevel=4,
+        )
+
+
+def _lrt_table(stats_f: FitStatistics, stats_r: FitStatistics, lrt: float,
+               qe: tuple[float, float], tau2: tuple[float, float],
+               r2: float) -> tuple[pd.DataFrame, int]:
+    """Return the likelihood-ratio table (rows full, reduced; metafor's anova()) and its df."""
+    df_diff = stats_f.parameters - stats_r.parameters
+    table = pd.DataFrame({
+        "df": [stats_f.parameters, stats_r.parameters],
+        "loglik": [stats_f.loglik, stats_r.loglik],
+        "deviance": [stats_f.deviance, stats_r.deviance],
+        "aic": [stats_f.aic, stats_r.aic], "bic": [stats_f.bic, stats_r.bic],
+        "aicc": [stats_f.aicc, stats_r.aicc],
+        "lrt": [np.nan, lrt], "pvalue": [np.nan, float(special.chdtrc(df_diff, lrt))],
+        "qe": list(qe), "tau2": list(tau2), "r2": [np.nan, r2],
+    }, index=pd.Index(["full", "reduced"], name="model"))
+    return table, df_diff
+
+
 def _lrt_multilevel(model_full: Any, model_reduced: Any) -> AnovaResult:
     """Likelihood-ratio test of two nested :func:`analysis.multilevel.rma_mv` fits."""
     for name, model in (("model_full", model_full), ("model_reduced", model_reduced)):
@@ -130,25 +158,10 @@ def _lrt_multilevel(model_full: Any, model_reduced: Any) -> AnovaResult:
         model_full, model_reduced = model_reduced, model_full
         stats_f, stats_r = stats_r, stats_f
     x_f, x_r = model_full.X.to_numpy(float), model_reduced.X.to_numpy(float)
-    if model_full.method == "REML" and not (x_f.shape == x_r.shape
-                                            and np.array_equal(x_f, x_r)):
-        warnings.warn(
-            "REML comparisons are not meaningful for models with different fixed effects; "
-            "fit both models with method='ML' (as metafor's anova() warns)",
-            UserWarning, stacklevel=3,
-        )
+    _warn_reml_fixed_effects(model_full.method, x_f, x_r)
     lrt = max(0.0, 2 * (stats_f.loglik - stats_r.loglik))
-    df_diff = stats_f.parameters - stats_r.parameters
-    table = pd.DataFrame({
-        "df": [stats_f.parameters, stats_r.parameters],
-        "loglik": [stats_f.loglik, stats_r.loglik],
-        "deviance": [stats_f.deviance, stats_r.deviance],
-        "aic": [stats_f.aic, stats_r.aic], "bic": [stats_f.bic, stats_r.bic],
-        "aicc": [stats_f.aicc, stats_r.aicc],
-        "lrt": [np.nan, lrt], "pvalue": [np.nan, float(special.chdtrc(df_diff, lrt))],
-        "qe": [model_full.qe, model_reduced.qe], "tau2": [np.nan, np.nan],
-        "r2": [np.nan, np.nan],
-    }, index=pd.Index(["full", "reduced"], name="model"))
+    table, df_diff = _lrt_table(stats_f, stats_r, lrt, (model_full.qe, model_reduced.qe),
+                                (np.nan, np.nan), np.nan)
     return AnovaResult(test="LRT", table=table, statistic=lrt, df=(df_diff,),
                        pvalue=float(table["pvalue"].iloc[1]), method=model_full.method,
                        ci_method=model_full.test, coefficients=(), k=model_full.k)
@@ -227,26 +240,12 @@ def _lrt(model_full: Any, model_reduced: Any) -> AnovaResult:
             f"the full model uses method={mf!r} and the reduced model method={mr!r}; fit both "
             "with 'ML' (or both with 'REML' when their fixed effects are the same)"
         )
-    if mf == "REML" and not (x_f.shape == x_r.shape and np.array_equal(x_f, x_r)):
-        warnings.warn(
-            "REML comparisons are not meaningful for models with different fixed effects; "
-            "fit both models with method='ML' (as metafor's anova() warns)",
-            UserWarning, stacklevel=3,
-        )
+    _warn_reml_fixed_effects(mf, x_f, x_r)
     k = y_f.size
     lrt = max(0.0, stats_r.deviance - stats_f.deviance)
-    df_diff = stats_f.parameters - stats_r.parameters
-    table = pd.DataFrame({
-        "df": [stats_f.parameters, stats_r.parameters],
-        "loglik": [stats_f.loglik, stats_r.loglik],
-        "deviance": [stats_f.deviance, stats_r.deviance],
-        "aic": [stats_f.aic, stats_r.aic], "bic": [stats_f.bic, stats_r.bic],
-        "aicc": [stats_f.aicc, stats_r.aicc],
-        "lrt": [np.nan, lrt], "pvalue": [np.nan, float(special.chdtrc(df_diff, lrt))],
-        "qe": [qe_f, qe_r], "tau2": [model_full.tau2, model_reduced.tau2],
-        "r2": [np.nan, _r2(model_full, model_reduced, qe_f, qe_r, x_f.shape[1],
-                           x_r.shape[1], k)],
-    }, index=pd.Index(["full", "reduced"], name="model"))
+    table, df_diff = _lrt_table(
+        stats_f, stats_r, lrt, (qe_f, qe_r), (model_full.tau2, model_reduced.tau2),
+        _r2(model_full, model_reduced, qe_f, qe_r, x_f.shape[1], x_r.shape[1], k))
     return AnovaResult(test="LRT", table=table, statistic=lrt, df=(df_diff,),
                        pvalue=float(table["pvalue"].iloc[1]), method=mf,
                        ci_method=model_full.ci_method, coefficients=(), k=k)
