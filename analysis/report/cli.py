@@ -197,14 +197,16 @@ def _makefile(args: argparse.Namespace) -> int:
              "# do not edit. Lists exactly the figures each analysis produces.", ""]
     groups = []  # the files of one recipe each
     files_of: dict[str, list[str]] = {}
-    none = [f"# {run.spec.id}: no figure ({run.note})" for run in runs if not figure_stems(run)]
+    stems_of = {run.spec.id: figure_stems(run) for run in runs}
+    none = [f"# {run.spec.id}: no figure ({run.note})" for run in runs
+            if not stems_of[run.spec.id]]
     lines += [*none, ""] if none else []
-    for run in runs:
-        if stems := figure_stems(run):
-            files_of[run.spec.id] = [f"$(FIGURES)/{stem}.{fmt}" for stem in stems
-                                     for fmt in FIGURE_FORMATS]
-    for members in figure_groups([(name, len(files) // len(FIGURE_FORMATS))
-                                  for name, files in files_of.items()]):
+    for name, stems in stems_of.items():
+        if stems:
+            files_of[name] = [f"$(FIGURES)/{stem}.{fmt}" for stem in stems
+                              for fmt in FIGURE_FORMATS]
+    for members in figure_groups([(name, len(stems)) for name, stems in stems_of.items()
+                                  if stems]):
         files = [f for name in members for f in files_of[name]]
         groups.append(files)
         lines.append(f"{' '.join(files)} &: $(TRIALS) $(PLAN) $(FIGURE_CODE) | $(ENV_STAMP) "
